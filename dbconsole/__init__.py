@@ -1,0 +1,3 @@
+"""dbconsole: compare and sync local and server PostgreSQL from the terminal."""
+
+__version__ = "0.1.0"

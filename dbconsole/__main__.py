@@ -1,0 +1,3 @@
+from dbconsole.cli import main
+
+raise SystemExit(main())

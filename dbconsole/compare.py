@@ -1,0 +1,98 @@
+"""Line up two databases' tables side by side: the heart of ``dbconsole tables`` and the browser.
+
+One :class:`TableComparison` per table present on either side, in a stable order, with the row
+counts of both sides (estimates or exact) and what the difference means. The difference is
+``right - left``: with left = local and right = server, a positive number is how many rows the
+local copy lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from dbconsole.catalog import CountResult, Table
+from dbconsole.names import TableName
+
+Status = Literal["equal", "left_only", "right_only", "more_left", "more_right", "unknown"]
+
+
+@dataclass(frozen=True)
+class TableComparison:
+    name: TableName
+    left: Table | None
+    right: Table | None
+    left_rows: int | None
+    right_rows: int | None
+    exact: bool = False
+    left_error: str | None = None
+    right_error: str | None = None
+
+    @property
+    def difference(self) -> int | None:
+        if self.left is None or self.right is None or self.left_rows is None or self.right_rows is None:
+            return None
+        return self.right_rows - self.left_rows
+
+    @property
+    def status(self) -> Status:
+        if self.left is None:
+            return "right_only"
+        if self.right is None:
+            return "left_only"
+        diff = self.difference
+        if diff is None:
+            return "unknown"
+        if diff == 0:
+            return "equal"
+        return "more_right" if diff > 0 else "more_left"
+
+    @property
+    def has_key(self) -> bool:
+        return any(t is not None and t.key is not None for t in (self.left, self.right))
+
+    @property
+    def size_bytes(self) -> int:
+        return max(t.size_bytes for t in (self.left, self.right) if t is not None)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "table": str(self.name), "schema": self.name.schema, "name": self.name.name,
+            "left_rows": self.left_rows, "right_rows": self.right_rows,
+            "difference": self.difference, "status": self.status, "exact": self.exact,
+            "left_size_bytes": self.left.size_bytes if self.left else None,
+            "right_size_bytes": self.right.size_bytes if self.right else None,
+            "has_key": self.has_key,
+            "left_error": self.left_error, "right_error": self.right_error,
+        }
+
+
+def compare_tables(
+    left: Sequence[Table],
+    right: Sequence[Table],
+    *,
+    left_counts: Mapping[TableName, CountResult] | None = None,
+    right_counts: Mapping[TableName, CountResult] | None = None,
+) -> list[TableComparison]:
+    """Every table of either side, sorted by schema then name, with counts filled in."""
+    left_by = {t.qualified: t for t in left}
+    right_by = {t.qualified: t for t in right}
+    names = sorted(set(left_by) | set(right_by))
+    exact = left_counts is not None and right_counts is not None
+    rows = []
+    for name in names:
+        lt, rt = left_by.get(name), right_by.get(name)
+        l_rows, l_err = _rows(lt, name, left_counts)
+        r_rows, r_err = _rows(rt, name, right_counts)
+        rows.append(TableComparison(name, lt, rt, l_rows, r_rows, exact=exact, left_error=l_err, right_error=r_err))
+    return rows
+
+
+def _rows(table: Table | None, name: TableName,
+          counts: Mapping[TableName, CountResult] | None) -> tuple[int | None, str | None]:
+    if table is None:
+        return None, None
+    if counts is not None and name in counts:
+        return counts[name].rows, counts[name].error
+    return table.estimated_rows, None

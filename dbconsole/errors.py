@@ -1,0 +1,63 @@
+"""The errors dbconsole shows to people.
+
+Every failure a user can cause or meet (a typo in the config, a wrong password, a closed port,
+an unknown SSH host key, a constraint violation during a sync) becomes one of these, carrying a
+single readable line that is safe to print: no traceback, no secret. The CLI maps them to exit
+codes (2 for bad usage or configuration, 1 for an operation that failed); the TUI shows the same
+line inline or as a notification.
+"""
+
+from __future__ import annotations
+
+
+class DbconsoleError(Exception):
+    """Base of every error meant for a human. ``str(err)`` is the one line to show."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        # Keep a single line even when a driver message spans several.
+        super().__init__(" ".join(message.split()))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(DbconsoleError):
+    """The configuration is wrong: bad TOML, unknown key, unset variable, unknown profile."""
+
+    exit_code = 2
+
+
+class UsageError(DbconsoleError):
+    """The command line asks for something that cannot be done as written."""
+
+    exit_code = 2
+
+
+class ConnectError(DbconsoleError):
+    """A database (or the SSH hop in front of it) could not be reached or refused us."""
+
+
+class TunnelError(ConnectError):
+    """The SSH tunnel could not be opened (host key, authentication, key file, network)."""
+
+
+class ReadOnlyError(DbconsoleError):
+    """A write was asked of a profile that is read-only."""
+
+    exit_code = 2
+
+
+class SyncError(DbconsoleError):
+    """A sync stopped: the message names the table and the reason."""
+
+    def __init__(self, message: str, *, table: str | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.table = table
+        self.transient = transient
+
+
+class Cancelled(DbconsoleError):
+    """The user asked to stop; the last committed checkpoint is kept."""

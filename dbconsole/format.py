@@ -1,0 +1,64 @@
+"""Numbers as people read them, the same in the CLI and the TUI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_count(rows: int | None, *, missing: bool = False, exact: bool = True) -> str:
+    """``12,345`` exact, ``~12,345`` estimated, ``-`` absent, ``?`` unknown."""
+    if missing:
+        return "-"
+    if rows is None:
+        return "?"
+    return f"{rows:,}" if exact else f"~{rows:,}"
+
+
+def format_difference(row: Any) -> str:
+    """``+1,200`` / ``-35`` / ``=`` / ``only left`` for a TableComparison."""
+    status = row.status
+    if status == "left_only":
+        return "only left"
+    if status == "right_only":
+        return "only right"
+    if status == "unknown":
+        return "?"
+    if status == "equal":
+        return "="
+    return f"{row.difference:+,}"
+
+
+def format_bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.4s``, ``12s``, ``3m05s``, ``1h02m``."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_rate(rows_per_s: float | None) -> str:
+    if not rows_per_s:
+        return "-"
+    if rows_per_s >= 1_000_000:
+        return f"{rows_per_s / 1_000_000:.1f}M rows/s"
+    if rows_per_s >= 1_000:
+        return f"{rows_per_s / 1_000:.1f}k rows/s"
+    return f"{rows_per_s:.0f} rows/s"

@@ -1,0 +1,120 @@
+"""Progress events: the one way a sync tells the world what it is doing.
+
+The engine emits these; the CLI prints them (a live display, or JSON Lines with ``--json``) and
+the TUI's sync wizard turns them into progress bars. They are plain frozen dataclasses with a
+``to_json`` that matches SPEC's JSON Lines contract (``{"event": "table_done", ...}``), and
+they never carry a secret: messages are redacted when the event is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from dbconsole.redact import redact
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    event: ClassVar[str] = "event"
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"event": self.event}
+        data.update(asdict(self))
+        return data
+
+
+@dataclass(frozen=True)
+class PlannedTable:
+    """One line of the plan: what will happen to a table, and how."""
+
+    table: str
+    mode: str
+    estimated_rows: int | None
+    copy_format: str  # "binary" | "text"
+    batch_size: int
+    key: list[str] | None
+    columns: list[str]
+    resume_rows: int = 0  # rows already committed by an interrupted earlier run
+    where: str | None = None
+    masked: dict[str, str] = field(default_factory=dict)
+    preserved: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanEvent(SyncEvent):
+    event: ClassVar[str] = "plan"
+    source: str
+    target: str
+    mode: str
+    dry_run: bool
+    tables: list[PlannedTable]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TableStart(SyncEvent):
+    event: ClassVar[str] = "table_start"
+    table: str
+    mode: str
+    estimated_rows: int | None
+    resume_rows: int = 0
+
+
+@dataclass(frozen=True)
+class Progress(SyncEvent):
+    event: ClassVar[str] = "progress"
+    table: str
+    rows: int  # source rows processed so far in this table (resumed rows included)
+    rows_per_s: float
+    estimated_rows: int | None = None
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TableDone(SyncEvent):
+    event: ClassVar[str] = "table_done"
+    table: str
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    seconds: float
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Done(SyncEvent):
+    event: ClassVar[str] = "done"
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    seconds: float
+    tables: int = 0
+    dry_run: bool = False
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class ErrorEvent(SyncEvent):
+    event: ClassVar[str] = "error"
+    table: str | None
+    message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", redact(self.message))
+
+
+@dataclass(frozen=True)
+class Notice(SyncEvent):
+    """Something worth telling that is not a failure: a retry, a wait for a lock, a skipped column."""
+
+    event: ClassVar[str] = "notice"
+    table: str | None
+    message: str
+    kind: str = "info"  # "info" | "warning" | "retry" | "waiting"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", redact(self.message))

@@ -1,0 +1,356 @@
+"""What a sync will do, decided before anything is written.
+
+:func:`build_plan` is pure: given the request and both sides' catalogs it resolves the table
+names, closes the selection over foreign keys (``--with-parents``), orders it parents before
+children, picks each table's mode, columns, key, COPY format, masks and batch size, and
+collects every schema difference. Anything that would make the sync fail for certain (a table
+missing on the target, a type that cannot be loaded, upsert without a key, a foreign-key cycle)
+is raised here, so a doomed run never writes its first batch.
+
+Foreign-key cycles: a cycle among the selected tables is refused with the cycle spelled out,
+because batches commit one by one and no order of batches can satisfy a cycle of immediate
+constraints. The one exception is ``replace``, which runs in a single transaction: when every
+constraint of the cycle is DEFERRABLE it is deferred to commit and the cycle is allowed.
+Self-references (``users.referred_by -> users.id``) are not cycles: such a table is copied in
+one batch (one statement), so a row may point at any other row of the same table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dbconsole.catalog import Column, Table
+from dbconsole.config import Profile, SyncSettings, TableRules
+from dbconsole.errors import SyncError, UsageError
+from dbconsole.names import TableName, resolve_name
+
+DEFAULT_MODE = "upsert"
+DEFAULT_BATCH_SIZE = 20_000
+DEFAULT_OVERLAP_SECONDS = 300.0
+DEFAULT_CURSOR = "updated_at"
+
+# Loading a source value's text form into a target of another type is safe for these pairs
+# (target can represent every source value); anything else is a schema error up front.
+_WIDENINGS = {
+    ("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"),
+    ("smallint", "numeric"), ("integer", "numeric"), ("bigint", "numeric"),
+    ("real", "double precision"), ("character varying", "text"), ("character", "text"),
+    ("character", "character varying"), ("text", "character varying"), ("json", "jsonb"),
+    ("jsonb", "json"), ("uuid", "text"), ("date", "timestamp with time zone"),
+}
+_TEXT_TYPES = {"text", "character varying", "character", "citext", "name"}
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """Everything the user asked for, as the CLI and the wizard collect it."""
+
+    source: Profile
+    target: Profile
+    tables: tuple[str, ...] = ()
+    mode: str | None = None
+    where: str | None = None
+    with_parents: bool = False
+    batch_size: int | None = None
+    dry_run: bool = False
+    settings: SyncSettings = field(default_factory=SyncSettings)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """``replace`` and any target that is not a local database need an explicit yes."""
+        modes = {self.mode} if self.mode else ({r.mode for r in self.settings.tables.values()} | {self.settings.mode})
+        return not self.dry_run and ("replace" in modes or not self.target.is_local)
+
+
+@dataclass(frozen=True)
+class ParentNeed:
+    """A selected table's FK parent that is not part of the sync."""
+
+    child: TableName
+    constraint: str
+    parent: TableName
+
+
+@dataclass
+class TablePlan:
+    """How one table is synced. ``columns`` are written in target order."""
+
+    name: TableName
+    source: Table
+    target: Table
+    mode: str
+    columns: list[str]
+    key: tuple[str, ...] | None
+    copy_format: str
+    batch_size: int
+    where: str | None = None
+    masks: dict[str, str] = field(default_factory=dict)
+    preserve: list[str] = field(default_factory=list)
+    cursor: str | None = None
+    overlap: float = DEFAULT_OVERLAP_SECONDS
+    self_referencing: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def updatable(self) -> list[str]:
+        """Columns an UPDATE may set: not the key, not preserved, not identity ALWAYS."""
+        key = set(self.key or ())
+        keep = set(self.preserve)
+        return [c for c in self.columns if c not in key and c not in keep
+                and not self.target.column(c).identity_always]  # type: ignore[union-attr]
+
+    @property
+    def overriding_system_value(self) -> bool:
+        return any(self.target.column(c).identity_always for c in self.columns)  # type: ignore[union-attr]
+
+    def fingerprint(self) -> str:
+        """Identifies the *shape* of this table's run: a checkpoint only resumes the same shape."""
+        shape = [self.mode, self.columns, list(self.key or ()), self.where, sorted(self.masks.items()),
+                 self.cursor, self.copy_format]
+        return hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class SyncPlan:
+    request: SyncRequest
+    tables: list[TablePlan]
+    missing_parents: list[ParentNeed] = field(default_factory=list)
+    skipped: list[tuple[TableName, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self, name: TableName) -> TablePlan | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tables: Sequence[Table]) -> SyncPlan:
+    """Decide the whole sync from both catalogs; raise on anything that cannot work."""
+    if request.where and not request.tables:
+        raise UsageError("--where needs --tables: it filters only the tables you name")
+    source = {t.qualified: t for t in source_tables}
+    target = {t.qualified: t for t in target_tables}
+    explicit = bool(request.tables)
+    skipped: list[tuple[TableName, str]] = []
+
+    if explicit:
+        named = [resolve_name(text, source, where=request.source.name) for text in request.tables]
+        for name in named:
+            if name not in target:
+                raise SyncError(f"{name} does not exist on {request.target.name}: create it there first "
+                                "(dbconsole syncs rows, not schema)", table=str(name))
+    else:
+        named = [n for n in source if n in target]
+        skipped += [(n, f"only on {request.source.name}") for n in source if n not in target]
+    selected = list(dict.fromkeys(named))
+
+    if request.with_parents:
+        selected = _close_over_parents(selected, source, target, request)
+
+    plans: dict[TableName, TablePlan] = {}
+    warnings: list[str] = []
+    for name in selected:
+        rules = _rules_for(name, request.settings.tables)
+        mode = request.mode or rules.mode or request.settings.mode or DEFAULT_MODE
+        table_plan = _plan_table(name, source[name], target[name], mode, rules, request,
+                                 where=request.where if name in named else None)
+        if table_plan.mode in ("upsert", "incremental", "xmin") and table_plan.key is None:
+            reason = (f"{name} has no primary key or unique key of NOT NULL columns, so {mode} cannot match "
+                      "rows; use --mode replace for it, or add a key")
+            if explicit and name in named:
+                raise SyncError(reason, table=str(name))
+            skipped.append((name, "no key (use --mode replace)"))
+            continue
+        plans[name] = table_plan
+        warnings += [f"{name}: {w}" for w in table_plan.warnings]
+
+    order = fk_order({n: plans[n].target for n in plans}, allow_deferred=_replace_deferrable(plans))
+    for name in order:
+        plans[name].self_referencing = any(fk.parent == name for fk in plans[name].target.foreign_keys)
+    missing = [ParentNeed(name, fk.name, fk.parent)
+               for name in order for fk in plans[name].target.foreign_keys
+               if fk.parent != name and fk.parent not in plans]
+    return SyncPlan(request=request, tables=[plans[n] for n in order], missing_parents=missing,
+                    skipped=skipped, warnings=warnings)
+
+
+def _rules_for(name: TableName, rules: Mapping[str, TableRules]) -> TableRules:
+    """Rules are keyed by the name as the user wrote it; match it like a --tables entry."""
+    for text, table_rules in rules.items():
+        try:
+            if resolve_name(text, [name]) == name:
+                return table_rules
+        except UsageError:
+            continue
+    return TableRules()
+
+
+def _close_over_parents(selected: list[TableName], source: Mapping[TableName, Table],
+                        target: Mapping[TableName, Table], request: SyncRequest) -> list[TableName]:
+    """Add every FK ancestor of the selection (parents of parents too)."""
+    result = list(selected)
+    queue = list(selected)
+    while queue:
+        name = queue.pop()
+        for fk in target[name].foreign_keys:
+            parent = fk.parent
+            if parent in result:
+                continue
+            if parent not in source:
+                raise SyncError(f"{name} references {parent} (foreign key {fk.name}), which does not exist on "
+                                f"{request.source.name}", table=str(name))
+            result.append(parent)
+            queue.append(parent)
+    return result
+
+
+def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: TableRules,
+                request: SyncRequest, *, where: str | None) -> TablePlan:
+    warnings: list[str] = []
+    src_cols = {c.name: c for c in src.columns}
+    columns: list[str] = []
+    binary = True
+    for col in tgt.columns:
+        if col.generated:
+            continue  # PostgreSQL computes it on the target
+        scol = src_cols.get(col.name)
+        if scol is None:
+            if col.not_null and not col.has_default and not col.identity:
+                raise SyncError(f"{name}: column {col.name} exists only on {request.target.name} and is NOT NULL "
+                                "without a default, so new rows cannot be inserted", table=str(name))
+            warnings.append(f"column {col.name} exists only on {request.target.name}: left as is")
+            continue
+        compatible, note = types_compatible(scol, col)
+        if not compatible:
+            raise SyncError(f"{name}: column {col.name} is {scol.type} on {request.source.name} but {col.type} on "
+                            f"{request.target.name}; change one side so the types match", table=str(name))
+        if note:
+            warnings.append(f"column {col.name}: {note}")
+        if scol.type != col.type or not (scol.builtin_type and col.builtin_type):
+            binary = False
+        columns.append(col.name)
+    for scol in src.columns:
+        if tgt.column(scol.name) is None:
+            warnings.append(f"column {scol.name} exists only on {request.source.name}: not copied")
+    if not columns:
+        raise SyncError(f"{name}: no column in common between {request.source.name} and {request.target.name}",
+                        table=str(name))
+
+    key = tgt.key
+    if key is not None and not all(k in columns for k in key):
+        key = None  # the key is not fully copied, so rows cannot be matched by it
+    for column in list(rules.preserve_columns) + list(rules.mask):
+        if column not in src_cols and tgt.column(column) is None:
+            raise SyncError(f"{name}: [sync.tables] names column {column}, which does not exist", table=str(name))
+    for column, rule in rules.mask.items():
+        check_mask(name, tgt.column(column) or src_cols[column], rule)
+
+    cursor = None
+    if mode == "incremental":
+        cursor = rules.cursor or DEFAULT_CURSOR
+        if cursor not in src_cols:
+            raise SyncError(f"{name}: incremental mode needs a cursor column, and there is no {cursor}; set "
+                            f'[sync.tables."{name}"] cursor = "..." or use another mode', table=str(name))
+    return TablePlan(
+        name=name, source=src, target=tgt, mode=mode, columns=columns, key=key,
+        copy_format="binary" if binary else "text",
+        batch_size=request.batch_size or rules.batch_size or request.settings.batch_size or DEFAULT_BATCH_SIZE,
+        where=where or rules.where, masks={c: r for c, r in rules.mask.items() if c in columns},
+        preserve=[c for c in rules.preserve_columns if c in columns], cursor=cursor,
+        overlap=rules.overlap if rules.overlap is not None else DEFAULT_OVERLAP_SECONDS,
+        warnings=warnings,
+    )
+
+
+def base_type(type_text: str) -> str:
+    """``numeric(12,4)`` -> ``numeric``; ``character varying(20)[]`` -> ``character varying[]``."""
+    return re.sub(r"\([^)]*\)", "", type_text).strip()
+
+
+def types_compatible(source: Column, target: Column) -> tuple[bool, str | None]:
+    """Whether source values load into the target column, and a note when it is not exact."""
+    if source.type == target.type:
+        return True, None
+    src, tgt = base_type(source.type), base_type(target.type)
+    if src == tgt:
+        return True, f"{source.type} -> {target.type}: longer values will be refused by the target"
+    if (src, tgt) in _WIDENINGS or tgt == "text":
+        return True, f"{source.type} -> {target.type}: copied as text"
+    if src.endswith("[]") and tgt.endswith("[]") and (src[:-2], tgt[:-2]) in _WIDENINGS:
+        return True, f"{source.type} -> {target.type}: copied as text"
+    return False, None
+
+
+def check_mask(name: TableName, column: Column, rule: str) -> None:
+    """Masks must fit the column: text rules need a text column, ``null`` a nullable one."""
+    text_like = base_type(column.type) in _TEXT_TYPES
+    if rule in ("mask_email", "hash", "redact") and not text_like:
+        raise SyncError(f"{name}: mask {rule} needs a text column, but {column.name} is {column.type}; "
+                        "use null or fixed:VALUE", table=str(name))
+    if rule == "null" and column.not_null:
+        raise SyncError(f"{name}: mask null on {column.name}, which is NOT NULL on the target; "
+                        "use fixed:VALUE", table=str(name))
+
+
+# --------------------------------------------------------------------------- FK order
+
+
+def fk_order(tables: Mapping[TableName, Table], *, allow_deferred: Iterable[TableName] = ()) -> list[TableName]:
+    """Parents before children (Kahn's algorithm; ties broken by name, so the order is stable).
+
+    Only edges between the given tables count; self-references are ignored. A cycle raises a
+    SyncError naming every table and constraint in it, unless all its tables are in
+    ``allow_deferred`` and all its constraints are DEFERRABLE.
+    """
+    names = sorted(tables)
+    parents = {n: {fk.parent for fk in tables[n].foreign_keys if fk.parent in tables and fk.parent != n}
+               for n in names}
+    order: list[TableName] = []
+    ready = sorted(n for n in names if not parents[n])
+    remaining = {n: set(p) for n, p in parents.items()}
+    while ready:
+        current = ready.pop(0)
+        order.append(current)
+        for child in names:
+            if current in remaining[child]:
+                remaining[child].discard(current)
+                if not remaining[child] and child not in order and child not in ready:
+                    ready.append(child)
+                    ready.sort()
+    if len(order) == len(names):
+        return order
+    stuck = [n for n in names if n not in order]
+    cycle = _find_cycle(stuck, remaining)
+    constraints = [fk for a in cycle for fk in tables[a].foreign_keys if fk.parent in cycle and fk.parent != a]
+    deferrable = set(allow_deferred)
+    if all(n in deferrable for n in cycle) and all(fk.deferrable for fk in constraints):
+        return order + sorted(stuck)
+    path = " -> ".join(str(n) for n in cycle + [cycle[0]])
+    names_list = ", ".join(fk.name for fk in constraints)
+    raise SyncError(f"foreign keys form a cycle: {path} ({names_list}); batches cannot satisfy it. "
+                    "Sync these tables with --mode replace after making those constraints DEFERRABLE, "
+                    "or sync them separately", table=str(cycle[0]))
+
+
+def _find_cycle(stuck: list[TableName], edges: Mapping[TableName, set[TableName]]) -> list[TableName]:
+    """One cycle among the stuck tables, following child -> parent edges."""
+    start = stuck[0]
+    path = [start]
+    seen = {start: 0}
+    current = start
+    while True:
+        nxt = sorted(p for p in edges[current] if p in stuck)[0]
+        if nxt in seen:
+            return path[seen[nxt]:]
+        seen[nxt] = len(path)
+        path.append(nxt)
+        current = nxt
+
+
+def _replace_deferrable(plans: Mapping[TableName, TablePlan]) -> list[TableName]:
+    return [n for n, p in plans.items() if p.mode == "replace"]
