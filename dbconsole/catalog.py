@@ -24,6 +24,7 @@ from dbconsole.names import TableName
 STATE_SCHEMA = "_dbconsole"
 HIDDEN_SCHEMAS = ("pg_catalog", "information_schema", STATE_SCHEMA)
 COUNT_CHUNK = 100
+BLOCK_SIZE = 8192  # PostgreSQL's default page size; only used to scale estimates
 
 
 @dataclass(frozen=True)
@@ -179,19 +180,21 @@ def _decode(value: Any) -> Any:
 
 def estimate_rows(reltuples: float | None, relpages: int | None, heap_size: int | None,
                   live: int | None, has_stats: bool | None, kind: str = "r") -> int | None:
-    """A row estimate that is right for fresh, never-analyzed and busy tables alike.
+    """A row estimate that is right for fresh, never-analyzed and growing tables alike.
 
-    The statistics collector's live-tuple count follows inserts and deletes without ANALYZE;
-    ``reltuples`` is the planner's figure from the last ANALYZE or VACUUM (-1 since PG 14, and
-    0 with no pages before that, when the table was never analyzed). An empty heap is exactly
-    0 rows; a non-empty heap with neither source is unknown (None), not zero.
+    Like the planner: the density of the last ANALYZE/VACUUM (``reltuples / relpages``) times
+    the heap's *current* number of pages, so a table that grew since is not under-counted.
+    Never analyzed (``reltuples`` is -1 since PG 14): the statistics collector's live-tuple
+    count. An empty heap is exactly 0 rows; a non-empty heap with neither source is unknown
+    (None), not zero.
     """
-    if has_stats and live is not None:
-        return int(live)
-    if reltuples is not None and reltuples >= 0 and not (reltuples == 0 and (relpages or 0) == 0 and (heap_size or 0) > 0):
-        return int(reltuples)
+    pages_now = (heap_size or 0) / BLOCK_SIZE
+    if reltuples is not None and reltuples > 0 and relpages:
+        return int(round(reltuples / relpages * pages_now))
     if not heap_size and kind == "r":
         return 0
+    if has_stats and live is not None:
+        return int(live)
     return None
 
 

@@ -9,8 +9,11 @@ an internal error, shown as one redacted line unless ``--debug`` asks for the tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
@@ -293,9 +296,61 @@ def _render_comparison(rows: list[Any], left: str, right: str, *, exact: bool) -
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from dbconsole.sync.cli import run_sync_command
+    from dbconsole.errors import ReadOnlyError
+    from dbconsole.names import split_list
+    from dbconsole.progress import JsonLinesPrinter, LivePrinter
+    from dbconsole.sync import SyncRequest
+    from dbconsole.sync.engine import run_sync
 
-    return run_sync_command(args)
+    config = _load(args)
+    source, target = config.profile(args.source), config.profile(args.target)
+    if target.read_only:  # refused before any connection is opened
+        raise ReadOnlyError(f"{target.name} is read-only: dbconsole never writes to it")
+    request = SyncRequest(
+        source=source, target=target, tables=tuple(split_list(args.tables)) if args.tables else (),
+        mode=args.mode, where=args.where, with_parents=args.with_parents, batch_size=args.batch_size,
+        dry_run=args.dry_run, settings=config.sync)
+    if request.needs_confirmation and not args.yes:
+        _confirm(request)
+    printer = JsonLinesPrinter() if args.json else LivePrinter()
+    with _cancel_on_sigint(quiet=args.json) as cancel:
+        try:
+            summary = run_sync(request, on_event=printer, cancel=cancel)
+        finally:
+            printer.close()
+    return 130 if summary.cancelled else EXIT_OK
+
+
+def _confirm(request: Any) -> None:
+    """``replace`` or a non-local target: the user types the target's name (or passes --yes)."""
+    why = "mode replace deletes target rows" if request.mode == "replace" else f"{request.target.name} is not a local database"
+    if not sys.stdin.isatty():
+        raise UsageError(f"this sync needs --yes ({why})")
+    answer = input(f"{why}. Type '{request.target.name}' to sync into it: ")
+    if answer.strip() != request.target.name:
+        raise UsageError("not confirmed; nothing was written")
+
+
+@contextlib.contextmanager
+def _cancel_on_sigint(*, quiet: bool):
+    """First Ctrl+C: stop cleanly at the next block (checkpoint kept). Second: stop now."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        if not quiet:
+            print("\ncancelling at the next block (Ctrl+C again to stop at once)...", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

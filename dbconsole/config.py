@@ -470,13 +470,16 @@ def is_local_host(url: str) -> bool:
 
 def _validate_url(url: str, where: str, key: str) -> None:
     """libpq must be able to parse the URL; the password found in it becomes a secret."""
+    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{where}: {key}: the URL must start with postgresql:// ({mask_url(url)!r})")
     try:
         params = conninfo_to_dict(url)
     except Exception:
         raise ConfigError(f"{where}: {key}: malformed connection URL {mask_url(url)!r}") from None
-    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"{where}: {key}: the URL must start with postgresql:// ({mask_url(url)!r})")
     register_secret(params.get("password"))
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{where}: {key}: malformed connection URL {mask_url(url)!r} (bad port {port!r})")
 
 
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, prefix: str) -> None:

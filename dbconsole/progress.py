@@ -1,0 +1,121 @@
+"""How ``dbconsole sync`` shows a run: JSON Lines for machines, a live display for people.
+
+Both are consumers of the engine's events (:mod:`dbconsole.sync.events`), the same events the
+TUI's wizard draws, so the three faces never disagree about what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any, TextIO
+
+from dbconsole.format import format_count, format_duration, format_rate
+from dbconsole.sync.events import (
+    Done, ErrorEvent, Notice, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
+
+
+class JsonLinesPrinter:
+    """One JSON object per event per line, flushed at once (SPEC's ``--json`` contract)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def __call__(self, event: SyncEvent) -> None:
+        line = json.dumps(event.to_json(), ensure_ascii=False, default=str)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class LivePrinter:
+    """A rich progress display per table (rows, rows/s, ETA), with plain lines when not a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=False, highlight=False)
+        self.live = self.console.is_terminal
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
+        self.dry_run = False
+
+    def __call__(self, event: SyncEvent) -> None:
+        handler = getattr(self, f"_on_{event.event}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_plan(self, event: PlanEvent) -> None:
+        self.dry_run = event.dry_run
+        what = "Dry run" if event.dry_run else "Sync"
+        self.console.print(f"{what}: {event.source} -> {event.target}, {len(event.tables)} table(s)")
+        for warning in event.warnings:
+            self.console.print(f"  [yellow]![/] {warning}")
+        if self.live and event.tables:
+            from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+
+            self.progress = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[rows]}"),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=self.console, transient=False)
+            self.progress.start()
+
+    def _on_table_start(self, event: TableStart) -> None:
+        if self.progress is not None:
+            total = event.estimated_rows or None
+            resumed = f" (resuming at {event.resume_rows:,})" if event.resume_rows else ""
+            self.tasks[event.table] = self.progress.add_task(
+                f"{event.table}{resumed}", total=total, completed=event.resume_rows,
+                rows=format_count(event.resume_rows), rate="")
+
+    def _on_progress(self, event: Progress) -> None:
+        task = self.tasks.get(event.table)
+        if self.progress is not None and task is not None:
+            total = max(event.estimated_rows or 0, event.rows) or None
+            self.progress.update(task, completed=event.rows, total=total, rows=format_count(event.rows),
+                                 rate=format_rate(event.rows_per_s))
+
+    def _on_table_done(self, event: TableDone) -> None:
+        verb = "would " if event.dry_run else ""
+        line = (f"{event.table}: {verb}insert {event.inserted:,}, {verb}update {event.updated:,}, "
+                f"unchanged {event.unchanged:,}" + (f", {verb}delete {event.deleted:,}" if event.deleted else "")
+                + f" ({format_duration(event.seconds)})")
+        task = self.tasks.get(event.table)
+        if self.progress is not None and task is not None:
+            done_rows = event.inserted + event.updated + event.unchanged
+            self.progress.update(task, completed=done_rows, total=done_rows or 1, description=event.table,
+                                 rows=format_count(done_rows), rate="done")
+            self.progress.console.print(f"  [green]✓[/] {line}")
+        else:
+            self.console.print(f"  {line}")
+
+    def _on_notice(self, event: Notice) -> None:
+        marks = {"warning": "[yellow]![/]", "retry": "[yellow]↻[/]", "waiting": "[cyan]…[/]"}
+        where = f"{event.table}: " if event.table else ""
+        target = self.progress.console if self.progress is not None else self.console
+        target.print(f"  {marks.get(event.kind, '·')} {where}{event.message}")
+
+    def _on_error(self, event: ErrorEvent) -> None:
+        self.close()
+
+    def _on_done(self, event: Done) -> None:
+        self.close()
+        if event.cancelled:
+            self.console.print(f"Cancelled after {format_duration(event.seconds)}; finished batches are kept, "
+                               "run the same command again to resume.")
+            return
+        verb = "would be " if event.dry_run else ""
+        self.console.print(
+            f"Done in {format_duration(event.seconds)}: {event.inserted:,} {verb}inserted, "
+            f"{event.updated:,} {verb}updated, {event.unchanged:,} unchanged"
+            + (f", {event.deleted:,} {verb}deleted" if event.deleted else "")
+            + (" (dry run: nothing written)" if event.dry_run else ""))
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,264 @@
+"""What survives a crash: checkpoints, watermarks, history and the lock that keeps syncs apart.
+
+All of it lives in the *target* database, in the ``_dbconsole`` schema, because a checkpoint is
+only trustworthy if it commits in the same transaction as the rows it describes: a batch and
+its checkpoint land together or not at all, so a run killed at any instant resumes exactly
+where its last commit left off. Watermarks (``incremental``, ``xmin``) are written the same
+way, and only when a table finished. History feeds the TUI's "last synced" column.
+
+Two syncs into the same target table must not interleave: each run holds a session-level
+advisory lock per table on the target for as long as it works on it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from dbconsole.catalog import STATE_SCHEMA
+from dbconsole.names import TableName
+
+LOCK_NAMESPACE = 0x64626331  # "dbc1": keeps our advisory locks apart from the application's
+SCHEMA_VERSION = 1
+
+_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA};
+COMMENT ON SCHEMA {STATE_SCHEMA} IS 'dbconsole sync state: checkpoints, watermarks, history. Safe to drop when no sync runs.';
+CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.checkpoint (
+    schema_name  text NOT NULL,
+    table_name   text NOT NULL,
+    source_id    text NOT NULL,
+    fingerprint  text NOT NULL,
+    last_key     text[],
+    rows_done    bigint NOT NULL DEFAULT 0,
+    inserted     bigint NOT NULL DEFAULT 0,
+    updated      bigint NOT NULL DEFAULT 0,
+    unchanged    bigint NOT NULL DEFAULT 0,
+    fast_path    boolean NOT NULL DEFAULT false,
+    watermark    text,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, table_name, source_id)
+);
+CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.watermark (
+    schema_name  text NOT NULL,
+    table_name   text NOT NULL,
+    source_id    text NOT NULL,
+    mode         text NOT NULL,
+    cursor_name  text,
+    value        text NOT NULL,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, table_name, source_id, mode)
+);
+CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.history (
+    id           bigserial PRIMARY KEY,
+    schema_name  text NOT NULL,
+    table_name   text NOT NULL,
+    source_id    text NOT NULL,
+    source_name  text NOT NULL,
+    mode         text NOT NULL,
+    started_at   timestamptz NOT NULL,
+    finished_at  timestamptz NOT NULL DEFAULT now(),
+    inserted     bigint NOT NULL,
+    updated      bigint NOT NULL,
+    unchanged    bigint NOT NULL,
+    deleted      bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_table_idx ON {STATE_SCHEMA}.history (schema_name, table_name, finished_at DESC);
+"""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last committed batch of an unfinished run of one table."""
+
+    fingerprint: str
+    last_key: list[str] | None
+    rows_done: int
+    inserted: int
+    updated: int
+    unchanged: int
+    fast_path: bool
+    watermark: str | None
+
+
+@dataclass(frozen=True)
+class LastSync:
+    finished_at: datetime
+    source: str
+    mode: str
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+
+
+def ensure_state_schema(conn: psycopg.Connection[Any]) -> None:
+    """Create the state tables once; an advisory lock keeps two first runs from racing."""
+    with conn.transaction():
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{STATE_SCHEMA}.history",))
+            exists = cur.fetchone()[0]  # type: ignore[index]
+            if not exists:
+                cur.execute(_DDL)
+
+
+def state_exists(conn: psycopg.Connection[Any]) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{STATE_SCHEMA}.checkpoint",))
+        return bool(cur.fetchone()[0])  # type: ignore[index]
+
+
+def load_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str) -> Checkpoint | None:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT fingerprint, last_key, rows_done, inserted, updated, unchanged, fast_path, watermark"
+            f" FROM {STATE_SCHEMA}.checkpoint WHERE schema_name = %s AND table_name = %s AND source_id = %s",
+            (table.schema, table.name, source_id))
+        row = cur.fetchone()
+    return Checkpoint(*row) if row else None
+
+
+def save_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str, point: Checkpoint) -> None:
+    """Record progress; call inside the batch's own transaction."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""INSERT INTO {STATE_SCHEMA}.checkpoint AS c (schema_name, table_name, source_id, fingerprint, last_key,
+                    rows_done, inserted, updated, unchanged, fast_path, watermark)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (schema_name, table_name, source_id) DO UPDATE SET
+                    fingerprint = EXCLUDED.fingerprint, last_key = EXCLUDED.last_key,
+                    rows_done = EXCLUDED.rows_done, inserted = EXCLUDED.inserted, updated = EXCLUDED.updated,
+                    unchanged = EXCLUDED.unchanged, fast_path = EXCLUDED.fast_path,
+                    watermark = EXCLUDED.watermark, updated_at = now()""",
+            (table.schema, table.name, source_id, point.fingerprint, point.last_key, point.rows_done,
+             point.inserted, point.updated, point.unchanged, point.fast_path, point.watermark))
+
+
+def clear_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {STATE_SCHEMA}.checkpoint WHERE schema_name = %s AND table_name = %s"
+                    " AND source_id = %s", (table.schema, table.name, source_id))
+
+
+def load_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: str, mode: str,
+                   cursor_name: str | None) -> str | None:
+    """The watermark of the last successful run, if it was taken on the same cursor column."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT value, cursor_name FROM {STATE_SCHEMA}.watermark"
+            " WHERE schema_name = %s AND table_name = %s AND source_id = %s AND mode = %s",
+            (table.schema, table.name, source_id, mode))
+        row = cur.fetchone()
+    if row is None or row[1] != cursor_name:
+        return None
+    return row[0]
+
+
+def save_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: str, mode: str,
+                   cursor_name: str | None, value: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""INSERT INTO {STATE_SCHEMA}.watermark (schema_name, table_name, source_id, mode, cursor_name, value)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (schema_name, table_name, source_id, mode) DO UPDATE SET
+                    cursor_name = EXCLUDED.cursor_name, value = EXCLUDED.value, updated_at = now()""",
+            (table.schema, table.name, source_id, mode, cursor_name, value))
+
+
+def record_history(conn: psycopg.Connection[Any], table: TableName, source_id: str, source_name: str, mode: str,
+                   started_at: datetime, counts: tuple[int, int, int, int]) -> None:
+    inserted, updated, unchanged, deleted = counts
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""INSERT INTO {STATE_SCHEMA}.history (schema_name, table_name, source_id, source_name, mode,
+                    started_at, inserted, updated, unchanged, deleted)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (table.schema, table.name, source_id, source_name, mode, started_at, inserted, updated, unchanged,
+             deleted))
+
+
+def last_synced(conn: psycopg.Connection[Any]) -> dict[TableName, LastSync]:
+    """When each table of this (target) database was last synced, and how; {} if never."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{STATE_SCHEMA}.history",))
+        if not cur.fetchone()[0]:  # type: ignore[index]
+            result: dict[TableName, LastSync] = {}
+        else:
+            cur.execute(
+                f"""SELECT DISTINCT ON (schema_name, table_name) schema_name, table_name, finished_at, source_name,
+                           mode, inserted, updated, unchanged, deleted
+                      FROM {STATE_SCHEMA}.history ORDER BY schema_name, table_name, finished_at DESC""")
+            result = {TableName(r[0], r[1]): LastSync(*r[2:]) for r in cur.fetchall()}
+    if not conn.autocommit:
+        conn.rollback()
+    return result
+
+
+# --------------------------------------------------------------------------- locks
+
+
+def lock_key(table: TableName) -> str:
+    return f"{table.schema}.{table.name}"
+
+
+def try_lock(conn: psycopg.Connection[Any], table: TableName) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, lock_key(table)))
+        return bool(cur.fetchone()[0])  # type: ignore[index]
+
+
+def lock_holder(conn: psycopg.Connection[Any], table: TableName) -> tuple[int | None, str | None]:
+    """Backend pid and application_name of the session holding ``table``'s sync lock."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """SELECT l.pid, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid
+                  AND l.objid = hashtext(%s)::oid AND l.objsubid = 2 AND l.database =
+                      (SELECT oid FROM pg_database WHERE datname = current_database())
+                LIMIT 1""",
+            (LOCK_NAMESPACE, lock_key(table)))
+        row = cur.fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def acquire_locks(
+    conn: psycopg.Connection[Any],
+    tables: list[TableName],
+    *,
+    on_wait: Callable[[TableName, int | None], None],
+    cancelled: Callable[[], bool],
+    poll_seconds: float = 0.5,
+) -> None:
+    """Take every table's sync lock (in a fixed order, so two runs cannot deadlock).
+
+    A table another sync is writing is waited for, not skipped: the wait is reported once
+    through ``on_wait`` and can be cancelled.
+    """
+    for table in sorted(tables):
+        reported = False
+        while not try_lock(conn, table):
+            if not reported:
+                pid, _ = lock_holder(conn, table)
+                on_wait(table, pid)
+                reported = True
+            if cancelled():
+                return
+            time.sleep(poll_seconds)
+    if not conn.autocommit and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.commit()  # session locks survive the commit; an open transaction would not be wanted
+
+
+def release_locks(conn: psycopg.Connection[Any]) -> None:
+    if conn.closed:
+        return
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock_all()")
+    if not conn.autocommit:
+        conn.commit()
