@@ -150,9 +150,10 @@ def _print_json(data: Any) -> None:
 
 
 def _console():
+    """Aligned output for people; piped output is never cut to 80 columns."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 4096)
 
 
 # --------------------------------------------------------------------------- commands
