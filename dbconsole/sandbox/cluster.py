@@ -83,6 +83,7 @@ class PgCluster:
         self.log_path = self.dir / "postgres.log"
         self.socket_dir = self.dir if len(str(self.dir)) <= _MAX_SOCKET_DIR else _make_owned_tempdir("pgsock-")
         self._port_pinned = port is not None
+        self._roles_pending = False
         self._finalizer = weakref.finalize(self, _emergency_cleanup, self.data_dir, [self.dir, self.socket_dir])
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -92,12 +93,13 @@ class PgCluster:
         if self.is_running():
             return self
         _become_subreaper()
-        fresh = not (self.data_dir / "PG_VERSION").exists()
-        if fresh:
+        if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
+            self._roles_pending = True
         self._start_on_some_port()
-        if fresh:
+        if self._roles_pending:
             self._create_roles()
+            self._roles_pending = False
         return self
 
     def stop(self, mode: str = "fast", timeout: float = 60) -> None:
@@ -225,12 +227,12 @@ class PgCluster:
             as_pg_os_user([
                 self.bindir / "initdb", "-D", self.data_dir, "-U", SUPERUSER,
                 "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--no-instructions",
-                "-E", "UTF8", f"--locale={_pick_locale()}",
+                "-E", "UTF8", *_locale_options(),
             ]),
             cwd=self.dir,
             what=f"initdb for the {self.name} cluster",
         )
-        (self.data_dir / "pg_hba.conf").write_text(_HBA)
+        _write_owned(self.data_dir / "pg_hba.conf", _HBA)
         with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write("\n# dbconsole sandbox settings (port, socket, speed) live here:\ninclude 'dbconsole.conf'\n")
 
@@ -248,6 +250,11 @@ class PgCluster:
             "synchronous_commit": "off",
             "full_page_writes": "off",
             "jit": "off",
+            # Bulk seeding and big syncs without checkpoints in the middle.
+            "max_wal_size": "'2GB'",
+            "checkpoint_timeout": "'30min'",
+            "wal_buffers": "'16MB'",
+            "maintenance_work_mem": "'256MB'",
             # So that make_standby() can stream from this cluster.
             "wal_level": "replica",
             "max_wal_senders": "5",
@@ -255,7 +262,7 @@ class PgCluster:
             "log_line_prefix": "'%m [%p] %q%u@%d '",
         }
         lines = [f"{key} = {value}" for key, value in settings.items()]
-        (self.data_dir / "dbconsole.conf").write_text("\n".join(lines) + "\n")
+        _write_owned(self.data_dir / "dbconsole.conf", "\n".join(lines) + "\n")
 
     def _start_on_some_port(self) -> None:
         """pg_ctl start; when not pinned, retry on a new port if another process took ours."""
@@ -318,6 +325,12 @@ def _make_cluster_dir(name: str, base_dir: str | os.PathLike[str] | None) -> Pat
     return path
 
 
+def _write_owned(path: Path, text: str) -> None:
+    """Write a server config file, owned by the user the server runs as."""
+    path.write_text(text, encoding="utf-8")
+    give_to_pg_os_user(path)
+
+
 def _make_owned_tempdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     give_to_pg_os_user(path)
@@ -331,14 +344,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _pick_locale() -> str:
-    """C.UTF-8 when the system has it (UTF-8 aware, byte-order collation), else plain C."""
+def _locale_options() -> list[str]:
+    """UTF-8 character classes where the system has C.UTF-8, and always byte-order collation.
+
+    ``lc_collate=C`` is PostgreSQL's fast path for text comparisons (indexes on text keys are
+    built several times faster) and sorts the same on every machine.
+    """
     try:
         names = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=10).stdout.split()
     except (OSError, subprocess.SubprocessError):
-        return "C"
-    normalized = {n.lower().replace("-", "") for n in names}
-    return "C.UTF-8" if "c.utf8" in normalized else "C"
+        names = []
+    if "c.utf8" in {n.lower().replace("-", "") for n in names}:
+        return ["--locale=C.UTF-8", "--lc-collate=C"]
+    return ["--locale=C"]
 
 
 def _run(

@@ -21,8 +21,12 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbconsole.sandbox.errors import SandboxError
+
+if TYPE_CHECKING:
+    import pwd
 
 ENV_BIN = "DBCONSOLE_PG_BIN"
 PG_OS_USER = "postgres"
@@ -95,7 +99,7 @@ def as_pg_os_user(cmd: Sequence[str | os.PathLike[str]]) -> list[str]:
     if not needs_pg_os_user():
         return args
     runuser = shutil.which("runuser")
-    if runuser is None or not _pg_os_user_exists():
+    if runuser is None or _pg_os_account() is None:
         raise SandboxError(
             "PostgreSQL refuses to run as root and this system has no 'runuser' or no 'postgres' "
             "user: create one (useradd --system postgres) or run as a normal user"
@@ -104,12 +108,11 @@ def as_pg_os_user(cmd: Sequence[str | os.PathLike[str]]) -> list[str]:
 
 
 def give_to_pg_os_user(path: Path) -> None:
-    """Make ``path`` (a directory we created) owned by the user the server will run as."""
+    """Make ``path`` (a file or folder we created) owned by the user the server will run as."""
     if needs_pg_os_user():
-        import pwd
-
-        entry = pwd.getpwnam(PG_OS_USER)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+        account = _pg_os_account()
+        if account is not None:
+            os.chown(path, account.pw_uid, account.pw_gid)
 
 
 def _system_candidates() -> list[Path]:
@@ -148,14 +151,16 @@ def _run_version(binary: Path) -> str:
     return out.stdout or out.stderr
 
 
-def _pg_os_user_exists() -> bool:
-    import pwd
-
+def _pg_os_account() -> pwd.struct_passwd | None:
+    """The ``postgres`` account, or None (also on systems without a password database)."""
     try:
-        pwd.getpwnam(PG_OS_USER)
+        import pwd
+    except ImportError:
+        return None
+    try:
+        return pwd.getpwnam(PG_OS_USER)
     except KeyError:
-        return False
-    return True
+        return None
 
 
 def _runnable_by_pg_user(bindir: Path) -> bool:
