@@ -246,7 +246,7 @@ class SyncRun:
             return self._preview_table(plan, row_filter, began)
 
         stage = None if point.fast_path else self._create_stage(plan)
-        batch_size = SINGLE_BATCH if plan.self_referencing else plan.batch_size
+        batch_size = _batch_size(plan, row_filter)
         resumed_rows = point.rows_done
         while True:
             self._check_cancel()
@@ -442,8 +442,7 @@ class SyncRun:
         lower: list[str] | None = None
         while True:
             self._check_cancel()
-            upper = self._upper_bound(plan, row_filter, lower, SINGLE_BATCH if plan.self_referencing
-                                      else plan.batch_size)
+            upper = self._upper_bound(plan, row_filter, lower, _batch_size(plan, row_filter))
             with self.target.transaction() as tx:
                 stage = self._create_stage(plan, on_commit="DROP")
                 rows = self._copy(plan, row_filter, lower, upper, stage)
@@ -595,6 +594,20 @@ class _BoundedQueuedWriter(QueuedLibpqWriter):
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         super().__init__(cursor)
         self._queue = Queue(maxsize=WRITE_QUEUE)
+
+
+def _batch_size(plan: TablePlan, row_filter: sql.Composable | None) -> int:
+    """Rows per committed batch.
+
+    Two cases take the whole table in one batch: a self-referencing table (one statement, so a
+    row may point at any other row of it), and a filtered read (``--where``, or the delta of
+    ``incremental`` / ``xmin``), because finding keyset boundaries under a filter the indexes
+    don't serve would scan the table once per batch. A filtered run is cheap to repeat: its
+    watermark only moves when it succeeds.
+    """
+    if plan.self_referencing or row_filter is not None:
+        return SINGLE_BATCH
+    return plan.batch_size
 
 
 # --------------------------------------------------------------------------- error classes
