@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from dbconsole.config import SyncSettings, TableRules
@@ -94,6 +93,8 @@ def test_composite_keys_small_batches_and_every_type(dbs, config) -> None:
                               batch_size=7)
     progress = [e for e in events if isinstance(e, Progress) and e.table == "public.price_history"]
     assert len(progress) > 10, "small batches commit one by one"
+    settings_rows = [e.rows for e in events if isinstance(e, Progress) and e.table == "public.scanner_settings"]
+    assert settings_rows[:5] == [7, 14, 21, 28, 35], "batches follow the key's own order (not its text)"
     assert_target_holds_source(dbs, ["public.stocks", "public.price_history", "public.scan_rank",
                                      "public.scanner_settings", "public.users"])
     with dbs.local_admin() as local:  # jsonb, arrays with awkward elements, bytea, numeric, NULLs, Korean text

@@ -36,6 +36,7 @@ from dbconsole.sync import statements as q
 from dbconsole.sync.events import (
     Done, ErrorEvent, Notice, PlannedTable, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
 from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan, build_plan
+from dbconsole.sync.pump import copy_out_chunks
 
 # Session settings both sides share, so text COPY means the same thing on each end.
 SESSION_OPTIONS = {
@@ -45,7 +46,6 @@ SESSION_OPTIONS = {
 # A batch commits with its checkpoint atomically; a target server crash may lose the last few
 # commits, but always a batch together with its checkpoint, so resuming stays exact.
 TARGET_OPTIONS = {**SESSION_OPTIONS, "synchronous_commit": "off"}
-WRITE_CHUNK = 128 * 1024  # psycopg's largest single COPY write; bigger writes get split
 WRITE_QUEUE = 32  # chunks in flight to the target writer thread (bounds memory: ~4 MiB)
 DEFAULT_RETRIES = 5
 MAX_BACKOFF = 10.0
@@ -239,8 +239,9 @@ class SyncRun:
         self.current = name
         started_at = datetime.now(timezone.utc)
         began = time.monotonic()
-        point = self._start_point(plan)
-        row_filter = self._row_filter(plan, point)
+        stored = self._stored_watermark(plan)
+        point = self._start_point(plan, stored)
+        row_filter = q.combine(q.user_filter(plan.where) if plan.where else None, self._mode_filter(plan, stored))
         self.emit(TableStart(name, plan.mode, plan.source.estimated_rows, resume_rows=point.rows_done))
         if self.request.dry_run:
             return self._preview_table(plan, row_filter, began)
@@ -248,13 +249,18 @@ class SyncRun:
         stage = None if point.fast_path else self._create_stage(plan)
         batch_size = _batch_size(plan, row_filter)
         resumed_rows = point.rows_done
+        upper = self._upper_bound(plan, row_filter, point.last_key, batch_size)
         while True:
             self._check_cancel()
-            upper = self._upper_bound(plan, row_filter, point.last_key, batch_size)
+            following: list[list[str] | None] = []
             with self.target.transaction():
                 into = stage or plan.target.qualified.ident
-                rows = self._copy(plan, row_filter, point.last_key, upper, into)
+                # The next batch's boundary is looked up while the target still digests this one.
+                rows = self._copy(plan, row_filter, point.last_key, upper, into, meanwhile=lambda: following.append(
+                    self._upper_bound(plan, row_filter, upper, batch_size) if upper is not None else None))
                 inserted, updated = self._apply(plan, stage) if stage else (rows, 0)
+                if plan.mode == "incremental" and stored is not None and stage is not None:
+                    point = replace(point, watermark=self._scalar(self.target, q.stage_max_cursor(plan, stage, stored)))
                 point = replace(point, last_key=upper, rows_done=point.rows_done + rows,
                                 inserted=point.inserted + inserted, updated=point.updated + updated,
                                 unchanged=point.unchanged + rows - inserted - updated)
@@ -265,11 +271,48 @@ class SyncRun:
             self._progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
             if upper is None:
                 break
+            upper = following[0]
         self._table_done(plan, (point.inserted, point.updated, point.unchanged, 0), began)
         if stage is not None:
             self._drop_stage(stage)
 
-    def _start_point(self, plan: TablePlan) -> state.Checkpoint:
+    def _stored_watermark(self, plan: TablePlan) -> str | None:
+        """The watermark of the last successful incremental / xmin run, if it can be used.
+
+        Not used (so the table is read in full) when there is none, when the target table is
+        empty (someone emptied it since), or, for xmin, when the source's transaction counter
+        no longer matches it (a restored source, or 2^31 transactions later).
+        """
+        assert self.target is not None
+        if plan.mode not in ("incremental", "xmin"):
+            return None
+        if self.request.dry_run and not state.state_exists(self.target):
+            self.target.rollback()
+            return None
+        stored = state.load_watermark(self.target, plan.name, self.source_id, plan.mode, plan.cursor)
+        empty = stored is not None and bool(self._scalar(self.target, q.target_is_empty(plan)))
+        self.target.rollback()
+        if stored is None:
+            return None
+        if empty:
+            self.emit(Notice(str(plan.name), "the target table is empty: ignoring the stored watermark, full sync"))
+            return None
+        if plan.mode == "xmin" and (int(stored) > self.snapshot_xmax
+                                    or self.snapshot_xmax - int(stored) >= XID_TRUST_HORIZON):
+            self.emit(Notice(str(plan.name), "the stored xmin watermark cannot be trusted (source restored or "
+                             "too many transactions since); doing a full sync", kind="warning"))
+            return None
+        return stored
+
+    def _mode_filter(self, plan: TablePlan, stored: str | None) -> sql.Composable | None:
+        """Rows past the watermark: newer cursor (incremental) or newer transaction (xmin)."""
+        if stored is None:
+            return None
+        if plan.mode == "incremental":
+            return q.incremental_filter(plan, stored, plan.overlap)
+        return q.xmin_filter(int(stored), self.snapshot_xmax)
+
+    def _start_point(self, plan: TablePlan, stored: str | None) -> state.Checkpoint:
         """Resume the checkpoint of an interrupted run of the same shape, or start afresh."""
         assert self.target is not None
         fingerprint = plan.fingerprint()
@@ -285,36 +328,23 @@ class SyncRun:
         if point is None:
             fast = (plan.key is not None and not self.request.dry_run
                     and bool(self._scalar(self.target, q.target_is_empty(plan))))
-            point = state.Checkpoint(fingerprint, None, 0, 0, 0, 0, fast, self._watermark_candidate(plan))
+            point = state.Checkpoint(fingerprint, None, 0, 0, 0, 0, fast, self._watermark_candidate(plan, stored))
         self.target.commit()
         return point
 
-    def _row_filter(self, plan: TablePlan, point: state.Checkpoint) -> sql.Composable | None:
-        """``--where`` plus, for incremental and xmin, the rows past the stored watermark."""
-        assert self.target is not None
-        mode_filter = None
-        if plan.mode in ("incremental", "xmin") and (self.request.dry_run is False or state.state_exists(self.target)):
-            stored = state.load_watermark(self.target, plan.name, self.source_id, plan.mode, plan.cursor)
-            self.target.rollback()
-            if stored is not None and plan.mode == "incremental":
-                mode_filter = q.incremental_filter(plan, stored, plan.overlap)
-            elif stored is not None:
-                mode_filter = self._xmin_filter(plan, int(stored))
-        return q.combine(q.user_filter(plan.where) if plan.where else None, mode_filter)
+    def _watermark_candidate(self, plan: TablePlan, stored: str | None) -> str | None:
+        """The watermark this run will store if it succeeds, fixed when the table starts.
 
-    def _xmin_filter(self, plan: TablePlan, watermark: int) -> sql.Composable | None:
-        if watermark > self.snapshot_xmax or self.snapshot_xmax - watermark >= XID_TRUST_HORIZON:
-            self.emit(Notice(str(plan.name), "the stored xmin watermark cannot be trusted (source restored or "
-                             "too many transactions since); doing a full sync", kind="warning"))
-            return None
-        return q.xmin_filter(watermark, self.snapshot_xmax)
-
-    def _watermark_candidate(self, plan: TablePlan) -> str | None:
-        """The watermark this run will store if it succeeds, fixed when the table starts."""
+        xmin: the snapshot's oldest running transaction. incremental: the newest cursor in the
+        snapshot; with a stored watermark the delta's own maximum is taken from the staged
+        rows instead (no second scan of the source).
+        """
         assert self.source is not None
         if plan.mode == "xmin":
             return str(self.snapshot_xmin)
         if plan.mode == "incremental":
+            if stored is not None:
+                return stored
             where = q.user_filter(plan.where) if plan.where else None
             return self._scalar(self.source, q.max_cursor(plan, where))
         return None
@@ -330,23 +360,21 @@ class SyncRun:
         return list(row) if row else None
 
     def _copy(self, plan: TablePlan, row_filter: sql.Composable | None, lower: list[str] | None,
-              upper: list[str] | None, into: sql.Composable) -> int:
-        """Stream the batch's rows from source to target COPY without parsing them."""
+              upper: list[str] | None, into: sql.Composable, meanwhile: Callable[[], None] | None = None) -> int:
+        """Stream the batch's rows from source to target COPY without parsing them.
+
+        ``meanwhile`` runs once the source has sent everything, while the target's writer
+        thread may still be sending: source work that would otherwise leave the target idle.
+        """
         assert self.source is not None and self.target is not None
         copy_out = q.copy_out(q.source_select(plan, row_filter, lower, upper), plan.copy_format)
         with self.source.cursor() as src, self.target.cursor() as tgt:
             with tgt.copy(q.copy_in(plan, into), writer=_BoundedQueuedWriter(tgt)) as sink:
-                with src.copy(copy_out) as stream:
-                    pending = bytearray()
-                    for block in stream:
-                        pending += block
-                        if len(pending) >= WRITE_CHUNK:
-                            sink.write(bytes(pending))
-                            pending.clear()
-                            if self.cancel.is_set():
-                                raise Cancelled("cancelled")
-                    if pending:
-                        sink.write(bytes(pending))
+                with src.copy(copy_out):
+                    for chunk in copy_out_chunks(self.source, cancel=self.cancel):
+                        sink.write(chunk)
+                if meanwhile is not None:
+                    meanwhile()
             return max(tgt.rowcount, 0)
 
     def _apply(self, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
@@ -399,7 +427,7 @@ class SyncRun:
                 self.current = str(plan.name)
                 self._check_cancel()
                 self.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows))
-                row_filter = self._row_filter(plan, state.Checkpoint("", None, 0, 0, 0, 0, False, None))
+                row_filter = q.user_filter(plan.where) if plan.where else None
                 if plan.key is None:
                     rows = (int(self._scalar(self.source, q.count_source(plan, row_filter))) if self.request.dry_run
                             else self._copy(plan, row_filter, None, None, plan.target.qualified.ident))

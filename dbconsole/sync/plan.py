@@ -29,7 +29,7 @@ from dbconsole.errors import SyncError, UsageError
 from dbconsole.names import TableName, resolve_name
 
 DEFAULT_MODE = "upsert"
-DEFAULT_BATCH_SIZE = 20_000
+DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_OVERLAP_SECONDS = 300.0
 DEFAULT_CURSOR = "updated_at"
 

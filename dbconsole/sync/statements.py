@@ -94,8 +94,10 @@ def upper_bound_query(plan: TablePlan, row_filter: sql.Composable | None, lower:
                       batch_size: int) -> sql.Composable:
     """The key of the ``batch_size``-th row after ``lower``: where this batch ends."""
     assert plan.key is not None
+    # The text casts get their own names: ORDER BY must sort by the columns, not by their text.
     return sql.SQL("SELECT {keys} FROM {table} WHERE {cond} ORDER BY {order} OFFSET {offset} LIMIT 1").format(
-        keys=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in plan.key),
+        keys=sql.SQL(", ").join(sql.SQL("{}::text AS {}").format(sql.Identifier(k), sql.Identifier(f"_dbconsole_k{i}"))
+                                for i, k in enumerate(plan.key)),
         table=plan.source.qualified.ident,
         cond=source_conditions(plan, row_filter, lower, None),
         order=_ident_list(plan.key),
@@ -143,6 +145,14 @@ def max_cursor(plan: TablePlan, row_filter: sql.Composable | None) -> sql.Compos
     return sql.SQL("SELECT max({c})::text FROM {t} WHERE {cond}").format(
         c=sql.Identifier(plan.cursor), t=plan.source.qualified.ident,
         cond=source_conditions(plan, row_filter, None, None))
+
+
+def stage_max_cursor(plan: TablePlan, stage: sql.Identifier, stored: str) -> sql.Composable:
+    """The newest cursor among the staged delta, never older than the stored watermark."""
+    assert plan.cursor is not None
+    cursor_type = sql.SQL(plan.target.column(plan.cursor).type)  # type: ignore[union-attr]
+    return sql.SQL("SELECT greatest(max({c}), {w}::{t})::text FROM {s}").format(
+        c=sql.Identifier(plan.cursor), w=sql.Literal(stored), t=cursor_type, s=stage)
 
 
 def xmin_filter(watermark: int, snapshot_xmax: int) -> sql.Composable:

@@ -1,0 +1,110 @@
+"""Every action of the console, named once.
+
+Why a registry: the footer, the ``?`` help screen and the command palette all read from this
+list, so a key can never do one thing while the help says another. Each widget or screen that
+owns actions declares its ``ACTION_SCOPE`` and builds its ``BINDINGS`` with :func:`bindings`;
+the palette finds the live owner of a scope and runs the action there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One user-visible action: a stable id, its key, the Textual action and what it does."""
+
+    id: str
+    key: str
+    action: str
+    description: str
+    scope: str
+    show: bool = True
+    priority: bool = False
+    palette: bool = True
+    key_display: str | None = None
+    help: str = ""  # a longer line for the help screen and the command palette
+
+
+SCOPE_TITLES = {
+    "app": "Everywhere",
+    "profiles": "Profiles pane",
+    "browser": "Compare browser",
+    "filter": "Filter box",
+    "wizard": "Sync wizard",
+    "inspector": "Inspector",
+    "form": "Profile form",
+    "welcome": "Welcome",
+}
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    # Everywhere
+    ActionSpec("app.help", "question_mark", "help", "Help", "app", key_display="?"),
+    ActionSpec("app.palette", "ctrl+p", "command_palette", "Commands", "app", show=False),
+    ActionSpec("app.quit", "ctrl+q", "quit", "Quit", "app", priority=True),
+    ActionSpec("app.theme", "f9", "toggle_theme", "Light/dark theme", "app", show=False),
+    ActionSpec("app.focus_profiles", "f2", "focus_profiles", "Profiles pane", "app", show=False),
+    ActionSpec("app.focus_browser", "f3", "focus_browser", "Tables pane", "app", show=False),
+    # Profiles pane
+    ActionSpec("profiles.left", "l", "set_left", "As left", "profiles", help="compare the highlighted profile on the left"),
+    ActionSpec("profiles.right", "r", "set_right", "As right", "profiles", help="compare the highlighted profile on the right"),
+    ActionSpec("profiles.test", "t", "app.test_profile", "Test", "profiles", help="connect to the highlighted profile and show its server"),
+    ActionSpec("profiles.add", "n", "app.add_profile", "New", "profiles", help="add a profile (saved to the config file)"),
+    ActionSpec("profiles.edit", "e", "app.edit_profile", "Edit", "profiles", help="edit the highlighted profile"),
+    ActionSpec("profiles.delete", "d", "app.delete_profile", "Delete", "profiles", help="delete the highlighted profile from the config file"),
+    # Compare browser
+    ActionSpec("browser.filter", "slash", "filter", "Filter", "browser", key_display="/"),
+    ActionSpec("browser.mark", "space", "mark", "Mark", "browser"),
+    ActionSpec("browser.mark_all", "a", "mark_all", "Mark all", "browser", help="mark every table shown (again: unmark them)"),
+    ActionSpec("browser.inspect", "enter", "app.inspect", "Inspect", "browser", help="rows of this table on both sides, and a read-only SQL box"),
+    ActionSpec("browser.sync", "s", "app.sync", "Sync…", "browser", help="open the sync wizard with the marked tables"),
+    ActionSpec("browser.refresh", "ctrl+r", "refresh", "Refresh", "browser", help="read both sides again: estimates, then exact counts"),
+    ActionSpec("browser.swap", "x", "app.swap_sides", "Swap", "browser", help="swap the left and right profiles"),
+    # Filter box
+    ActionSpec("filter.clear", "escape", "clear_filter", "Clear filter", "filter", palette=False),
+    # Sync wizard
+    ActionSpec("wizard.next", "ctrl+n", "next", "Next", "wizard", priority=True),
+    ActionSpec("wizard.back", "ctrl+b", "back", "Back", "wizard", priority=True),
+    ActionSpec("wizard.escape", "escape", "escape", "Back / cancel", "wizard"),
+    # Inspector
+    ActionSpec("inspector.run", "ctrl+r", "run_query", "Run query", "inspector", priority=True),
+    ActionSpec("inspector.side", "ctrl+o", "switch_side", "Other side", "inspector", priority=True),
+    ActionSpec("inspector.cancel", "ctrl+c", "cancel_query", "Cancel query", "inspector", priority=True),
+    ActionSpec("inspector.close", "escape", "close", "Close", "inspector"),
+    # Profile form
+    ActionSpec("form.save", "ctrl+s", "save", "Save", "form", priority=True),
+    ActionSpec("form.test", "ctrl+t", "test", "Test", "form", priority=True),
+    ActionSpec("form.cancel", "escape", "cancel", "Cancel", "form"),
+    # Welcome
+    ActionSpec("welcome.add", "n", "app.add_profile", "Add a profile", "welcome"),
+    ActionSpec("welcome.quit", "q", "app.quit", "Quit", "welcome", palette=False),
+)
+
+
+def specs(scope: str) -> list[ActionSpec]:
+    return [spec for spec in ACTIONS if spec.scope == scope]
+
+
+def bindings(scope: str) -> list[Binding]:
+    """The Textual bindings of one scope, built from the registry."""
+    return [
+        Binding(spec.key, spec.action, spec.description, show=spec.show, priority=spec.priority,
+                id=spec.id, key_display=spec.key_display)
+        for spec in specs(scope)
+    ]
+
+
+def key_label(spec: ActionSpec) -> str:
+    """How a key reads in the help screen: ``ctrl+r`` → ``^r``, ``slash`` → ``/``."""
+    if spec.key_display:
+        return spec.key_display
+    key = spec.key
+    names = {"space": "space", "enter": "enter", "escape": "esc", "question_mark": "?", "slash": "/"}
+    if key in names:
+        return names[key]
+    if key.startswith("ctrl+"):
+        return "^" + key[5:]
+    return key

@@ -1,0 +1,384 @@
+"""The console: profiles on the left, the compare browser in the middle, screens on top.
+
+The app owns the state that several widgets show (the config, each profile's status, which two
+profiles are compared, whether a sync is running) and turns messages from workers into
+changes on screen. Screens (wizard, inspector, profile form, help, welcome) are pushed on top
+and report back through their dismiss value.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header
+
+from dbconsole.config import Config, load_config, save_config, without_profile
+from dbconsole.connect import tunnels
+from dbconsole.errors import ConfigError, DbconsoleError
+from dbconsole.tui.actions import bindings
+from dbconsole.tui.commands import ActionCommands
+from dbconsole.tui.jobs import describe_info, error_line, probe
+from dbconsole.tui.messages import JobFailed, PairChosen, ProfileStatusChanged, SyncStateChanged
+from dbconsole.tui.widgets.browser import BrowserGrid, CompareBrowser
+from dbconsole.tui.widgets.profiles import ProfileList, ProfilesPane, ProfileStatus
+
+DEFAULT_REFRESH_SECONDS = 60.0
+# The engine and the counts run in threads of this process. With CPython's default 5 ms GIL
+# switch interval, every hop of a key press through the event loop may wait up to 5 ms for a
+# busy worker thread to let go, and a key needs dozens of hops: keys felt 150-450 ms slow during
+# a big sync. A shorter interval hands the GIL back to the UI quickly; the engine loses little.
+UI_SWITCH_INTERVAL = 0.0005
+THEMES = {"dark": "textual-dark", "light": "textual-light"}
+
+
+def default_pair(config: Config) -> tuple[str | None, str | None]:
+    """Left: the profile this machine is (``config.default()``); right: "server", else the next one."""
+    names = list(config.profiles)
+    if not names:
+        return None, None
+    try:
+        left, _reason = config.default()
+    except ConfigError:
+        left = None
+    if left not in config.profiles:
+        left = names[0]
+    others = [n for n in names if n != left]
+    right = "server" if "server" in others else (others[0] if others else None)
+    return left, right
+
+
+class DbconsoleApp(App[int]):
+    """The full-screen console. Pass a loaded ``config`` (tests) or a ``config_path``."""
+
+    CSS_PATH = "dbconsole.tcss"
+    TITLE = "dbconsole"
+    ACTION_SCOPE = "app"
+    BINDINGS = bindings("app")
+    COMMANDS = App.COMMANDS | {ActionCommands}
+
+    def __init__(self, config: Config | None = None, config_path: str | os.PathLike[str] | None = None, *,
+                 refresh_interval: float | None = None, watch_css: bool = False) -> None:
+        super().__init__(watch_css=watch_css)
+        self.config = config if config is not None else load_config(config_path)
+        self.statuses: dict[str, ProfileStatus] = {name: ProfileStatus() for name in self.config.profiles}
+        self.left, self.right = default_pair(self.config)
+        tui = self.config.tui
+        self.refresh_seconds = float(refresh_interval if refresh_interval is not None
+                                     else tui.get("refresh_interval", DEFAULT_REFRESH_SECONDS))
+        self.running_syncs: set[tuple[str, str]] = set()
+        theme = str(tui.get("theme", "dark"))
+        self.theme = THEMES.get(theme, theme if theme in self.available_themes else "textual-dark")
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        # Kept by reference: the app's own queries only see the screen on top (a wizard, say).
+        self._profiles_pane = ProfilesPane(id="profiles")
+        self._browser = CompareBrowser(id="browser")
+        with Horizontal(id="main"):
+            yield self._profiles_pane
+            yield self._browser
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(UI_SWITCH_INTERVAL)
+        self.sub_title = self._subtitle()
+        self.browser.set_refresh_interval(self.refresh_seconds)
+        self.show_profiles()
+        self.browser.query_one(BrowserGrid).focus()
+        if not self.config.profiles:
+            self._open_welcome()
+        else:
+            self.apply_pair()
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(getattr(self, "_switch_interval", 0.005))
+
+    @property
+    def browser(self) -> CompareBrowser:
+        return self._browser
+
+    @property
+    def profiles_pane(self) -> ProfilesPane:
+        return self._profiles_pane
+
+    def _subtitle(self) -> str:
+        path = self.config.path
+        return str(path) if path else "profiles from environment variables"
+
+    def show_profiles(self) -> None:
+        if not self.profiles_pane.is_mounted:
+            return  # a late status message while the app shuts down
+        self.profiles_pane.show(self.config, self.statuses, self.left, self.right)
+
+    def apply_pair(self) -> None:
+        """Point the browser at the current left/right profiles and read both."""
+        profiles = self.config.profiles
+        left = profiles.get(self.left) if self.left else None
+        right = profiles.get(self.right) if self.right else None
+        self.browser.paused = self._pair_syncing()
+        self.browser.set_pair(left, right)
+        self.show_profiles()
+
+    def _pair_syncing(self) -> bool:
+        pair = {self.left, self.right}
+        return any(set(p) & pair for p in self.running_syncs)
+
+    # ------------------------------------------------------------------ messages
+
+    def on_profile_status_changed(self, message: ProfileStatusChanged) -> None:
+        status = self.statuses.setdefault(message.name, ProfileStatus())
+        status.state = message.state
+        if message.version:
+            status.version = message.version
+        if message.read_only is not None:
+            status.read_only = message.read_only
+        status.error = message.error if message.state == "error" else None
+        if message.name in self.config.profiles:
+            self.show_profiles()
+
+    def on_pair_chosen(self, message: PairChosen) -> None:
+        if message.name not in self.config.profiles:
+            return
+        if message.side == "left":
+            if message.name == self.right:
+                self.right = self.left
+            self.left = message.name
+        else:
+            if message.name == self.left:
+                self.left = self.right
+            self.right = message.name
+        self.notify(f"comparing {self.left} ⇄ {self.right}", timeout=2)
+        self.apply_pair()
+
+    def on_job_failed(self, message: JobFailed) -> None:
+        self.notify(message.message, title=f"{message.kind} failed", severity="error", timeout=8)
+
+    def on_sync_state_changed(self, message: SyncStateChanged) -> None:
+        if message.running:
+            self.running_syncs.add(message.profiles)
+        else:
+            self.running_syncs.discard(message.profiles)
+        self.browser.paused = self._pair_syncing()
+        self.browser.update_status()
+        if not message.running:
+            self.browser.refresh_counts()
+
+    def palette_extras(self, screen: Any) -> Any:
+        """Palette entries that name a profile: compare it on either side (main screen only)."""
+        if screen is not self.screen_stack[0]:
+            return
+        for name in self.config.profiles:
+            for side in ("left", "right"):
+                if getattr(self, side) != name:
+                    yield (f"Compare {name} as {side}", f"put profile {name} on the {side} of the browser",
+                           partial(self.post_message, PairChosen(side, name)))
+
+    # ------------------------------------------------------------------ actions: everywhere
+
+    def action_help(self) -> None:
+        from dbconsole.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    NARROW_BELOW = 110
+
+    def on_resize(self) -> None:
+        self.fold_profiles()
+
+    def fold_profiles(self) -> None:
+        """On a narrow terminal the profiles pane folds away while the tables have the focus."""
+        narrow = self.size.width < self.NARROW_BELOW
+        pane = self.profiles_pane
+        pane.display = not narrow or pane.has_focus_within
+
+    def action_focus_profiles(self) -> None:
+        self.profiles_pane.display = True
+        self.profiles_pane.query_one(ProfileList).focus()
+
+    def action_focus_browser(self) -> None:
+        self.browser.query_one(BrowserGrid).focus()
+
+    def action_swap_sides(self) -> None:
+        if self.left and self.right:
+            self.left, self.right = self.right, self.left
+            self.apply_pair()
+
+    async def action_quit(self) -> None:
+        """Stop a running sync at its next block, close tunnels, leave."""
+        for screen in self.screen_stack:
+            cancel = getattr(screen, "cancel_event", None)
+            if cancel is not None:
+                cancel.set()
+        self.workers.cancel_all()
+        tunnels.close_all()
+        self.exit(0)
+
+    # ------------------------------------------------------------------ actions: profiles
+
+    def _selected_profile(self) -> str | None:
+        return self.profiles_pane.selected_name
+
+    def action_test_profile(self) -> None:
+        name = self._selected_profile()
+        if name is None:
+            return
+        self.post_message(ProfileStatusChanged(name, "connecting"))
+        self._test_profile(name)
+
+    @work(thread=True, group="profile-test", exit_on_error=False)
+    def _test_profile(self, name: str) -> None:
+        profile = self.config.profiles[name]
+        try:
+            info = probe(profile)
+        except Exception as exc:
+            message = error_line(exc)
+            self.post_message(ProfileStatusChanged(name, "error", error=message))
+            self.post_message(JobFailed(f"test {name}", message))
+            return
+        self.post_message(ProfileStatusChanged(name, "connected", version=info.version, read_only=info.read_only))
+        self.call_from_thread(self.notify, f"{name}: {describe_info(info)}", title="connected", timeout=5)
+
+    def action_add_profile(self) -> None:
+        from dbconsole.tui.screens.profile_form import ProfileForm
+
+        self.push_screen(ProfileForm(self.config), self._profile_saved)
+
+    def action_edit_profile(self) -> None:
+        from dbconsole.tui.screens.profile_form import ProfileForm
+
+        name = self._selected_profile()
+        if name is None:
+            return
+        profile = self.config.profiles[name]
+        if profile.origin != "file":
+            self.notify(f"'{name}' comes from ${profile.origin.split(':', 1)[-1]}; add a profile with "
+                        "the same name (n) to keep it in the config file", severity="warning")
+            return
+        self.push_screen(ProfileForm(self.config, name), self._profile_saved)
+
+    def action_delete_profile(self) -> None:
+        from dbconsole.tui.screens.confirm import ConfirmScreen
+
+        name = self._selected_profile()
+        if name is None:
+            return
+        profile = self.config.profiles[name]
+        if profile.origin != "file":
+            self.notify(f"'{name}' comes from ${profile.origin.split(':', 1)[-1]}, not from the config file",
+                        severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                new_config = without_profile(self.config, name)
+                save_config(new_config)
+            except DbconsoleError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            except OSError as exc:
+                self.notify(error_line(exc), severity="error")
+                return
+            self.notify(f"deleted profile {name}", timeout=3)
+            self.use_config(new_config)
+
+        self.push_screen(ConfirmScreen(f"Delete profile '{name}' from {self.config.save_path}?",
+                                       yes="Delete"), answered)
+
+    def _profile_saved(self, new_config: Config | None) -> None:
+        if new_config is None:
+            return
+        self.notify(f"saved {new_config.save_path}", timeout=3)
+        self.use_config(new_config)
+
+    def use_config(self, config: Config) -> None:
+        """Adopt a new config (after a save): keep statuses and the pair where still valid."""
+        from dbconsole.tui.screens.welcome import WelcomeScreen
+
+        old_pair = (self.left, self.right)
+        old_profiles = self.config.profiles
+        self.config = config
+        self.statuses = {name: (self.statuses.get(name, ProfileStatus())
+                                if old_profiles.get(name) == config.profiles[name] else ProfileStatus())
+                         for name in config.profiles}
+        if self.left not in config.profiles or self.right not in config.profiles or self.right is None:
+            left, right = default_pair(config)
+            self.left = self.left if self.left in config.profiles else left
+            if self.right not in config.profiles or self.right == self.left:
+                others = [n for n in config.profiles if n != self.left]
+                self.right = "server" if "server" in others else (others[0] if others else None)
+        self.sub_title = self._subtitle()
+        changed = (self.left, self.right) != old_pair or any(
+            old_profiles.get(n) != config.profiles.get(n) for n in (self.left, self.right) if n)
+        if isinstance(self.screen, WelcomeScreen) and config.profiles:
+            self.pop_screen()
+        if changed:
+            self.apply_pair()
+        else:
+            self.show_profiles()
+        if not config.profiles:
+            self._open_welcome()
+
+    def _open_welcome(self) -> None:
+        from dbconsole.tui.screens.welcome import WelcomeScreen
+
+        self.push_screen(WelcomeScreen(str(self.config.save_path)))
+
+    # ------------------------------------------------------------------ actions: tables
+
+    def action_inspect(self) -> None:
+        from dbconsole.tui.screens.inspector import Inspector
+
+        row = self.browser.current_row()
+        if row is None:
+            return
+        profiles = self.config.profiles
+        self.push_screen(Inspector(row, profiles.get(self.left or ""), profiles.get(self.right or "")))
+
+    def action_sync(self) -> None:
+        from dbconsole.tui.screens.wizard import SyncWizard
+
+        if not (self.left and self.right):
+            self.notify("choose two profiles to sync between (l / r in the profiles pane)", severity="warning")
+            return
+        browser = self.browser
+        marked = browser.marked_names()
+        if not marked:
+            current = browser.current_name()
+            marked = [current] if current is not None else []
+        if not marked:
+            self.notify("mark tables with space first", severity="warning")
+            return
+        profiles = self.config.profiles
+        wizard = SyncWizard(self.config, profiles[self.left], profiles[self.right], marked,
+                            tables=[r for r in browser.rows.values()])
+
+        def finished(result: Any) -> None:
+            self.browser.refresh_counts()
+
+        self.push_screen(wizard, finished)
+
+
+def run_app(config_path: str | None = None) -> int:
+    """Entry point of ``dbconsole`` with no command: run until the user quits; close tunnels."""
+    app = DbconsoleApp(config_path=config_path)
+    try:
+        result = app.run()
+    finally:
+        tunnels.close_all()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

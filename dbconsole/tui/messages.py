@@ -1,0 +1,183 @@
+"""Every message the console's threads and widgets exchange, in one place.
+
+Why one module: workers never touch widgets; they post one of these and the handler that owns
+the state decides what changes on screen. Keeping them together makes the message flow easy to
+read and easy to assert in tests (``run_test(message_hook=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from textual.message import Message
+
+from dbconsole.catalog import CountResult, Table
+from dbconsole.names import TableName
+
+# --------------------------------------------------------------------------- profiles
+
+
+class ProfileStatusChanged(Message):
+    """A profile's connection state changed: unknown / connecting / connected / error."""
+
+    def __init__(self, name: str, state: str, *, version: str | None = None, error: str | None = None,
+                 read_only: bool | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.state = state
+        self.version = version
+        self.error = error
+        self.read_only = read_only
+
+
+class PairChosen(Message):
+    """The user picked a profile for one side of the comparison."""
+
+    def __init__(self, side: str, name: str) -> None:
+        super().__init__()
+        self.side = side
+        self.name = name
+
+
+class ProfileTested(Message):
+    """The profile form's connection test finished (``error`` is one readable line)."""
+
+    def __init__(self, summary: str | None, error: str | None) -> None:
+        super().__init__()
+        self.summary = summary
+        self.error = error
+
+
+# --------------------------------------------------------------------------- compare browser
+
+
+class CatalogLoaded(Message):
+    """One side's tables (with estimates) arrived; ``generation`` identifies the refresh."""
+
+    def __init__(self, generation: int, side: str, profile: str, tables: Sequence[Table]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.side = side
+        self.profile = profile
+        self.tables = list(tables)
+
+
+class SideFailed(Message):
+    """One side could not be read at all (connection, tunnel, permissions)."""
+
+    def __init__(self, generation: int, side: str, profile: str, error: str) -> None:
+        super().__init__()
+        self.generation = generation
+        self.side = side
+        self.profile = profile
+        self.error = error
+
+
+class CountsArrived(Message):
+    """Exact counts for a few tables of one side, streamed as they finish."""
+
+    def __init__(self, generation: int, side: str, results: Sequence[CountResult]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.side = side
+        self.results = list(results)
+
+
+class CountsFinished(Message):
+    """Every exact count of one side is in (or the refresh was cancelled)."""
+
+    def __init__(self, generation: int, side: str) -> None:
+        super().__init__()
+        self.generation = generation
+        self.side = side
+
+
+class LastSyncedLoaded(Message):
+    """The engine's record of past syncs as one side holds it (the side that was a target)."""
+
+    def __init__(self, generation: int, side: str, entries: Mapping[TableName, Any]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.side = side
+        self.entries = dict(entries)
+
+
+class JobFailed(Message):
+    """A background job failed; the app shows ``message`` as a notification."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.message = message
+
+
+class SyncStateChanged(Message):
+    """A sync started or stopped between two profiles (pauses the browser's live refresh)."""
+
+    def __init__(self, profiles: tuple[str, str], running: bool) -> None:
+        super().__init__()
+        self.profiles = profiles
+        self.running = running
+
+
+# --------------------------------------------------------------------------- sync wizard
+
+
+class PlanReady(Message):
+    """``plan_sync`` answered (``plan`` is None and ``error`` set when it refused)."""
+
+    def __init__(self, token: int, plan: Any, error: str | None) -> None:
+        super().__init__()
+        self.token = token
+        self.plan = plan
+        self.error = error
+
+
+class SyncEvents(Message):
+    """Engine events from the running (or dry-running) sync, a few at a time."""
+
+    def __init__(self, dry_run: bool, events: Sequence[Any]) -> None:
+        super().__init__()
+        self.dry_run = dry_run
+        self.events = list(events)
+
+
+class SyncFinished(Message):
+    """``run_sync`` returned (``summary``) or raised (``error`` is its one line)."""
+
+    def __init__(self, dry_run: bool, summary: Any, error: str | None) -> None:
+        super().__init__()
+        self.dry_run = dry_run
+        self.summary = summary
+        self.error = error
+
+
+# --------------------------------------------------------------------------- inspector
+
+
+class RowsPreviewed(Message):
+    """The first rows of the inspected table on one side."""
+
+    def __init__(self, side: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], error: str | None) -> None:
+        super().__init__()
+        self.side = side
+        self.columns = list(columns)
+        self.rows = list(rows)
+        self.error = error
+
+
+class QueryFinished(Message):
+    """The read-only SQL box's statement finished, failed or was cancelled."""
+
+    def __init__(self, side: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                 truncated: bool = False, seconds: float = 0.0, status: str = "",
+                 error: str | None = None) -> None:
+        super().__init__()
+        self.side = side
+        self.columns = list(columns)
+        self.rows = list(rows)
+        self.truncated = truncated
+        self.seconds = seconds
+        self.status = status
+        self.error = error

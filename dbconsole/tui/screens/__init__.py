@@ -1,0 +1,1 @@
+"""Screens: the sync wizard, the inspector, the profile form, help, welcome and a yes/no question."""

@@ -1,0 +1,50 @@
+"""``?``: every key of the console, read from the action registry (never out of date)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from dbconsole.tui.actions import ACTIONS, SCOPE_TITLES, key_label
+
+ABOUT = (
+    "dbconsole compares the two profiles marked L and R and syncs tables between them. "
+    "Counts show ~estimates first, then exact numbers as they arrive. "
+    "The SQL box of the inspector is always read-only."
+)
+
+
+def help_table() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(justify="right", style="bold", no_wrap=True)
+    table.add_column()
+    table.add_column(style="dim")
+    for scope, title in SCOPE_TITLES.items():
+        specs = [s for s in ACTIONS if s.scope == scope]
+        if not specs:
+            continue
+        table.add_row(Text(title, style="bold underline"), "", "")
+        for spec in specs:
+            table.add_row(key_label(spec), spec.description, spec.help)
+        table.add_row("", "", "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", key_display="esc")]
+
+    def __init__(self) -> None:
+        super().__init__(classes="modal")
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help", classes="dialog"):
+            yield Static(Text(ABOUT, style="dim"), id="help-about")
+            yield Static(help_table(), id="help-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#help").border_title = "Keys  (esc closes)"

@@ -1,0 +1,284 @@
+"""Add or edit a profile: a small form whose Save goes through the config module's atomic save.
+
+Secrets never reach the TOML: a password typed into the URL or into the password box is moved
+to ``.env`` beside the config (as ``DBCONSOLE_<NAME>_PASSWORD``) and the URL keeps a
+``${VAR}`` reference. The table is validated by :func:`config.with_profile` exactly as the
+loader would read it, so the form cannot save a file the app would later refuse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from dbconsole.config import (
+    Config,
+    env_var_name,
+    is_local_host,
+    profile_table,
+    save_config,
+    set_env_secret,
+    split_password,
+    with_profile,
+)
+from dbconsole.errors import ConfigError, DbconsoleError
+from dbconsole.tui.actions import bindings
+from dbconsole.tui.jobs import describe_info, error_line, probe
+from dbconsole.tui.messages import ProfileTested
+
+COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan", "white", "bright_red", "bright_green",
+          "bright_blue")
+
+
+@dataclass
+class ProfileFormValues:
+    name: str
+    url: str
+    password: str = ""
+    ssh_host: str = ""
+    ssh_port: str = ""
+    ssh_user: str = ""
+    ssh_key: str = ""
+    read_only: bool = True
+    color: str | None = None
+
+
+def with_password_reference(url: str, var: str) -> str:
+    """Put ``${var}`` as the password of ``url`` (replacing any password already there)."""
+    if "://" not in url:
+        raise ConfigError("use a postgresql://user@host/db URL to store a password")
+    scheme, rest = url.split("://", 1)
+    netloc, sep, tail = rest.partition("/")
+    if "@" not in netloc:
+        raise ConfigError("the URL needs a user (postgresql://USER@host/db) to go with a password")
+    userinfo, hostinfo = netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:${{{var}}}@{hostinfo}{sep}{tail}"
+
+
+def build_profile(config: Config, values: ProfileFormValues, old_name: str | None) -> tuple[Config, dict[str, str]]:
+    """The config with this profile added or replaced, and the secrets to put in ``.env``.
+
+    Raises ConfigError (one line naming the field) when the values would not load.
+    """
+    name = values.name.strip()
+    if not name:
+        raise ConfigError("the profile needs a name")
+    if old_name != name and name in config.profiles:
+        raise ConfigError(f"a profile called '{name}' exists already")
+    old_raw: dict[str, Any] = dict(config.profiles[old_name].raw) if old_name in config.profiles else {}
+    var = env_var_name(name)
+    secrets: dict[str, str] = {}
+    url = values.url.strip()
+    url_env = None
+    if url:
+        url, literal = split_password(url, var)
+        if literal is not None:
+            secrets[var] = literal
+        if values.password:
+            url = with_password_reference(url, var)
+            secrets[var] = values.password
+        elif old_name and old_name != name:
+            # renamed: a reference to the old profile's variable keeps working as it is
+            pass
+    elif "url_env" in old_raw:
+        url_env = old_raw["url_env"]
+    else:
+        raise ConfigError("the profile needs a URL (postgresql://user@host:5432/db)")
+
+    ssh: dict[str, Any] = {}
+    old_ssh = dict(old_raw.get("ssh") or {})
+    if values.ssh_host.strip():
+        ssh = {k: v for k, v in old_ssh.items() if k in ("password", "known_hosts")}
+        ssh["host"] = values.ssh_host.strip()
+        port = values.ssh_port.strip()
+        if port:
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError("SSH port must be a number between 1 and 65535")
+            ssh["port"] = int(port)
+        if values.ssh_user.strip():
+            ssh["user"] = values.ssh_user.strip()
+        if values.ssh_key.strip():
+            ssh["key"] = values.ssh_key.strip()
+    table = profile_table(url=url or None, url_env=url_env, read_only=values.read_only, ssh=ssh or None,
+                          color=values.color or None, connect_timeout=old_raw.get("connect_timeout"),
+                          description=old_raw.get("description"))
+    environ = {**dict(config.environ), **secrets}
+    staged = dataclasses.replace(config, environ=environ)
+    return with_profile(staged, name, table, old_name=old_name), secrets
+
+
+def save_profile(config: Config, values: ProfileFormValues, old_name: str | None) -> Config:
+    """Validate, store the secrets in ``.env`` (0600) and write the TOML atomically (0600)."""
+    new_config, secrets = build_profile(config, values, old_name)
+    # The TOML first: its save refuses when a secret would land in it, and then nothing at all
+    # has been written. A failure writing .env afterwards leaves a ${VAR} the loader names.
+    save_config(new_config)
+    env_path = Path(new_config.save_path).parent / ".env"
+    for var, value in secrets.items():
+        set_env_secret(env_path, var, value)
+    return new_config
+
+
+def values_from_profile(config: Config, name: str) -> ProfileFormValues:
+    profile = config.profiles[name]
+    raw = profile.raw
+    ssh = dict(raw.get("ssh") or {})
+    return ProfileFormValues(
+        name=name, url=str(raw.get("url", "")), ssh_host=str(ssh.get("host", "")),
+        ssh_port=str(ssh.get("port", "")), ssh_user=str(ssh.get("user", "")), ssh_key=str(ssh.get("key", "")),
+        read_only=profile.read_only, color=profile.color)
+
+
+class ProfileForm(ModalScreen[Config | None]):
+    """Dismisses with the saved Config, or None when cancelled."""
+
+    ACTION_SCOPE = "form"
+    BINDINGS = bindings("form")
+
+    def __init__(self, config: Config, name: str | None = None) -> None:
+        super().__init__(classes="modal")
+        self.config = config
+        self.old_name = name
+        self.initial = values_from_profile(config, name) if name else ProfileFormValues(name="", url="")
+        self._read_only_touched = name is not None
+
+    def compose(self) -> ComposeResult:
+        v = self.initial
+        colors = [(Text(c, style=c), c) for c in COLORS]
+        if v.color and v.color not in COLORS:
+            colors.insert(0, (v.color, v.color))
+        with Vertical(id="form", classes="dialog"):
+            with Grid(id="form-grid"):
+                yield Label("Name")
+                yield Input(v.name, placeholder="local, server, staging…", id="f-name", compact=True)
+                yield Label("URL")
+                yield Input(v.url, placeholder="postgresql://user@localhost:5432/db", id="f-url", compact=True)
+                yield Label("Password")
+                yield Input("", placeholder="kept in .env, never in the TOML (empty: unchanged)", password=True,
+                            id="f-password", compact=True)
+                yield Label("SSH host")
+                yield Input(v.ssh_host, placeholder="empty: no tunnel; host or ~/.ssh/config alias",
+                            id="f-ssh-host", compact=True)
+                yield Label("SSH port")
+                yield Input(v.ssh_port, placeholder="22", id="f-ssh-port", compact=True, type="integer")
+                yield Label("SSH user")
+                yield Input(v.ssh_user, placeholder="ubuntu", id="f-ssh-user", compact=True)
+                yield Label("SSH key")
+                yield Input(v.ssh_key, placeholder="~/.ssh/id_ed25519", id="f-ssh-key", compact=True)
+                yield Label("Read-only")
+                yield Checkbox("never write to this profile", v.read_only, id="f-read-only", compact=True)
+                yield Label("Colour")
+                yield Select(colors, value=v.color if v.color else Select.NULL, prompt="none",
+                             id="f-color", compact=True)
+            yield Static("", id="form-status")
+            with Horizontal(classes="buttons"):
+                yield Button("Save ^s", id="form-save", variant="primary")
+                yield Button("Test ^t", id="form-test")
+                yield Button("Cancel esc", id="form-cancel")
+
+    def on_mount(self) -> None:
+        dialog = self.query_one("#form")
+        dialog.border_title = f"Edit profile {self.old_name}" if self.old_name else "New profile"
+        self.query_one("#f-name", Input).focus()
+
+    def values(self) -> ProfileFormValues:
+        color = self.query_one("#f-color", Select).value
+        return ProfileFormValues(
+            name=self.query_one("#f-name", Input).value,
+            url=self.query_one("#f-url", Input).value,
+            password=self.query_one("#f-password", Input).value,
+            ssh_host=self.query_one("#f-ssh-host", Input).value,
+            ssh_port=self.query_one("#f-ssh-port", Input).value,
+            ssh_user=self.query_one("#f-ssh-user", Input).value,
+            ssh_key=self.query_one("#f-ssh-key", Input).value,
+            read_only=self.query_one("#f-read-only", Checkbox).value,
+            color=color if isinstance(color, str) else None,
+        )
+
+    def show_status(self, text: str, style: str = "") -> None:
+        self.query_one("#form-status", Static).update(Text(text, style=style))
+
+    @on(Input.Changed, "#f-url, #f-ssh-host")
+    def _follow_read_only(self) -> None:
+        """Until the user decides, read-only follows the config's own default for the URL."""
+        if self._read_only_touched:
+            return
+        url = self.query_one("#f-url", Input).value
+        ssh = self.query_one("#f-ssh-host", Input).value.strip()
+        box = self.query_one("#f-read-only", Checkbox)
+        with box.prevent(Checkbox.Changed):
+            box.value = bool(ssh) or not is_local_host(url)
+
+    @on(Input.Blurred, "#f-url")
+    def _hide_typed_password(self) -> None:
+        """A password pasted into the URL moves to the (masked) password box when the URL is left,
+        so it does not stay on screen; the URL keeps a ``${VAR}`` reference instead."""
+        url_box = self.query_one("#f-url", Input)
+        name = self.query_one("#f-name", Input).value.strip() or "profile"
+        url, password = split_password(url_box.value, env_var_name(name))
+        if password is None:
+            return
+        url_box.value = url
+        self.query_one("#f-password", Input).value = password
+        self.show_status(f"the password moved to the password box; it will be kept in .env", "dim")
+
+    @on(Checkbox.Changed, "#f-read-only")
+    def _read_only_changed(self) -> None:
+        self._read_only_touched = True
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_save()
+
+    def action_save(self) -> None:
+        try:
+            new_config = save_profile(self.config, self.values(), self.old_name)
+        except DbconsoleError as exc:
+            self.show_status(str(exc), "red")
+            return
+        except OSError as exc:
+            self.show_status(error_line(exc), "red")
+            return
+        self.dismiss(new_config)
+
+    def action_test(self) -> None:
+        try:
+            staged, _ = build_profile(self.config, self.values(), self.old_name)
+        except DbconsoleError as exc:
+            self.show_status(str(exc), "red")
+            return
+        profile = staged.profiles[self.values().name.strip()]
+        self.show_status("testing…", "yellow")
+        self._test(profile)
+
+    @work(thread=True, group="profile-test", exclusive=True, exit_on_error=False)
+    def _test(self, profile: Any) -> None:
+        try:
+            info = probe(profile)
+        except Exception as exc:
+            self.post_message(ProfileTested(None, error_line(exc)))
+            return
+        self.post_message(ProfileTested(describe_info(info), None))
+
+    def on_profile_tested(self, message: ProfileTested) -> None:
+        if message.error:
+            self.show_status(message.error, "red")
+        else:
+            self.show_status(f"connected: {message.summary}", "green")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        {"form-save": self.action_save, "form-test": self.action_test, "form-cancel": self.action_cancel}[
+            event.button.id or "form-cancel"]()

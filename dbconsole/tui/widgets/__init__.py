@@ -1,0 +1,1 @@
+"""Widgets grouped by the pane they live in: ``profiles/`` (left) and ``browser/`` (main)."""

@@ -1,0 +1,166 @@
+"""The profiles pane: which databases exist, how each is doing, and which two are compared.
+
+Each profile is one option of two lines: a status dot, the name in the profile's accent colour
+and the side it is compared on; then its read-only lock, its SSH tunnel and the server version
+once connected. The pane never connects by itself: the app owns the statuses and the pair and
+re-renders the pane when they change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from dbconsole.config import Config, Profile
+from dbconsole.tui.actions import bindings
+from dbconsole.tui.messages import PairChosen
+
+# A glyph per state as well as a colour, so the state reads without colour too.
+STATUS_GLYPHS = {
+    "unknown": ("○", "dim"),
+    "connecting": ("◐", "yellow"),
+    "connected": ("●", "green"),
+    "error": ("✗", "red"),
+}
+LOCK = "🔒"
+TUNNEL = "⇄"
+
+
+@dataclass
+class ProfileStatus:
+    state: str = "unknown"
+    version: str | None = None
+    error: str | None = None
+    read_only: bool | None = None  # as the server enforces it, once connected
+
+
+def safe_color(color: str | None) -> str | None:
+    """A colour Rich understands, or None: a typo in the config must not break the screen."""
+    if not color:
+        return None
+    from rich.color import Color, ColorParseError
+
+    try:
+        Color.parse(color)
+    except ColorParseError:
+        return None
+    return color
+
+
+def short_version(version: str) -> str:
+    """``PostgreSQL 15.18 (Debian 15.18-0+deb12u1)`` → ``pg 15.18``: the pane is narrow."""
+    words = version.split()
+    if len(words) >= 2 and words[0] == "PostgreSQL":
+        return f"pg {words[1]}"
+    return words[0] if words else version
+
+
+def profile_prompt(profile: Profile, status: ProfileStatus, side: str | None) -> Text:
+    """Two lines: status, name, side and version; then the lock and the tunnel."""
+    glyph, style = STATUS_GLYPHS.get(status.state, STATUS_GLYPHS["unknown"])
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(f"{glyph} ", style=style)
+    line.append(profile.name, style=f"bold {safe_color(profile.color) or ''}".strip())
+    if side:
+        line.append(" ")
+        line.append(f" {side} ", style="reverse bold")
+    if status.version:
+        line.append(f"  {short_version(status.version)}", style="dim")
+    elif status.state == "error":
+        line.append("  unreachable", style="red")
+    line.append("\n  ")
+    details = Text(style="dim")
+    details.append(f"{LOCK} read-only" if profile.read_only else "writable")
+    if profile.ssh is not None:
+        details.append(f" · {TUNNEL} ssh tunnel")
+    line.append_text(details)
+    return line
+
+
+class ProfileList(OptionList):
+    """The focusable list of profiles; its keys act on the highlighted profile."""
+
+    ACTION_SCOPE = "profiles"
+    BINDINGS = bindings("profiles")
+
+    @property
+    def pane(self) -> ProfilesPane:
+        return self.query_ancestor(ProfilesPane)
+
+    @property
+    def selected_name(self) -> str | None:
+        option = self.highlighted_option
+        return option.id if option is not None else None
+
+    def action_set_left(self) -> None:
+        if self.selected_name:
+            self.post_message(PairChosen("left", self.selected_name))
+
+    def action_set_right(self) -> None:
+        if self.selected_name:
+            self.post_message(PairChosen("right", self.selected_name))
+
+
+
+class ProfilesPane(Vertical):
+    """Left pane: the profile list and one line of detail about the highlighted profile."""
+
+    DEFAULT_CLASSES = "pane"
+
+    def compose(self) -> ComposeResult:
+        yield ProfileList(id="profile-list")
+        yield Static("", id="profile-detail")
+
+    def on_mount(self) -> None:
+        self.border_title = "Profiles"
+
+    @property
+    def selected_name(self) -> str | None:
+        return self.query_one(ProfileList).selected_name
+
+    def show(self, config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None) -> None:
+        """Render every profile; keeps the highlighted one where it was."""
+        plist = self.query_one(ProfileList)
+        keep = plist.selected_name
+        plist.clear_options()
+        options = []
+        for name, profile in config.profiles.items():
+            side = "L" if name == left else "R" if name == right else None
+            options.append(Option(profile_prompt(profile, statuses.get(name, ProfileStatus()), side), id=name))
+        plist.add_options(options)
+        names = list(config.profiles)
+        if names:
+            plist.highlighted = names.index(keep) if keep in names else 0
+        self._config = config
+        self._statuses = statuses
+        self.update_detail()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.update_detail()
+
+    def update_detail(self) -> None:
+        detail = self.query_one("#profile-detail", Static)
+        config = getattr(self, "_config", None)
+        name = self.selected_name
+        if config is None or name is None or name not in config.profiles:
+            detail.update("")
+            return
+        profile = config.profiles[name]
+        status = self._statuses.get(name, ProfileStatus())
+        text = Text(no_wrap=False)
+        text.append(profile.display_url, style="dim")
+        if profile.ssh is not None:
+            ssh = profile.ssh
+            user = f"{ssh.user}@" if ssh.user else ""
+            port = f":{ssh.port}" if ssh.port else ""
+            text.append(f"\nvia ssh {user}{ssh.host}{port}", style="dim")
+        if profile.origin != "file":
+            text.append(f"\nfrom ${profile.origin.split(':', 1)[-1]}", style="dim italic")
+        if status.error:
+            text.append("\n" + status.error, style="red")
+        detail.update(text)
