@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import signal
 import shutil
@@ -26,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,8 @@ CREATE TABLE bench (
     attrs      jsonb NOT NULL,
     updated_at timestamptz NOT NULL
 );
+-- What an app that syncs incrementally has: its cursor column indexed.
+CREATE INDEX bench_updated_at_idx ON bench (updated_at);
 """
 ROWS_SQL = """
 INSERT INTO bench
@@ -73,6 +75,35 @@ class Run:
     @property
     def done(self) -> dict:
         return next((e for e in reversed(self.events) if e.get("event") == "done"), {})
+
+
+class PeakMemory:
+    """The child's peak RSS (VmHWM), sampled while it runs.
+
+    Not ``wait4``'s ``ru_maxrss``: that one survives ``exec`` and so reports the *parent's*
+    size at fork time whenever the parent is the bigger of the two.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            try:
+                with open(f"/proc/{self.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            self.mb = max(self.mb, int(line.split()[1]) / 1024)
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 class Bench:
@@ -171,14 +202,14 @@ class Bench:
                    "--to", "target", "--tables", "bench", "--json", *extra]
         started = time.perf_counter()
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-        out = proc.stdout.read()
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak = PeakMemory(proc.pid)
+        out, err = proc.communicate()
         seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
+        peak.stop()
+        if proc.returncode != 0:
             raise SystemExit(f"sync failed: {err.decode(errors='replace')}")
         events = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-        return Run(seconds, usage.ru_maxrss / 1024, events)
+        return Run(seconds, peak.mb, events)
 
     def rows_rewritten_since(self, xid: int) -> int:
         return self.target_sql(f"SELECT count(*) FROM bench WHERE xmin::text::bigint > {xid}")[0][0][0]

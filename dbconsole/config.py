@@ -50,7 +50,7 @@ PROFILE_KEYS = {
     "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description",
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
-SYNC_KEYS = {"batch_size", "mode", "retries", "tables"}
+SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
 TUI_KEYS = {"refresh_interval", "theme"}
@@ -120,6 +120,7 @@ class SyncSettings:
     batch_size: int | None = None
     mode: str | None = None
     retries: int | None = None
+    stall_timeout: float | None = None  # seconds without a byte from the source before giving up
     tables: Mapping[str, TableRules] = field(default_factory=dict)
 
 
@@ -382,10 +383,14 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     mode = raw.get("mode")
     if mode is not None:
         _check_mode(mode, where, "sync.mode")
+    stall = raw.get("stall_timeout")
+    if stall is not None and (not isinstance(stall, (int, float)) or isinstance(stall, bool) or stall <= 0):
+        raise ConfigError(f"{where}: sync.stall_timeout must be a number of seconds > 0")
     tables = {}
     for name, table_raw in _expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
-    return SyncSettings(batch_size=batch_size, mode=mode, retries=retries, tables=tables)
+    return SyncSettings(batch_size=batch_size, mode=mode, retries=retries,
+                        stall_timeout=float(stall) if stall is not None else None, tables=tables)
 
 
 def _parse_table_rules(raw: Any, where: str, key: str) -> TableRules:

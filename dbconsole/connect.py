@@ -32,6 +32,8 @@ from dbconsole.errors import ConnectError
 from dbconsole.redact import redact, register_secret
 
 APPLICATION_NAME = "dbconsole"
+DEAD_PEER_SETTINGS = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
+                      "keepalives_count": "3", "tcp_user_timeout": "60000"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def connect(
         params["options"] = f"{params['options']} {extra}" if params.get("options") else extra
     params.setdefault("application_name", APPLICATION_NAME if not purpose else f"{APPLICATION_NAME} {purpose}")
     params["connect_timeout"] = str(timeout)
+    for name, value in DEAD_PEER_SETTINGS.items():  # a vanished network fails in ~a minute, not hours
+        params.setdefault(name, value)
 
     if profile.ssh is not None:
         remote_host, remote_port = _remote_target(params)

@@ -158,6 +158,8 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             raise TunnelError(f"SSH host {target} did not answer within {self._timeout:g} s") from None
         except OSError as exc:
             raise TunnelError(f"cannot reach SSH host {target}: {_os_reason(exc)}") from None
+        if isinstance(sock, socket.socket):
+            _detect_dead_peer(sock)
         transport = paramiko.Transport(sock)
         transport.banner_timeout = self._timeout
         transport.auth_timeout = self._timeout
@@ -202,6 +204,20 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
         transport.close()
         tried = f"{len(self._keys)} key(s)" + (" and a password" if resolved.password else "")
         raise TunnelError(f"SSH authentication failed for {target} (tried {tried})")
+
+
+def _detect_dead_peer(sock: socket.socket) -> None:
+    """Keepalives and a send timeout, so a vanished network ends the tunnel within a minute
+    (paramiko's own keepalive only sends; it never notices that nobody answers)."""
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 60_000)):
+        if hasattr(socket, name):
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except OSError:
+            pass
 
 
 def _os_reason(exc: OSError) -> str:

@@ -77,3 +77,14 @@ def rows_written_since(conn: psycopg.Connection[Any], name: str, xid: int) -> in
     table = qualified(name)
     return conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE xmin::text::bigint > %s").format(table.ident),
                         ((xid & 0xFFFFFFFF),)).fetchone()[0]
+
+
+def assert_target_holds_source(dbs: Any, tables: list[str]) -> None:
+    """Every source row is on the target, identical in every shared column."""
+    with dbs.server_admin() as server, dbs.local_admin() as local:
+        for table in tables:
+            columns = shared_columns(server, local, table)
+            source, target = rows_by_key(server, table, columns), rows_by_key(local, table, columns)
+            missing = [k for k in source if k not in target]
+            differing = [k for k in source if k in target and target[k] != source[k]]
+            assert not missing and not differing, (table, missing[:3], differing[:3])

@@ -14,7 +14,6 @@ import pytest
 from dbconsole.cli import main
 from dbconsole.connect import connect, tunnels
 from dbconsole.errors import ConnectError
-from dbconsole.sandbox.sshd import LoopbackSSHServer
 from tests.profiles import PASSWORD_VAR, load, write_config
 
 

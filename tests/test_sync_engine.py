@@ -15,7 +15,8 @@ from dbconsole.sync.engine import plan_sync, run_sync
 from dbconsole.sync.events import Notice, Progress, TableDone
 from tests.profiles import load, write_config
 from tests.sync_checks import (
-    all_rows, current_xid, rows_by_key, rows_written_since, shared_columns, table_checksum)
+    all_rows, assert_target_holds_source, current_xid, rows_by_key, rows_written_since, shared_columns,
+    table_checksum)
 
 KEYED = [t for t in SEED_TABLES if t != "public.audit_log"]
 
@@ -40,16 +41,6 @@ def done_by_table(events) -> dict[str, TableDone]:
     return {e.table: e for e in events if isinstance(e, TableDone)}
 
 
-def assert_target_holds_source(dbs, tables=KEYED) -> None:
-    with dbs.server_admin() as server, dbs.local_admin() as local:
-        for table in tables:
-            columns = shared_columns(server, local, table)
-            source, target = rows_by_key(server, table, columns), rows_by_key(local, table, columns)
-            missing = [k for k in source if k not in target]
-            differing = [k for k in source if k in target and target[k] != source[k]]
-            assert not missing and not differing, (table, missing[:3], differing[:3])
-
-
 def test_upsert_inserts_updates_and_keeps_local_only_rows(dbs, config) -> None:
     with dbs.server_admin() as server, dbs.local_admin() as local:
         before = {t: rows_by_key(local, t, shared_columns(server, local, t)) for t in KEYED}
@@ -63,7 +54,7 @@ def test_upsert_inserts_updates_and_keeps_local_only_rows(dbs, config) -> None:
         assert done[table].inserted + done[table].updated + done[table].unchanged == len(source[table])
     assert summary.inserted > 0 and summary.updated > 0 and summary.deleted == 0
     assert any(isinstance(e, Notice) or "audit_log" in str(e) for e in events)
-    assert_target_holds_source(dbs)
+    assert_target_holds_source(dbs, KEYED)
     with dbs.local_admin() as local:  # local-only rows survive an upsert
         assert local.execute("SELECT count(*) FROM public.users WHERE id > %s", (LOCAL_ONLY_ID_BASE,)).fetchone()[0] == 2
         assert local.execute('SELECT count(*) FROM public."WatchList" WHERE id > %s', (LOCAL_ONLY_ID_BASE,)).fetchone()[0] == 3

@@ -5,16 +5,15 @@ generator round trip per message, which for a million rows is seconds of pure ov
 the bytes are pulled straight from libpq (``get_copy_data``) in a tight loop, joined into
 chunks of ~128 KiB, and handed to the target's COPY, whose writes run in psycopg's writer
 thread. While waiting for the network the loop wakes twice a second, so a cancel is honoured
-promptly and a source that goes silent for longer than ``stall_timeout`` is given up on (as a
-transient error: the run retries from its last checkpoint).
+promptly; every arrival of data is reported through ``on_data`` (the run's heartbeat, see
+:mod:`.watchdog`).
 """
 
 from __future__ import annotations
 
 import select
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -27,12 +26,8 @@ CHUNK_SIZE = 128 * 1024  # psycopg's largest single COPY write: bigger ones get 
 POLL_SECONDS = 0.5
 
 
-class SourceStalled(psycopg.OperationalError):
-    """The source sent nothing for too long: the network or the server is stuck."""
-
-
 def copy_out_chunks(conn: psycopg.Connection[Any], *, cancel: threading.Event | None = None,
-                    stall_timeout: float | None = None, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+                    on_data: Callable[[], None] = lambda: None, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Yield the running COPY TO STDOUT's data in chunks; the COPY is finished when this ends.
 
     Call it inside ``cursor.copy(...)`` (which started the COPY); on a normal end the final
@@ -40,15 +35,14 @@ def copy_out_chunks(conn: psycopg.Connection[Any], *, cancel: threading.Event | 
     """
     pgconn = conn.pgconn
     pending = bytearray()
-    quiet_since = time.monotonic()
     while True:
         nbytes, data = pgconn.get_copy_data(1)
         if nbytes > 0:
             pending += data
             if len(pending) >= chunk_size:
+                on_data()
                 yield bytes(pending)
                 pending.clear()
-                quiet_since = time.monotonic()
             continue
         if nbytes == -1:
             break
@@ -58,9 +52,6 @@ def copy_out_chunks(conn: psycopg.Connection[Any], *, cancel: threading.Event | 
             readable, _, _ = select.select([pgconn.socket], [], [], POLL_SECONDS)
             if readable:
                 pgconn.consume_input()
-                quiet_since = time.monotonic()
-            elif stall_timeout is not None and time.monotonic() - quiet_since > stall_timeout:
-                raise SourceStalled(f"the source sent nothing for {stall_timeout:g} s")
             continue
         raise e.OperationalError(pgconn.get_error_message())
     if pending:
