@@ -80,7 +80,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("form.cancel", "escape", "cancel", "Cancel", "form"),
     # Welcome
     ActionSpec("welcome.add", "n", "app.add_profile", "Add a profile", "welcome"),
-    ActionSpec("welcome.quit", "q", "app.quit", "Quit", "welcome", palette=False),
+    ActionSpec("welcome.quit", "q", "app.quit", "Quit", "welcome", palette=False, show=False),
 )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -64,8 +63,9 @@ class DbconsoleApp(App[int]):
     COMMANDS = App.COMMANDS | {ActionCommands}
 
     def __init__(self, config: Config | None = None, config_path: str | os.PathLike[str] | None = None, *,
-                 refresh_interval: float | None = None, watch_css: bool = False) -> None:
+                 refresh_interval: float | None = None, demo: bool = False, watch_css: bool = False) -> None:
         super().__init__(watch_css=watch_css)
+        self.demo = demo
         self.config = config if config is not None else load_config(config_path)
         self.statuses: dict[str, ProfileStatus] = {name: ProfileStatus() for name in self.config.profiles}
         self.left, self.right = default_pair(self.config)
@@ -99,6 +99,10 @@ class DbconsoleApp(App[int]):
             self._open_welcome()
         else:
             self.apply_pair()
+        if self.demo:
+            self.notify("server is read-only behind a real SSH hop; local is an older copy. "
+                        "Mark tables with space, press s to sync, ? for every key.",
+                        title="dbconsole demo", timeout=12)
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(getattr(self, "_switch_interval", 0.005))
@@ -112,6 +116,8 @@ class DbconsoleApp(App[int]):
         return self._profiles_pane
 
     def _subtitle(self) -> str:
+        if self.demo:
+            return "demo: throwaway databases, gone when you quit"
         path = self.config.path
         return str(path) if path else "profiles from environment variables"
 
@@ -203,7 +209,9 @@ class DbconsoleApp(App[int]):
         """On a narrow terminal the profiles pane folds away while the tables have the focus."""
         narrow = self.size.width < self.NARROW_BELOW
         pane = self.profiles_pane
-        pane.display = not narrow or pane.has_focus_within
+        show = not narrow or pane.has_focus_within
+        if pane.display != show:
+            pane.display = show
 
     def action_focus_profiles(self) -> None:
         self.profiles_pane.display = True
@@ -374,9 +382,10 @@ class DbconsoleApp(App[int]):
         self.push_screen(wizard, finished)
 
 
-def run_app(config_path: str | None = None) -> int:
-    """Entry point of ``dbconsole`` with no command: run until the user quits; close tunnels."""
-    app = DbconsoleApp(config_path=config_path)
+def run_app(config_path: str | None = None, *, demo: bool = False) -> int:
+    """Entry point of ``dbconsole`` with no command (and of the demo): run until the user quits;
+    close tunnels."""
+    app = DbconsoleApp(config_path=config_path, demo=demo)
     try:
         result = app.run()
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,7 +251,3 @@ class ReadOnlyQuery:
                 conn.close()
             except psycopg.Error:
                 pass
-
-
-def flatten_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[str, ...]]:
-    return [tuple(str(v) for v in row) for row in rows]

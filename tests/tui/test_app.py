@@ -106,3 +106,11 @@ def test_default_pair_prefers_detected_left_and_server_right():
     assert default_pair(config) == ("dev", "server")
     only = parse_config({"profiles": {"a": {"url": "postgresql://a@localhost/x"}}}, path=None, environ={})
     assert default_pair(only) == ("a", None)
+
+
+async def test_demo_mode_says_so(tui_config):
+    app = DbconsoleApp(config=tui_config, demo=True)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        assert "demo" in app.sub_title
+        assert any("read-only" in n.message for n in app._notifications)

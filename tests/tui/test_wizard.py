@@ -151,11 +151,14 @@ async def test_escape_cancels_a_run_and_leaves_a_consistent_target(tui_config, d
         assert wizard.step == "run"
         progress = wizard.query_one(RunProgress)
         await wait_for(pilot, lambda: sum(progress.rows.values()) >= 10_000 or wizard.step == "summary", "progress")
+        if wizard.step == "run":
+            assert app.browser.paused  # no live refresh of the pair while it is being synced
         await pilot.press("escape")
         await pilot.press("y")
         await wait_for(pilot, lambda: wizard.step == "summary", "the run to stop")
         summary = wizard.summary
         assert summary is not None and wizard.run_error is None
+        assert not app.browser.paused
 
     with psycopg.connect(dbs.local_url) as conn:
         copied = conn.execute("SELECT count(*) FROM public.big").fetchone()[0]

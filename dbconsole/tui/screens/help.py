@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,20 +22,21 @@ ABOUT = (
 )
 
 
-def help_table() -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(justify="right", style="bold", no_wrap=True)
-    table.add_column()
-    table.add_column(style="dim")
+def help_table() -> Group:
+    """One block per scope: its title, then key, action and what it does."""
+    blocks: list[Any] = []
     for scope, title in SCOPE_TITLES.items():
         specs = [s for s in ACTIONS if s.scope == scope]
         if not specs:
             continue
-        table.add_row(Text(title, style="bold underline"), "", "")
+        table = Table.grid(padding=(0, 2))
+        table.add_column(justify="right", style="bold", no_wrap=True, min_width=7)
+        table.add_column(min_width=16)
+        table.add_column(style="dim")
         for spec in specs:
             table.add_row(key_label(spec), spec.description, spec.help)
-        table.add_row("", "", "")
-    return table
+        blocks += [Text(title, style="bold underline"), table, Text("")]
+    return Group(*blocks)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -230,7 +230,7 @@ class ProfileForm(ModalScreen[Config | None]):
             return
         url_box.value = url
         self.query_one("#f-password", Input).value = password
-        self.show_status(f"the password moved to the password box; it will be kept in .env", "dim")
+        self.show_status("the password moved to the password box; it will be kept in .env", "dim")
 
     @on(Checkbox.Changed, "#f-read-only")
     def _read_only_changed(self) -> None:

@@ -13,19 +13,19 @@ from dbconsole.tui.actions import bindings
 WELCOME = """\
 [b]Welcome to dbconsole[/b]
 
-There is no database profile yet. A profile is one environment: your local development
-database, or the server one behind SSH. Three ways to get going:
+No database profile yet. A profile is one environment: your local
+development database, or the server one behind SSH.
 
-[b]1. Add a profile here[/b]  press [b]n[/b]. You give it a name, a URL and, for a server, the SSH hop.
-   Passwords go to a [i].env[/i] file beside the config, never into the TOML.
+[b]n[/b]  Add a profile: a name, a URL and, for a server, the SSH hop.
+   Passwords go to [i].env[/i] beside the config, never into the TOML.
 
-[b]2. Use the variables you already have[/b]  with no config file, dbconsole reads:
+Or use the variables you already have (then start dbconsole again):
    [b]DATABASE_URL[/b] (or POSTGRES_DSN, DB_URL)  →  profile [b]local[/b]
-   [b]SERVER_DATABASE_URL[/b]                      →  profile [b]server[/b] (read-only)
-   from the environment or a .env in this folder; restart dbconsole after setting them.
+   [b]SERVER_DATABASE_URL[/b]                      →  profile [b]server[/b], read-only
+   from the environment or a .env file in this folder.
 
-[b]3. Try it on throwaway data[/b]  run [b]dbconsole demo[/b]: a seeded local and server
-   database (the server behind a real SSH hop) that disappear when you quit.
+Or try it on throwaway data:  [b]dbconsole demo[/b]
+   (a seeded local and server database, the server behind SSH)
 """
 
 
@@ -42,8 +42,8 @@ class WelcomeScreen(Screen[None]):
             yield Static(WELCOME, id="welcome-text")
             yield Static(Text(f"The config will be saved to {self.config_hint}", style="dim"), id="welcome-path")
             with Horizontal(classes="buttons"):
-                yield Button("Add a profile (n)", id="welcome-add", variant="primary")
-                yield Button("Quit (q)", id="welcome-quit")
+                yield Button("Add a profile (n)", id="welcome-add", variant="primary", compact=True)
+                yield Button("Quit (q)", id="welcome-quit", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -9,6 +9,7 @@ the cancel event, and the engine stops at its next block with the checkpoint kep
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -50,6 +51,19 @@ STEP_TITLES = {"direction": "Direction", "tables": "Tables", "options": "Options
                "confirm": "Confirm", "run": "Run", "summary": "Summary"}
 MODES = ("upsert", "replace", "incremental", "xmin")
 EVENT_FLUSH_SECONDS = 0.1
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Let the screen win the CPU over the engine thread (and the threads it starts).
+
+    On a small machine the sync's threads and both PostgreSQL backends keep every core busy;
+    keys then wait for CPU time. Linux schedules each thread on its own, so the worker thread
+    is niced; threads it creates inherit that. Elsewhere this is a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 def plural(count: int, word: str) -> str:
@@ -492,6 +506,7 @@ class SyncWizard(Screen[Any]):
     def _run_engine(self, request: SyncRequest, dry_run: bool) -> None:
         """The engine in a thread; its events come back in throttled batches."""
         throttle = EventThrottle(lambda events: self.post_message(SyncEvents(dry_run, events)))
+        lower_thread_priority()
         try:
             from dbconsole.sync.engine import run_sync
 

@@ -111,7 +111,7 @@ class CompareBrowser(Vertical):
     def compose(self) -> ComposeResult:
         yield FilterBox(placeholder="/ filter tables by name (enter: back to the list, esc: clear)", id="filter",
                         compact=True)
-        yield BrowserGrid(id="grid", cursor_type="row", zebra_stripes=True)
+        yield BrowserGrid(id="grid", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")
         yield Static("", id="browser-status")
 
     def on_mount(self) -> None:

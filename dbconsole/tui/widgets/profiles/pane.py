@@ -125,7 +125,10 @@ class ProfilesPane(Vertical):
 
     def show(self, config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None) -> None:
         """Render every profile; keeps the highlighted one where it was."""
-        plist = self.query_one(ProfileList)
+        found = self.query(ProfileList)
+        if not found:
+            return  # shutting down: the list is already gone
+        plist = found.first()
         keep = plist.selected_name
         plist.clear_options()
         options = []
@@ -153,6 +156,8 @@ class ProfilesPane(Vertical):
         profile = config.profiles[name]
         status = self._statuses.get(name, ProfileStatus())
         text = Text(no_wrap=False)
+        if profile.description:
+            text.append(profile.description + "\n", style="italic")
         text.append(profile.display_url, style="dim")
         if profile.ssh is not None:
             ssh = profile.ssh

@@ -1,3 +1,3 @@
-from dbconsole.tui.widgets.sync.progress import RunProgress, TableProgress
+from dbconsole.tui.widgets.sync.progress import RunProgress, bar_cell
 
-__all__ = ["RunProgress", "TableProgress"]
+__all__ = ["RunProgress", "bar_cell"]

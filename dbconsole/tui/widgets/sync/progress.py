@@ -1,7 +1,9 @@
-"""Progress of a running sync: one bar per table and one for the whole run, with rows/s and ETA.
+"""Progress of a running sync: a bar for the whole run and one line per table, with rows/s and ETA.
 
-Fed only with engine events (``TableStart``, ``Progress``, ``TableDone``); rates and ETAs come
-from the engine (the same figures the CLI prints), the run's own rate from rows over time.
+Fed only with engine events (``TableStart``, ``Progress``, ``TableDone``); rates and ETAs per
+table come from the engine (the same figures the CLI prints), the run's own rate from rows over
+time. The tables are rows of one DataTable whose cells are updated in place, so a sync of a
+thousand tables costs a thousand rows, not three thousand widgets, and the keys stay quick.
 """
 
 from __future__ import annotations
@@ -10,111 +12,109 @@ import time
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Label, ProgressBar
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, ProgressBar
 
 from dbconsole.format import format_count, format_duration, format_rate
 
+BAR_WIDTH = 24
 
-class TableProgress(Horizontal):
-    """One table: name, bar, and rows / rate / ETA (or the final counts once done)."""
 
-    DEFAULT_CLASSES = "table-progress"
-
-    def __init__(self, table: str, estimated: int | None, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.table = table
-        self.estimated = estimated
-        self.rows = 0
-        self.done = False
-
-    def compose(self) -> ComposeResult:
-        yield Label(Text(self.table, no_wrap=True, overflow="ellipsis"), classes="tp-name")
-        yield ProgressBar(total=self.estimated or None, show_eta=False, show_percentage=True)
-        yield Label(Text("waiting", style="dim"), classes="tp-rate")
-
-    def start(self, estimated: int | None, resume_rows: int) -> None:
-        if estimated:
-            self.estimated = estimated
-            self.query_one(ProgressBar).update(total=max(estimated, resume_rows))
-        self.advance(resume_rows, 0.0, None)
-
-    def advance(self, rows: int, rows_per_s: float, eta_s: float | None, estimated: int | None = None) -> None:
-        self.rows = rows
-        bar = self.query_one(ProgressBar)
-        if estimated and estimated != self.estimated:
-            self.estimated = estimated
-        total = max(self.estimated or 0, rows) or None
-        bar.update(total=total, progress=rows)
-        eta = f" · ETA {format_duration(eta_s)}" if eta_s is not None else ""
-        self.query_one(".tp-rate", Label).update(f"{format_count(rows)} rows · {format_rate(rows_per_s)}{eta}")
-
-    def finish(self, inserted: int, updated: int, unchanged: int, deleted: int, seconds: float) -> None:
-        self.done = True
-        bar = self.query_one(ProgressBar)
-        final = max(self.rows, inserted + updated + unchanged, 1)
-        bar.update(total=final, progress=final)
-        text = f"+{inserted:,} ins · {updated:,} upd · {unchanged:,} same"
-        if deleted:
-            text += f" · {deleted:,} del"
-        self.query_one(".tp-rate", Label).update(Text(f"{text} · {format_duration(seconds)}", style="green"))
+def bar_cell(done: int, total: int | None, finished: bool = False) -> Text:
+    """``━━━━━━━━╺━━━━━━━━  42%`` drawn as text: cheap to redraw a few times a second."""
+    if finished:
+        fraction = 1.0
+    elif total:
+        fraction = max(0.0, min(1.0, done / total))
+    else:
+        fraction = 0.0
+    filled = int(round(fraction * BAR_WIDTH))
+    text = Text(no_wrap=True)
+    text.append("━" * filled, style="green" if finished else "bright_blue")
+    text.append("━" * (BAR_WIDTH - filled), style="grey30")
+    text.append(f" {fraction * 100:3.0f}%", style="bold" if finished else "")
+    return text
 
 
 class RunProgress(Vertical):
-    """The whole run: an overall bar with rows/s and ETA above one :class:`TableProgress` per table."""
+    """The whole run on top, then one row per planned table."""
+
+    COLUMNS = ("table", "progress", "rows", "speed", "eta")
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.started = time.monotonic()
         self.estimates: dict[str, int] = {}
         self.rows: dict[str, int] = {}
-        self.bars: dict[str, TableProgress] = {}
+        self.finished: set[str] = set()
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="run-overall", classes="table-progress"):
-            yield Label(Text("all tables", style="bold"), classes="tp-name")
+        with Horizontal(id="run-overall"):
+            yield Label(Text("all tables", style="bold"), id="overall-name")
             yield ProgressBar(total=None, show_eta=False, id="overall-bar")
-            yield Label("", classes="tp-rate", id="overall-rate")
-        yield VerticalScroll(id="run-tables")
+            yield Label("", id="overall-rate")
+        yield DataTable(id="run-tables", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")
+
+    def on_mount(self) -> None:
+        self._columns(20)
+
+    def _columns(self, name_width: int) -> None:
+        """Fixed widths: cells change a few times a second and must not make columns jump."""
+        grid = self.query_one("#run-tables", DataTable)
+        grid.clear(columns=True)
+        widths = {"table": name_width, "progress": BAR_WIDTH + 5, "rows": 11, "speed": 13, "eta": 50}
+        for column in self.COLUMNS:
+            label = Text(column, justify="right") if column in ("rows", "speed") else column
+            grid.add_column(label, key=column, width=widths[column])
 
     async def plan(self, tables: list[tuple[str, int | None]]) -> None:
-        """Lay out one bar per planned table (the engine's PlanEvent); returns once they are mounted."""
-        container = self.query_one("#run-tables", VerticalScroll)
-        await container.remove_children()
-        self.bars = {}
+        """One row per planned table (the engine's PlanEvent)."""
+        grid = self.query_one("#run-tables", DataTable)
+        self._columns(max([20] + [min(len(t), 40) for t, _ in tables]))
         for table, estimated in tables:
             self.estimates[table] = estimated or 0
-            bar = TableProgress(table, estimated)
-            self.bars[table] = bar
-        await container.mount_all(self.bars.values())
+            self.rows[table] = 0
+            grid.add_row(Text(table, no_wrap=True, overflow="ellipsis"), bar_cell(0, estimated),
+                         Text("-", style="dim", justify="right"), "", Text("waiting", style="dim"), key=table)
         self.started = time.monotonic()
         self._update_overall()
+
+    def _set(self, table: str, **cells: object) -> None:
+        grid = self.query_one("#run-tables", DataTable)
+        if table not in grid.rows:
+            grid.add_row(table, "", "", "", "", key=table)
+        for column, value in cells.items():
+            grid.update_cell(table, column, value)
 
     def table_start(self, table: str, estimated: int | None, resume_rows: int) -> None:
         if estimated:
             self.estimates[table] = estimated
         self.rows[table] = resume_rows
-        bar = self.bars.get(table)
-        if bar is not None:
-            bar.start(estimated, resume_rows)
-            self.query_one("#run-tables", VerticalScroll).scroll_to_widget(bar, animate=False)
+        self._set(table, progress=bar_cell(resume_rows, self.estimates.get(table)),
+                  rows=Text(format_count(resume_rows), justify="right"),
+                  eta=Text(f"resumed at {resume_rows:,}" if resume_rows else "started", style="dim"))
         self._update_overall()
 
     def progress(self, table: str, rows: int, rows_per_s: float, eta_s: float | None, estimated: int | None) -> None:
         self.rows[table] = rows
         if estimated:
             self.estimates[table] = estimated
-        bar = self.bars.get(table)
-        if bar is not None:
-            bar.advance(rows, rows_per_s, eta_s, estimated)
+        total = max(self.estimates.get(table, 0), rows) or None
+        self._set(table, progress=bar_cell(rows, total), rows=Text(format_count(rows), justify="right"),
+                  speed=Text(format_rate(rows_per_s), justify="right"),
+                  eta=Text(f"ETA {format_duration(eta_s)}" if eta_s is not None else ""))
         self._update_overall()
 
     def table_done(self, table: str, inserted: int, updated: int, unchanged: int, deleted: int, seconds: float) -> None:
         self.rows[table] = max(self.rows.get(table, 0), inserted + updated + unchanged)
         self.estimates[table] = self.rows[table]
-        bar = self.bars.get(table)
-        if bar is not None:
-            bar.finish(inserted, updated, unchanged, deleted, seconds)
+        self.finished.add(table)
+        result = f"+{inserted:,} new · {updated:,} changed · {unchanged:,} same"
+        if deleted:
+            result += f" · {deleted:,} deleted"
+        self._set(table, progress=bar_cell(1, 1, finished=True),
+                  rows=Text(format_count(self.rows[table]), justify="right"),
+                  eta=Text(f"{result} · {format_duration(seconds)}", style="green"))
         self._update_overall()
 
     def _update_overall(self) -> None:
@@ -127,5 +127,3 @@ class RunProgress(Vertical):
         eta_text = f" · ETA {format_duration(eta)}" if eta is not None else ""
         self.query_one("#overall-rate", Label).update(
             f"{format_count(done)} / {format_count(total)} rows · {format_rate(rate)}{eta_text}")
-
-
