@@ -213,6 +213,9 @@ def test_preserve_columns_keep_their_target_value(dbs, config) -> None:
 def test_missing_parent_rows_name_the_constraint_and_with_parents_fixes_it(dbs, config) -> None:
     with dbs.local_admin() as local:
         before = table_checksum(local, "public.price_history")
+    _, preview = collect(config, tables=("price_history",), dry_run=True)
+    warning = next(e for e in preview if isinstance(e, Notice) and e.kind == "warning" and "lacks" in e.message)
+    assert "price_history_symbol_fkey" in warning.message and "would stop" in warning.message
     with pytest.raises(SyncError, match=r"public.price_history: rows reference public.stocks .*price_history_symbol_fkey.*--with-parents"):
         collect(config, tables=("price_history",))
     with dbs.local_admin() as local:

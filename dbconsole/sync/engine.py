@@ -477,12 +477,14 @@ class SyncRun:
     def _preview_table(self, plan: TablePlan, row_filter: sql.Composable | None, began: float) -> None:
         """Count what would be inserted / updated / unchanged, in transactions that roll back."""
         assert self.source is not None and self.target is not None
-        if self._scalar(self.target, q.target_is_empty(plan)):
+        outside = self._parents_outside_plan(plan)
+        if not outside and self._scalar(self.target, q.target_is_empty(plan)):
             rows = int(self._scalar(self.source, q.count_source(plan, row_filter)))
             self.target.rollback()
             self._progress(plan, rows, rows, began)
             return self._table_done(plan, (rows, 0, 0, 0), began)
         totals = [0, 0, 0]
+        orphans = dict.fromkeys((fk.name for fk in outside), 0)
         lower: list[str] | None = None
         while True:
             self._check_cancel()
@@ -491,13 +493,26 @@ class SyncRun:
                 stage = self._create_stage(plan, on_commit="DROP")
                 rows = self._copy(plan, row_filter, lower, upper, stage)
                 inserted, updated = self._preview(plan, stage)
+                for fk in outside:
+                    orphans[fk.name] += self._scalar(self.target, q.orphan_count(fk, stage))
                 raise psycopg.Rollback(tx)
             totals = [totals[0] + inserted, totals[1] + updated, totals[2] + rows - inserted - updated]
             self._progress(plan, sum(totals), sum(totals), began)
             if upper is None:
                 break
             lower = upper
+        for fk in outside:
+            if orphans[fk.name]:
+                self.emit(Notice(str(plan.name), f"{orphans[fk.name]:,} rows reference {fk.parent} rows that "
+                                 f"{self.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
+                                 "here; include the FK parents (--with-parents)", kind="warning"))
         self._table_done(plan, (totals[0], totals[1], totals[2], 0), began)
+
+    def _parents_outside_plan(self, plan: TablePlan) -> list[Any]:
+        """Foreign keys of ``plan``'s table whose parent this run does not write."""
+        planned = {t.name for t in self.plan.tables} if self.plan else set()
+        return [fk for fk in plan.target.foreign_keys
+                if fk.parent != plan.name and fk.parent not in planned and set(fk.columns) <= set(plan.columns)]
 
     def _preview(self, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
         assert self.target is not None
@@ -627,7 +642,7 @@ class SyncRun:
         fk = next((f for f in plan.target.foreign_keys if f.name == constraint), None) if plan else None
         if fk is not None:
             return (f"rows reference {fk.parent} rows that {self.request.target.name} lacks (foreign key "
-                    f"{constraint}); sync {fk.parent} too, or add --with-parents")
+                    f"{constraint}); include the FK parents in the sync (--with-parents)")
         holder = exc.diag.table_name or "another table"
         return (f"rows are still referenced from {holder} (foreign key {constraint}); include that table in "
                 "the sync or use upsert")

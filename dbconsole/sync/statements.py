@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
+from dbconsole.catalog import ForeignKey
 from dbconsole.sync.masks import mask_expression
 from dbconsole.sync.plan import TablePlan, base_type
 
@@ -245,6 +246,18 @@ def preview_counts(plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
 def preview_deletes(plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
     return sql.SQL("SELECT count(*) FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match})").format(
         target=plan.target.qualified.ident, stage=stage, match=_key_match(plan, "t", "s"))
+
+
+def orphan_count(fk: ForeignKey, stage: sql.Identifier) -> sql.Composable:
+    """Staged rows whose foreign key points at a parent row the target lacks (MATCH SIMPLE:
+    a row with any NULL in the key is not checked, as PostgreSQL does)."""
+    return sql.SQL("SELECT count(*) FROM {stage} s WHERE {not_null} AND NOT EXISTS "
+                   "(SELECT 1 FROM {parent} p WHERE {match})").format(
+        stage=stage,
+        not_null=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier("s", c)) for c in fk.columns),
+        parent=fk.parent.ident,
+        match=sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier("p", pc), sql.Identifier("s", c))
+                                    for c, pc in zip(fk.columns, fk.parent_columns)))
 
 
 def target_is_empty(plan: TablePlan) -> sql.Composable:

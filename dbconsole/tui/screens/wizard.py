@@ -130,6 +130,7 @@ class SyncWizard(Screen[Any]):
         self.plan_token = 0
         self.preview: list[Any] = []
         self.preview_error: str | None = None
+        self.preview_warnings: list[str] = []
         self.preview_done = False
         self.cancel_event = threading.Event()
         self.running = False
@@ -240,6 +241,7 @@ class SyncWizard(Screen[Any]):
 
     def _enter_preview(self) -> None:
         self.preview = []
+        self.preview_warnings = []
         self.preview_done = False
         self.preview_error = None
         table = self.query_one("#preview-table", DataTable)
@@ -527,6 +529,8 @@ class SyncWizard(Screen[Any]):
                 elif event.event == "table_start":
                     self.query_one("#preview-status", Static).update(
                         Text(f"dry run: {event.table}…", style="yellow"))
+                elif event.event == "notice" and event.kind == "warning":
+                    self.preview_warnings.append(f"{event.table}: {event.message}" if event.table else event.message)
             return
         progress = self.query_one(RunProgress)
         log = self.query_one("#run-log", RichLog)
@@ -568,9 +572,12 @@ class SyncWizard(Screen[Any]):
                 return
             self.preview_done = True
             summary = message.summary
-            status.update(Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written. "
-                               f"Would insert {summary.inserted:,}, update {summary.updated:,}; "
-                               f"{summary.unchanged:,} unchanged. ctrl+n to continue.", style="green"))
+            text = Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written. "
+                        f"Would insert {summary.inserted:,}, update {summary.updated:,}; "
+                        f"{summary.unchanged:,} unchanged. ctrl+n to continue.", style="green")
+            for warning in self.preview_warnings:  # e.g. rows whose FK parents the target lacks
+                text.append(f"\n⚠ {warning}", style="yellow")
+            status.update(text)
             if not self.preview and summary.tables:
                 for done in summary.tables:
                     self.preview.append(done)
