@@ -56,7 +56,8 @@ DETECT_KEYS = {"profile", "hostname", "path"}
 TUI_KEYS = {"refresh_interval", "theme"}
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|PWD|CREDENTIAL", re.IGNORECASE)
+# Variable names that hold secrets (PWD/OLDPWD, the shell's working directory, do not count).
+_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|(?<!^)(?<!OLD)PWD", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- data model
@@ -288,6 +289,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, environ: Mapping
     sync = _parse_sync(data.get("sync", {}), where)
     tui = _expect(data.get("tui", {}), dict, where, "tui")
     _check_keys(tui, TUI_KEYS, where, "tui.")
+    interval = tui.get("refresh_interval")
+    if interval is not None and (not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval < 0):
+        raise ConfigError(f"{where}: tui.refresh_interval must be a number of seconds >= 0 (0: no live refresh)")
+    if tui.get("theme") not in (None, "dark", "light"):
+        raise ConfigError(f"{where}: tui.theme must be \"dark\" or \"light\"")
     return Config(path=path, profiles=profiles, default_profile=default_profile, detect=detect,
                   sync=sync, tui=dict(tui), raw=copy.deepcopy(dict(data)), environ=environ)
 
@@ -622,8 +628,9 @@ def save_config(config: Config, path: str | os.PathLike[str] | None = None) -> P
     if "profiles" not in document:
         document["profiles"] = {p.name: dict(p.raw) for p in config.profiles.values() if p.origin == "file"}
     text = tomli_w.dumps(document)
-    for leaked in _expanded_secrets(config):
-        if leaked in text:
+    values = list(_string_values(document))
+    for secret in _expanded_secrets(config):
+        if any(_holds_secret(value, secret) for value in values):
             raise ConfigError("refusing to save: a password would be written into the config file; "
                               "use a ${VAR} reference and put the value in .env")
     atomic_write(target, text)
@@ -632,18 +639,37 @@ def save_config(config: Config, path: str | os.PathLike[str] | None = None) -> P
 
 
 def _expanded_secrets(config: Config) -> list[str]:
-    """Secret values that came from ``${VAR}`` expansion (never allowed in the saved file)."""
-    found = []
-    for name, value in config.environ.items():
-        if value and len(value) >= 3 and _SECRET_NAME.search(name):
-            found.append(value)
+    """Secret values the config got by expansion: referenced secret-like ``${VAR}``s and
+    ``url_env`` variables, and passwords that a ``${...}`` put into a URL."""
+    referenced = set(_VAR.findall(tomli_w.dumps(config.raw))) if config.raw else set()
+    referenced |= {str(p.raw["url_env"]) for p in config.profiles.values() if "url_env" in p.raw}
+    found = [config.environ[name] for name in referenced
+             if config.environ.get(name) and _SECRET_NAME.search(name)]
     for profile in config.profiles.values():
         raw_url = str(profile.raw.get("url", ""))
-        if "${" in raw_url:
+        if "${" in raw_url or "url_env" in profile.raw:
             password = _password_of(profile.url)
             if password and password not in raw_url:
                 found.append(password)
     return found
+
+
+def _string_values(node: Any) -> Any:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _string_values(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _string_values(value)
+
+
+def _holds_secret(value: str, secret: str) -> bool:
+    """A long secret anywhere in a value; a short one only where a URL keeps its password."""
+    if len(secret) >= 4:
+        return secret in value or quote(secret, safe="") in value
+    return f":{secret}@" in value or f":{quote(secret, safe='')}@" in value
 
 
 def _password_of(url: str) -> str | None:

@@ -94,7 +94,12 @@ def connect(
     try:
         conn = psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
-        raise ConnectError(f"{profile.name}: {describe_pg_error(exc)}") from None
+        reason = describe_pg_error(exc)
+        if profile.ssh is not None:
+            from dbconsole.tunnel import why_unreachable
+
+            reason = why_unreachable(tunnel, remote_host, remote_port, timeout) or reason
+        raise ConnectError(f"{profile.name}: {reason}") from None
     if session_read_only:
         _ensure_read_only(conn, profile)
     return conn

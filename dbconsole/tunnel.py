@@ -27,9 +27,13 @@ from dbconsole.connect import login_name
 from dbconsole.errors import TunnelError
 from dbconsole.redact import redact
 
-# sshtunnel and paramiko log every failed attempt on their own loggers; we report instead.
-logging.getLogger("sshtunnel").setLevel(logging.CRITICAL)
-logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+# sshtunnel and paramiko log every failed attempt (sshtunnel even adds a stderr handler of its
+# own unless given a logger); we report failures as TunnelErrors instead.
+_QUIET_LOGGER = logging.getLogger("dbconsole.sshtunnel")
+_QUIET_LOGGER.addHandler(logging.NullHandler())
+_QUIET_LOGGER.propagate = False
+for _name in ("sshtunnel", "paramiko"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 @dataclass(frozen=True)
 class ResolvedSsh:
@@ -246,6 +250,7 @@ def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout
         remote_bind_address=(remote_host, remote_port),
         local_bind_address=("127.0.0.1", 0),  # never expose the database on other interfaces
         set_keepalive=15.0,
+        logger=_QUIET_LOGGER,  # sshtunnel would otherwise print to stderr, right over the TUI
     )
     try:
         tunnel.start()
@@ -264,6 +269,26 @@ def stop_forwarder(tunnel: Any) -> None:
         tunnel.stop(force=True)
     except Exception:  # a half-open tunnel may fail to stop; nothing else to release
         pass
+
+
+def why_unreachable(tunnel: Any, remote_host: str, remote_port: int, timeout: float) -> str | None:
+    """After a failed database connection: can the SSH host reach the database at all?
+
+    Only asked on failure, so a healthy connection costs no extra channel (and the server's
+    log no "incomplete startup packet").
+    """
+    transport = getattr(tunnel, "_transport", None)
+    if transport is None or not transport.is_active():
+        return "the SSH connection is gone"
+    try:
+        channel = transport.open_channel("direct-tcpip", (remote_host, remote_port), ("127.0.0.1", 0),
+                                         timeout=timeout)
+    except paramiko.ChannelException as exc:
+        return f"the SSH host cannot reach the database at {remote_host}:{remote_port} ({exc.text})"
+    except (paramiko.SSHException, OSError, EOFError):
+        return "the SSH connection failed while opening a channel"
+    channel.close()
+    return None
 
 
 def is_alive(tunnel: Any) -> bool:
