@@ -209,8 +209,12 @@ class SyncRun:
         if self.source.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.source.rollback()
         with self.source.cursor() as cur:
-            cur.execute("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint"
-                        " FROM pg_current_snapshot() s")
+            # 64-bit (epoch-extended) ids: pg_current_snapshot() from PG 13, txid_* before it.
+            if self.source.info.server_version >= 130000:
+                cur.execute("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint"
+                            " FROM pg_current_snapshot() s")
+            else:
+                cur.execute("SELECT txid_snapshot_xmin(s), txid_snapshot_xmax(s) FROM txid_current_snapshot() s")
             self.snapshot_xmin, self.snapshot_xmax = cur.fetchone()  # type: ignore[misc]
 
     def _make_plan(self) -> SyncPlan:

@@ -203,7 +203,7 @@ class DbconsoleApp(App[int]):
     NARROW_BELOW = 110
 
     def on_resize(self) -> None:
-        self.fold_profiles()
+        self.call_after_refresh(self.fold_profiles)  # once the new size is in place
 
     def fold_profiles(self) -> None:
         """On a narrow terminal the profiles pane folds away while the tables have the focus."""

@@ -483,6 +483,7 @@ class SyncWizard(Screen[Any]):
             status.update(Text(message.error, style="red"))
             return
         plan = message.plan
+        self.title = f"Sync {plural(len(plan.tables), 'table')}"  # FK parents may have joined
         text = Text()
         text.append(f"{plural(len(plan.tables), 'table')} in FK order, parents first.", style="green")
         if plan.missing_parents:
