@@ -71,7 +71,7 @@ class SshSettings:
     port: int | None = None
     user: str | None = None
     key: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log through repr()
     known_hosts: str | None = None
 
 
@@ -490,7 +490,10 @@ def _validate_url(url: str, where: str, key: str) -> None:
     register_secret(params.get("password"))
     for port in str(params.get("port") or "").split(","):
         if port and not (port.isdigit() and 0 < int(port) < 65536):
-            raise ConfigError(f"{where}: {key}: malformed connection URL {mask_url(url)!r} (bad port {port!r})")
+            shown = mask_url(url)
+            # A raw '/' in a password makes libpq read part of it as the port: never echo that part.
+            detail = f" (bad port {port!r})" if port in shown else ""
+            raise ConfigError(f"{where}: {key}: malformed connection URL {shown!r}{detail}")
 
 
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, prefix: str) -> None:
@@ -687,7 +690,10 @@ def env_var_name(profile_name: str, what: str = "PASSWORD") -> str:
 def set_env_secret(env_path: Path, name: str, value: str) -> None:
     """Store ``name=value`` in a ``.env`` file (atomic, 0600), replacing an earlier value."""
     lines = env_path.read_text(encoding="utf-8").splitlines() if env_path.is_file() else []
-    quoted = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # python-dotenv expands ${NAME} even inside quotes and has no escape for it; "${:-}" (no name,
+    # empty default) expands to nothing, so a "$${:-}{" written here reads back as "${".
+    stored = value.replace("${", "$${:-}{")
+    quoted = "'" + stored.replace("\\", "\\\\").replace("'", "\\'") + "'"
     entry = f"{name}={quoted}"
     pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=")
     replaced = False

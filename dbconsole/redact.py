@@ -22,6 +22,9 @@ _secrets: set[str] = set()
 _URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]*)(?P<post>@)")
 # password=... in a libpq keyword/value string, quoted or bare.
 _KV_PASSWORD = re.compile(r"(?P<pre>(?<![?&])\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+# user:password@ where the password holds a raw '/', '?' or '#' (not percent-encoded): libpq and
+# urlsplit both end the host part early, so the password runs to the last '@'.
+_RAW_URL_PASSWORD = re.compile(r"^(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:).*@", re.DOTALL)
 # ?password=... in a URL query string.
 _QUERY_PASSWORD = re.compile(r"(?P<pre>[?&]password=)(?P<pw>[^&\s]*)", re.IGNORECASE)
 
@@ -41,8 +44,10 @@ def mask_url(url: str | None) -> str:
         try:
             parts = urlsplit(url)
         except ValueError:
-            return redact(url)
+            return redact(_RAW_URL_PASSWORD.sub(lambda m: m["pre"] + MASK + "@", url))
         netloc = parts.netloc
+        if "@" not in netloc and "@" in url.split("://", 1)[1]:
+            return redact(_RAW_URL_PASSWORD.sub(lambda m: m["pre"] + MASK + "@", url))
         if "@" in netloc:
             userinfo, _, hostinfo = netloc.rpartition("@")
             if ":" in userinfo:

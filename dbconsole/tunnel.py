@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class ResolvedSsh:
     port: int
     user: str
     key_files: tuple[str, ...]
-    password: str | None
+    password: str | None = field(repr=False)  # never in a log through repr()
     known_hosts_files: tuple[str, ...]
     proxy_command: str | None
 

@@ -36,16 +36,25 @@ def price_sync(config, source: str = "server_direct", **kwargs) -> SyncRequest:
 
 
 def run_with_fault(request: SyncRequest, fault) -> list:
-    """Run a sync; call ``fault()`` once, at its first price_history batch; return the events."""
+    """Run a sync; call ``fault()`` once, at its first price_history batch; return the events.
+
+    Prints how long the run took from the fault to its end, and how many retries it needed."""
     events, fired = [], threading.Event()
+    fault_at: list[float] = []
 
     def on_event(event):
         events.append(event)
         if isinstance(event, Progress) and event.table == "public.price_history" and not fired.is_set():
             fired.set()
+            fault_at.append(time.monotonic())
             fault()
 
-    run_sync(request, on_event=on_event)
+    try:
+        run_sync(request, on_event=on_event)
+    finally:
+        if fault_at:
+            retries = sum(1 for e in events if isinstance(e, Notice) and e.kind == "retry")
+            print(f"\nfault -> end of run: {time.monotonic() - fault_at[0]:.2f} s, {retries} retries")
     assert fired.is_set()
     return events
 
@@ -151,33 +160,54 @@ def checksums(dbs) -> dict:
         return {t: table_checksum(local, t) for t in SEED_TABLES}
 
 
+def kill_at_event(proc: subprocess.Popen, events: int) -> bool:
+    """SIGKILL ``proc`` as soon as it has printed ``events`` JSON progress lines (mid-transaction for a
+    replace, whose tables commit together at the end); False when it finished first."""
+    seen = 0
+    for line in proc.stdout:
+        if '"event": "progress"' in line:
+            seen += 1
+            if seen >= events:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return True
+    proc.wait()
+    return False
+
+
 def run_replace_kill_trials(dbs, tmp_path: Path, trials: int, seed: int) -> dict[str, int]:
+    """Odd trials: SIGKILL after a random delay. Even trials: SIGKILL right after the k-th table was
+    copied (k random, in the first half), inside the run's one transaction. Old or new, never half."""
     config = write_config(tmp_path, dbs)
     old = checksums(dbs)
     with dbs.server_admin() as server:
         new = {t: table_checksum(server, t) for t in SEED_TABLES}
     rng = random.Random(seed)
-    seen = {"old": 0, "new": 0}
-    for _ in range(trials):
-        proc = subprocess.Popen(replace_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=rng.uniform(0.1, 1.0))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    seen = {"old": 0, "new": 0, "killed_mid_transaction": 0}
+    for trial in range(trials):
+        proc = subprocess.Popen(replace_command(config), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, start_new_session=True)
+        if trial % 2 == 0:
+            seen["killed_mid_transaction"] += kill_at_event(proc, rng.randint(1, len(SEED_TABLES) // 2))
+        else:
+            try:
+                proc.communicate(timeout=rng.uniform(0.1, 1.0))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
         now = checksums(dbs)
         assert now in (old, new), "replace left the target half-applied"
         seen["old" if now == old else "new"] += 1
         if now == new:  # put the old state back for the next trial
             dbs.local.drop_database(dbs.local_db)
             dbs.local.create_database(dbs.local_db, template=TEMPLATE_DB)
+    print(f"\nreplace kill trials (seed {seed}): {seen}")
     return seen
 
 
 def test_replace_killed_at_random_moments_is_all_or_nothing(dbs, tmp_path) -> None:
     seen = run_replace_kill_trials(dbs, tmp_path, trials=6, seed=11)
-    assert seen["old"] >= 1, seen
+    assert seen["old"] >= 1 and seen["killed_mid_transaction"] >= 1, seen
 
 
 @pytest.mark.slow

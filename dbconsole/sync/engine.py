@@ -199,9 +199,10 @@ class SyncRun:
         if self._scalar(self.target, "SELECT pg_is_in_recovery()"):
             raise SyncError(f"{self.request.target.name} is a standby in recovery and cannot be written; "
                             "point the profile at the primary")
+        if self._scalar(self.target, "SELECT current_setting('transaction_read_only') = 'on'"):
+            raise SyncError(f"{self.request.target.name} refuses writes: its server makes every session read-only "
+                            "(default_transaction_read_only); nothing was written")
         self.target.rollback()
-        if not self.request.dry_run:
-            state.ensure_state_schema(self.target)
 
     def _take_snapshot(self) -> None:
         """Open the source transaction every later read shares, and note its transaction horizon."""
@@ -222,6 +223,8 @@ class SyncRun:
         plan = build_plan(self.request, read_catalog(self.source), read_catalog(self.target))
         validate_filters(self.source, plan)
         self.source.rollback()
+        if not self.request.dry_run:  # only once the plan holds: a refused run writes nothing at all
+            state.ensure_state_schema(self.target)
         resume = self._resume_rows(plan)
         self.emit(PlanEvent(
             source=self.request.source.name, target=self.request.target.name,
@@ -624,7 +627,9 @@ class SyncRun:
         if isinstance(exc, SyncError):
             return exc
         if isinstance(exc, DbconsoleError):
-            return SyncError(str(exc), table=table)
+            error = SyncError(str(exc), table=table)
+            error.exit_code = exc.exit_code  # bad usage (a table name, --where without --tables) stays exit 2
+            return error
         prefix = f"{table}: " if table else ""
         if isinstance(exc, psycopg.errors.ForeignKeyViolation):
             return SyncError(prefix + self._explain_fk(exc), table=table)
@@ -633,6 +638,12 @@ class SyncRun:
             return SyncError(f"{prefix}a source row collides with a different target row on {constraint} "
                              "(same value, other key); fix or remove that target row", table=table)
         if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+            # The target was proved writable when the run began (see _open), so with a filter it is
+            # the source's read-only transaction refusing what the --where asked for.
+            plan = next((t for t in self.plan.tables if str(t.name) == table), None) if self.plan else None
+            if plan is not None and plan.where:
+                return SyncError(f"{prefix}bad --where {plan.where!r}: {describe_pg_error(exc)} (the source is "
+                                 "read in a read-only transaction; a filter may only read)", table=table)
             return SyncError(f"{prefix}{self.request.target.name} refuses writes (read-only server or standby)",
                              table=table)
         if isinstance(exc, psycopg.Error):
@@ -697,9 +708,20 @@ def _batch_size(plan: TablePlan, row_filter: sql.Composable | None) -> int:
 # --------------------------------------------------------------------------- error classes
 
 
+# Connection failures that a retry cannot fix, and that retried would only delay the answer (or,
+# against an SSH server with fail2ban, get this machine banned): wrong credentials or settings.
+_PERMANENT_CONNECT_FAILURES = (
+    "password authentication failed", "authentication failed", "no pg_hba.conf entry",
+    "does not exist", "permission denied", "malformed connection URL", "host key", "SSH key",
+    "no SSH key", "known_hosts", "read-only session", "only one database host", "bad database port",
+)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Worth a retry: the connection or the server went away, not our data or schema."""
-    if isinstance(exc, ConnectError) or (isinstance(exc, SyncError) and exc.transient):
+    """Worth a retry: the connection or the server went away, not our data, schema or credentials."""
+    if isinstance(exc, ConnectError):
+        return not any(reason in str(exc) for reason in _PERMANENT_CONNECT_FAILURES)
+    if isinstance(exc, SyncError) and exc.transient:
         return True
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return False

@@ -3,10 +3,10 @@
 The source sends one protocol message per row. Iterating psycopg's ``Copy`` object costs a
 generator round trip per message, which for a million rows is seconds of pure overhead; here
 the bytes are pulled straight from libpq (``get_copy_data``) in a tight loop, joined into
-chunks of ~128 KiB, and handed to the target's COPY, whose writes run in psycopg's writer
-thread. While waiting for the network the loop wakes twice a second, so a cancel is honoured
-promptly; every arrival of data is reported through ``on_data`` (the run's heartbeat, see
-:mod:`.watchdog`).
+chunks of ~128 KiB (a row bigger than that goes on as it came: joining would copy it twice),
+and handed to the target's COPY, whose writes run in psycopg's writer thread. While waiting
+for the network the loop wakes twice a second, so a cancel is honoured promptly; every arrival
+of data is reported through ``on_data`` (the run's heartbeat, see :mod:`.watchdog`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ POLL_SECONDS = 0.5
 
 
 def copy_out_chunks(conn: psycopg.Connection[Any], *, cancel: threading.Event | None = None,
-                    on_data: Callable[[], None] = lambda: None, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+                    on_data: Callable[[], None] = lambda: None,
+                    chunk_size: int = CHUNK_SIZE) -> Iterator[bytes | memoryview]:
     """Yield the running COPY TO STDOUT's data in chunks; the COPY is finished when this ends.
 
     Call it inside ``cursor.copy(...)`` (which started the COPY); on a normal end the final
@@ -38,6 +39,13 @@ def copy_out_chunks(conn: psycopg.Connection[Any], *, cancel: threading.Event | 
     while True:
         nbytes, data = pgconn.get_copy_data(1)
         if nbytes > 0:
+            if nbytes >= chunk_size:  # one big row: hand it on as it came, not copied twice more
+                on_data()
+                if pending:
+                    yield bytes(pending)
+                    pending.clear()
+                yield data
+                continue
             pending += data
             if len(pending) >= chunk_size:
                 on_data()

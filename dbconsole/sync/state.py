@@ -19,17 +19,23 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from dbconsole.catalog import STATE_SCHEMA
 from dbconsole.names import TableName
 
 LOCK_NAMESPACE = 0x64626331  # "dbc1": keeps our advisory locks apart from the application's
 SCHEMA_VERSION = 1
+# The schema's name is a constant, but it still goes through sql.Identifier like every other name.
+_SCHEMA = sql.Identifier(STATE_SCHEMA)
+CHECKPOINT = sql.Identifier(STATE_SCHEMA, "checkpoint")
+WATERMARK = sql.Identifier(STATE_SCHEMA, "watermark")
+HISTORY = sql.Identifier(STATE_SCHEMA, "history")
 
-_DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA};
-COMMENT ON SCHEMA {STATE_SCHEMA} IS 'dbconsole sync state: checkpoints, watermarks, history. Safe to drop when no sync runs.';
-CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.checkpoint (
+_DDL = sql.SQL("""
+CREATE SCHEMA IF NOT EXISTS {schema};
+COMMENT ON SCHEMA {schema} IS 'dbconsole sync state: checkpoints, watermarks, history. Safe to drop when no sync runs.';
+CREATE TABLE IF NOT EXISTS {checkpoint} (
     schema_name  text NOT NULL,
     table_name   text NOT NULL,
     source_id    text NOT NULL,
@@ -45,7 +51,7 @@ CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.checkpoint (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (schema_name, table_name, source_id)
 );
-CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.watermark (
+CREATE TABLE IF NOT EXISTS {watermark} (
     schema_name  text NOT NULL,
     table_name   text NOT NULL,
     source_id    text NOT NULL,
@@ -55,7 +61,7 @@ CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.watermark (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (schema_name, table_name, source_id, mode)
 );
-CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.history (
+CREATE TABLE IF NOT EXISTS {history} (
     id           bigserial PRIMARY KEY,
     schema_name  text NOT NULL,
     table_name   text NOT NULL,
@@ -69,8 +75,8 @@ CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.history (
     unchanged    bigint NOT NULL,
     deleted      bigint NOT NULL
 );
-CREATE INDEX IF NOT EXISTS history_table_idx ON {STATE_SCHEMA}.history (schema_name, table_name, finished_at DESC);
-"""
+CREATE INDEX IF NOT EXISTS history_table_idx ON {history} (schema_name, table_name, finished_at DESC);
+""").format(schema=_SCHEMA, checkpoint=CHECKPOINT, watermark=WATERMARK, history=HISTORY)
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,8 @@ def state_exists(conn: psycopg.Connection[Any]) -> bool:
 def load_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str) -> Checkpoint | None:
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT fingerprint, last_key, rows_done, inserted, updated, unchanged, fast_path, watermark"
-            f" FROM {STATE_SCHEMA}.checkpoint WHERE schema_name = %s AND table_name = %s AND source_id = %s",
+            sql.SQL("SELECT fingerprint, last_key, rows_done, inserted, updated, unchanged, fast_path, watermark"
+                    " FROM {} WHERE schema_name = %s AND table_name = %s AND source_id = %s").format(CHECKPOINT),
             (table.schema, table.name, source_id))
         row = cur.fetchone()
     return Checkpoint(*row) if row else None
@@ -129,22 +135,22 @@ def save_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: 
     """Record progress; call inside the batch's own transaction."""
     with conn.cursor() as cur:
         cur.execute(
-            f"""INSERT INTO {STATE_SCHEMA}.checkpoint AS c (schema_name, table_name, source_id, fingerprint, last_key,
+            sql.SQL("""INSERT INTO {} AS c (schema_name, table_name, source_id, fingerprint, last_key,
                     rows_done, inserted, updated, unchanged, fast_path, watermark)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (schema_name, table_name, source_id) DO UPDATE SET
                     fingerprint = EXCLUDED.fingerprint, last_key = EXCLUDED.last_key,
                     rows_done = EXCLUDED.rows_done, inserted = EXCLUDED.inserted, updated = EXCLUDED.updated,
                     unchanged = EXCLUDED.unchanged, fast_path = EXCLUDED.fast_path,
-                    watermark = EXCLUDED.watermark, updated_at = now()""",
+                    watermark = EXCLUDED.watermark, updated_at = now()""").format(CHECKPOINT),
             (table.schema, table.name, source_id, point.fingerprint, point.last_key, point.rows_done,
              point.inserted, point.updated, point.unchanged, point.fast_path, point.watermark))
 
 
 def clear_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str) -> None:
     with conn.cursor() as cur:
-        cur.execute(f"DELETE FROM {STATE_SCHEMA}.checkpoint WHERE schema_name = %s AND table_name = %s"
-                    " AND source_id = %s", (table.schema, table.name, source_id))
+        cur.execute(sql.SQL("DELETE FROM {} WHERE schema_name = %s AND table_name = %s AND source_id = %s").format(
+            CHECKPOINT), (table.schema, table.name, source_id))
 
 
 def load_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: str, mode: str,
@@ -152,8 +158,8 @@ def load_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: s
     """The watermark of the last successful run, if it was taken on the same cursor column."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT value, cursor_name FROM {STATE_SCHEMA}.watermark"
-            " WHERE schema_name = %s AND table_name = %s AND source_id = %s AND mode = %s",
+            sql.SQL("SELECT value, cursor_name FROM {}"
+                    " WHERE schema_name = %s AND table_name = %s AND source_id = %s AND mode = %s").format(WATERMARK),
             (table.schema, table.name, source_id, mode))
         row = cur.fetchone()
     if row is None or row[1] != cursor_name:
@@ -165,10 +171,11 @@ def save_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: s
                    cursor_name: str | None, value: str) -> None:
     with conn.cursor() as cur:
         cur.execute(
-            f"""INSERT INTO {STATE_SCHEMA}.watermark (schema_name, table_name, source_id, mode, cursor_name, value)
+            sql.SQL("""INSERT INTO {} (schema_name, table_name, source_id, mode, cursor_name, value)
                 VALUES (%s, %s, %s, %s, %s, %s)
                 ON CONFLICT (schema_name, table_name, source_id, mode) DO UPDATE SET
-                    cursor_name = EXCLUDED.cursor_name, value = EXCLUDED.value, updated_at = now()""",
+                    cursor_name = EXCLUDED.cursor_name, value = EXCLUDED.value, updated_at = now()""").format(
+                WATERMARK),
             (table.schema, table.name, source_id, mode, cursor_name, value))
 
 
@@ -177,9 +184,9 @@ def record_history(conn: psycopg.Connection[Any], table: TableName, source_id: s
     inserted, updated, unchanged, deleted = counts
     with conn.cursor() as cur:
         cur.execute(
-            f"""INSERT INTO {STATE_SCHEMA}.history (schema_name, table_name, source_id, source_name, mode,
+            sql.SQL("""INSERT INTO {} (schema_name, table_name, source_id, source_name, mode,
                     started_at, inserted, updated, unchanged, deleted)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""").format(HISTORY),
             (table.schema, table.name, source_id, source_name, mode, started_at, inserted, updated, unchanged,
              deleted))
 
@@ -192,9 +199,9 @@ def last_synced(conn: psycopg.Connection[Any]) -> dict[TableName, LastSync]:
             result: dict[TableName, LastSync] = {}
         else:
             cur.execute(
-                f"""SELECT DISTINCT ON (schema_name, table_name) schema_name, table_name, finished_at, source_name,
-                           mode, inserted, updated, unchanged, deleted
-                      FROM {STATE_SCHEMA}.history ORDER BY schema_name, table_name, finished_at DESC""")
+                sql.SQL("""SELECT DISTINCT ON (schema_name, table_name) schema_name, table_name, finished_at,
+                           source_name, mode, inserted, updated, unchanged, deleted
+                      FROM {} ORDER BY schema_name, table_name, finished_at DESC""").format(HISTORY))
             result = {TableName(r[0], r[1]): LastSync(*r[2:]) for r in cur.fetchall()}
     if not conn.autocommit:
         conn.rollback()

@@ -80,8 +80,12 @@ def source_conditions(plan: TablePlan, row_filter: sql.Composable | None, lower:
 
 
 def user_filter(where: str) -> sql.Composable:
-    """The user's ``--where`` text, parenthesised (validated by :func:`validate_where`)."""
-    return sql.SQL("({})").format(sql.SQL(where))
+    """The user's ``--where`` text, parenthesised (validated by :func:`validate_where`).
+
+    The closing parenthesis goes on a line of its own, so a ``--`` comment in the text cannot
+    swallow it and the conditions that follow (the batch's key range).
+    """
+    return sql.SQL("({}\n)").format(sql.SQL(where))
 
 
 def combine(*filters: sql.Composable | None) -> sql.Composable | None:
@@ -123,12 +127,14 @@ def count_source(plan: TablePlan, row_filter: sql.Composable | None) -> sql.Comp
 
 
 def validate_where(plan: TablePlan, where: str) -> sql.Composable:
-    """A statement that parses and plans ``--where`` against the table without reading rows.
+    """A statement that parses, plans and starts ``--where`` against the table without reading rows.
 
     Run it with ``prepare=True``: the extended protocol refuses more than one statement, so
-    text like ``1=1); DELETE FROM t; --`` fails here instead of running.
+    text like ``1=1); DELETE FROM t; --`` fails here instead of running. ``LIMIT 0`` (not
+    ``EXPLAIN``) lets the executor start, which is where the source's read-only transaction
+    refuses row locks (``... FOR UPDATE`` in a sub-select).
     """
-    return sql.SQL("EXPLAIN SELECT 1 FROM {} WHERE ({})").format(plan.source.qualified.ident, sql.SQL(where))
+    return sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 0").format(plan.source.qualified.ident, user_filter(where))
 
 
 def incremental_filter(plan: TablePlan, watermark: str, overlap_seconds: float) -> sql.Composable:

@@ -221,8 +221,7 @@ class ReadOnlyQuery:
                             rows = [tuple(display_value(v) for v in row) for row in fetched[:self.limit]]
                         status = cur.statusmessage or ""
                     finally:
-                        if not conn.closed and not conn.broken:
-                            conn.execute("ROLLBACK")
+                        self._end_transaction(conn)
                 return QueryResult(columns, rows, truncated, time.perf_counter() - started, status)
             except psycopg.errors.QueryCanceled as exc:
                 message = describe_pg_error(exc)
@@ -230,9 +229,24 @@ class ReadOnlyQuery:
                     raise DbconsoleError("query cancelled") from None
                 raise DbconsoleError(f"{message} (limit {self.timeout_ms / 1000:g} s)") from None
             except psycopg.Error as exc:
+                if exc.sqlstate is None and "COPY" in str(exc):  # psycopg's own refusal, not the server's
+                    raise DbconsoleError("COPY is not available in the SQL box: use a SELECT") from None
                 raise DbconsoleError(describe_pg_error(exc)) from None
             finally:
                 self._running.clear()
+
+    def _end_transaction(self, conn: psycopg.Connection[Any]) -> None:
+        """Roll back; a session that cannot (left mid-``COPY ... TO STDOUT``, say) is closed, so
+        the next statement gets a fresh one instead of "another command is already in progress"."""
+        if conn.closed or conn.broken:
+            return
+        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+            conn.close()
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            conn.close()
 
     def cancel(self) -> None:
         """Ask the server to stop the running statement (safe to call from any thread)."""

@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Input, RadioSet, Select
 
 from dbconsole.tui.app import DbconsoleApp
 from dbconsole.tui.messages import SyncEvents, SyncFinished, SyncStateChanged
+from dbconsole.tui.screens.confirm import ConfirmScreen
 from dbconsole.tui.screens.wizard import SyncWizard
 from dbconsole.tui.widgets.sync import RunProgress
 
@@ -147,18 +148,26 @@ async def test_escape_cancels_a_run_and_leaves_a_consistent_target(tui_config, d
         await wait_for(pilot, lambda: wizard.plan is not None and wizard.plan.tables[0].batch_size == 2000, "plan")
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: wizard.preview_done or wizard.preview_error, "the dry run")
-        await pilot.press("ctrl+n", "ctrl+n")
-        assert wizard.step == "run"
+        await pilot.press("ctrl+n")
+        assert wizard.step == "confirm"
+        # pilot.press() waits for the screen to go idle, which it does not while the run streams its
+        # events, so the run would be over before the next key arrived: start it, and answer the
+        # cancel question, through the same actions the keys are bound to.
+        wizard.action_next()
+        assert wizard.step == "run", (wizard.run_error, wizard.summary)
         progress = wizard.query_one(RunProgress)
         await wait_for(pilot, lambda: sum(progress.rows.values()) >= 10_000 or wizard.step == "summary", "progress")
         if wizard.step == "run":
             assert app.browser.paused  # no live refresh of the pair while it is being synced
-        await pilot.press("escape")
-        await pilot.press("y")
+            wizard.action_escape()  # escape: asks first
+            await wait_for(pilot, lambda: (isinstance(app.screen, ConfirmScreen) and app.screen.query("#no"))
+                           or wizard.step == "summary", "the question")
+            if isinstance(app.screen, ConfirmScreen):
+                app.screen.action_answer(True)  # y
         await wait_for(pilot, lambda: wizard.step == "summary", "the run to stop")
         summary = wizard.summary
         assert summary is not None and wizard.run_error is None
-        assert not app.browser.paused
+        await wait_for(pilot, lambda: not app.browser.paused, "the browser to resume")
 
     with psycopg.connect(dbs.local_url) as conn:
         copied = conn.execute("SELECT count(*) FROM public.big").fetchone()[0]
