@@ -52,3 +52,16 @@ def write_config(folder: Path, dbs: Any, sshd: Any | None = None, *, extra: dict
 
 def load(path: Path) -> Config:
     return load_config(path, environ={}, cwd=path.parent)
+
+
+MACHINE_VARS = ("SSH_AUTH_SOCK", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "DBCONSOLE_CONFIG",
+                "DBCONSOLE_PROFILE", "ENVIRONMENT", "DATABASE_URL", "SERVER_DATABASE_URL")
+
+
+def isolate_from_machine(tmp_path: Path, monkeypatch: Any) -> None:
+    """A test sees no ~/.ssh/config, ssh-agent, PG* or profile variables of this machine."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    for var in MACHINE_VARS:
+        monkeypatch.delenv(var, raising=False)

@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.profiles import isolate_from_machine
 from psycopg import sql
 
 from dbconsole import redact as redact_module
@@ -36,12 +38,7 @@ def leaks(text: str, secret_list: Iterable[str]) -> list[str]:
 def fresh_process_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each check starts as a new process would: no secret known to redact() yet, no tunnel open,
     nothing from this machine's HOME or PG* variables."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var in ("SSH_AUTH_SOCK", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "DBCONSOLE_CONFIG",
-                "DBCONSOLE_PROFILE", "ENVIRONMENT", "DATABASE_URL", "SERVER_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
+    isolate_from_machine(tmp_path, monkeypatch)
     saved = set(redact_module._secrets)
     redact_module._secrets.clear()
     yield

@@ -14,18 +14,13 @@ import pytest
 from dbconsole.cli import main
 from dbconsole.connect import connect, tunnels
 from dbconsole.errors import ConnectError
-from tests.profiles import PASSWORD_VAR, load, write_config
+from tests.profiles import isolate_from_machine, PASSWORD_VAR, load, write_config
 
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No ~/.ssh/config, agent or PG* variables of the machine leak into a test."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var in ("SSH_AUTH_SOCK", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "DBCONSOLE_CONFIG",
-                "DBCONSOLE_PROFILE", "ENVIRONMENT", "DATABASE_URL", "SERVER_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
+    isolate_from_machine(tmp_path, monkeypatch)
     yield
     tunnels.close_all()
 
