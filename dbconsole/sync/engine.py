@@ -188,7 +188,7 @@ class SyncRun:
         return self._done(cancelled=False)
 
     def _open(self) -> None:
-        """Connect both sides, take the source snapshot, prepare state and locks on the target."""
+        """Connect both sides; refuse a target that cannot be written (standby, read-only server)."""
         self.source = connect(self.request.source, read_only=True, options=SESSION_OPTIONS,
                               purpose="sync source")
         self.source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
