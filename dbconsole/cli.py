@@ -270,7 +270,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
 def _render_comparison(rows: list[Any], left: str, right: str, *, exact: bool) -> None:
     from rich.table import Table as RichTable
 
-    from dbconsole.format import format_bytes, format_count, format_difference
+    from dbconsole.format import STATUS_STYLES, format_bytes, format_count, format_difference
 
     console = _console()
     if not rows:
@@ -283,13 +283,11 @@ def _render_comparison(rows: list[Any], left: str, right: str, *, exact: bool) -
     table.add_column("DIFF", justify="right")
     table.add_column("SIZE", justify="right")
     table.add_column("KEY", justify="center")
-    styles = {"equal": "green", "more_left": "yellow", "more_right": "yellow",
-              "left_only": "magenta", "right_only": "magenta", "unknown": "dim"}
     for row in rows:
         l_rows = row.left_error or format_count(row.left_rows, missing=row.left is None, exact=exact)
         r_rows = row.right_error or format_count(row.right_rows, missing=row.right is None, exact=exact)
         table.add_row(str(row.name), l_rows, r_rows,
-                      f"[{styles[row.status]}]{format_difference(row)}[/]",
+                      f"[{STATUS_STYLES[row.status]}]{format_difference(row)}[/]",
                       format_bytes(row.size_bytes), "yes" if row.has_key else "[red]no[/]")
     console.print(table)
     kind = "exact counts" if exact else "estimates (use --exact for count(*))"
@@ -297,16 +295,14 @@ def _render_comparison(rows: list[Any], left: str, right: str, *, exact: bool) -
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from dbconsole.errors import ReadOnlyError
     from dbconsole.names import split_list
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
     from dbconsole.sync import SyncRequest
-    from dbconsole.sync.engine import run_sync
+    from dbconsole.sync.engine import refuse_read_only_target, run_sync
 
     config = _load(args)
     source, target = config.profile(args.source), config.profile(args.target)
-    if target.read_only:  # refused before any connection is opened
-        raise ReadOnlyError(f"{target.name} is read-only: dbconsole never writes to it")
+    refuse_read_only_target(target)  # before the confirmation prompt and before any connection
     request = SyncRequest(
         source=source, target=target, tables=tuple(split_list(args.tables)) if args.tables else (),
         mode=args.mode, where=args.where, with_parents=args.with_parents, batch_size=args.batch_size,

@@ -142,17 +142,22 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
     return row[0] if row else None
 
 
-def server_info(profile: Profile, conn: psycopg.Connection[Any]) -> ServerInfo:
-    """Version, read-only state (as the server enforces it), SSL and round-trip latency."""
+def server_info(profile: Profile, conn: psycopg.Connection[Any], *, latency_samples: int = 3) -> ServerInfo:
+    """Version, read-only state (as the server enforces it), SSL and round-trip latency.
+
+    The latency is the median of the facts query and ``latency_samples`` extra ``SELECT 1``
+    round trips; a periodic refresh asks for none, so it costs a single round trip.
+    """
     with conn.cursor() as cur:
+        started = time.perf_counter()
         cur.execute(
             "SELECT version(), current_setting('server_version_num')::int,"
             " current_setting('default_transaction_read_only') = 'on' OR current_setting('transaction_read_only') = 'on',"
             " pg_is_in_recovery(), current_database(), current_user"
         )
         version, version_num, read_only, in_recovery, database, user = cur.fetchone()
-        samples = []
-        for _ in range(3):
+        samples = [(time.perf_counter() - started) * 1000]
+        for _ in range(latency_samples):
             started = time.perf_counter()
             cur.execute("SELECT 1")
             cur.fetchone()
@@ -165,7 +170,7 @@ def server_info(profile: Profile, conn: psycopg.Connection[Any]) -> ServerInfo:
         read_only=bool(read_only or in_recovery),
         in_recovery=bool(in_recovery),
         ssl=bool(conn.pgconn.ssl_in_use),
-        latency_ms=sorted(samples)[1],
+        latency_ms=sorted(samples)[len(samples) // 2],
         tunnel=profile.ssh is not None,
         database=database,
         user=user,

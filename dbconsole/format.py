@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
+# How each comparison status is coloured, in the CLI's table and in the console's browser.
+STATUS_STYLES = {
+    "equal": "green",
+    "more_left": "yellow",
+    "more_right": "yellow",
+    "left_only": "red",
+    "right_only": "red",
+    "unknown": "dim",
+}
+
+
 def format_count(rows: int | None, *, missing: bool = False, exact: bool = True) -> str:
     """``12,345`` exact, ``~12,345`` estimated, ``-`` absent, ``?`` unknown."""
     if missing:

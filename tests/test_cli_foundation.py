@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dbconsole.cli import main
 from dbconsole.connect import connect, tunnels
 from dbconsole.errors import ConnectError
+from tests.cli_checks import assert_one_line, run_cli
 from tests.profiles import isolate_from_machine, PASSWORD_VAR, load, write_config
 
 
@@ -23,12 +23,6 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     isolate_from_machine(tmp_path, monkeypatch)
     yield
     tunnels.close_all()
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_profiles_lists_every_profile_with_secrets_masked(tmp_path, dbs, sshd, capsys) -> None:
@@ -112,13 +106,8 @@ def test_tables_estimates_know_fresh_tables(tmp_path, dbs, capsys) -> None:
 
 
 def assert_one_line_error(code: int, out: str, err: str, expected_code: int, *fragments: str) -> None:
-    assert code == expected_code, (code, err)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("dbconsole: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    """``run_cli``'s result as one tuple: (code, out, err)."""
+    assert_one_line(code, err, expected_code, *fragments)
 
 
 def test_unknown_profile(tmp_path, dbs, capsys) -> None:

@@ -29,6 +29,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from dbconsole.catalog import read_catalog
+from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import Cancelled, ConnectError, DbconsoleError, ReadOnlyError, SyncError
 from dbconsole.sync import state
@@ -87,12 +88,17 @@ def plan_sync(request: SyncRequest) -> SyncPlan:
 def run_sync(request: SyncRequest, on_event: EventSink | None = None,
              cancel: threading.Event | None = None) -> SyncSummary:
     """Run a sync to the end (or until ``cancel`` is set); blocking, so call it off the UI thread."""
-    if request.target.read_only:
-        raise ReadOnlyError(f"{request.target.name} is read-only: dbconsole never writes to it "
-                            "(set read_only = false in its profile only if it really is a scratch database)")
+    refuse_read_only_target(request.target)
     if request.source.name == request.target.name:
         raise SyncError("source and target are the same profile")
     return SyncRun(request, on_event or (lambda event: None), cancel or threading.Event()).run()
+
+
+def refuse_read_only_target(target: Profile) -> None:
+    """A read-only profile is never a target; said before any connection is opened."""
+    if target.read_only:
+        raise ReadOnlyError(f"{target.name} is read-only: dbconsole never writes to it "
+                            "(set read_only = false in its profile only if it really is a scratch database)")
 
 
 @contextlib.contextmanager
@@ -572,13 +578,10 @@ class SyncRun:
         if self.request.dry_run and not state.state_exists(self.target):
             self.target.rollback()
             return {}
-        rows = {}
-        for table in plan.tables:
-            point = state.load_checkpoint(self.target, table.name, self.source_id)
-            if point is not None and point.fingerprint == table.fingerprint():
-                rows[str(table.name)] = point.rows_done
+        points = state.load_checkpoints(self.target, self.source_id)
         self.target.rollback()
-        return rows
+        return {str(t.name): points[t.name].rows_done for t in plan.tables
+                if t.name in points and points[t.name].fingerprint == t.fingerprint()}
 
     def _source_identity(self) -> str:
         """Which cluster and database the rows come from: checkpoints and watermarks are per source."""

@@ -131,6 +131,16 @@ def load_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: 
     return Checkpoint(*row) if row else None
 
 
+def load_checkpoints(conn: psycopg.Connection[Any], source_id: str) -> dict[TableName, Checkpoint]:
+    """Every unfinished table's checkpoint from this source, in one round trip."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT schema_name, table_name, fingerprint, last_key, rows_done, inserted, updated, unchanged,"
+                    " fast_path, watermark FROM {} WHERE source_id = %s").format(CHECKPOINT),
+            (source_id,))
+        return {TableName(r[0], r[1]): Checkpoint(*r[2:]) for r in cur.fetchall()}
+
+
 def save_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str, point: Checkpoint) -> None:
     """Record progress; call inside the batch's own transaction."""
     with conn.cursor() as cur:

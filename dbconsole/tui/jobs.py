@@ -52,7 +52,7 @@ class SideSnapshot:
 
 def read_side(conn: psycopg.Connection[Any], profile: Profile) -> SideSnapshot:
     """Server facts, every table with its estimate, and the engine's sync history, read-only."""
-    info = server_info(profile, conn)
+    info = server_info(profile, conn, latency_samples=0)  # runs on every refresh: one round trip
     tables = read_catalog(conn)
     return SideSnapshot(info=info, tables=tables, last_synced=read_last_synced(conn))
 

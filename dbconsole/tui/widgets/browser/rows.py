@@ -14,18 +14,10 @@ from rich.text import Text
 
 from dbconsole.catalog import Table
 from dbconsole.compare import TableComparison
-from dbconsole.format import format_bytes, format_count, format_difference
+from dbconsole.format import STATUS_STYLES, format_bytes, format_count, format_difference
 from dbconsole.names import TableName
 
 COLUMNS = ("mark", "table", "left", "right", "diff", "size", "key", "synced")
-STATUS_STYLES = {
-    "equal": "green",
-    "more_left": "yellow",
-    "more_right": "yellow",
-    "left_only": "red",
-    "right_only": "red",
-    "unknown": "dim",
-}
 PENDING = "…"
 
 
