@@ -148,3 +148,16 @@ def sshd(pg_server: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield server
     finally:
         server.stop()
+
+
+# Modules whose tests start servers of their own (not through the fixtures above).
+_STARTS_OWN_SERVERS = {"test_sandbox", "test_demo"}
+_SERVER_FIXTURES = {"_clusters", "sshd"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs no server ``unit``, so ``pytest -m unit`` runs the fast ones alone."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        if not (_SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))) and module not in _STARTS_OWN_SERVERS:
+            item.add_marker(pytest.mark.unit)
