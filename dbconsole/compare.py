@@ -72,8 +72,8 @@ class TableComparison:
             "right_size_bytes": self.right.size_bytes if self.right else None,
             "has_key": self.has_key,
             "left_error": self.left_error, "right_error": self.right_error,
-            "estimated": {"left": self.left is not None and not self.left_exact,
-                          "right": self.right is not None and not self.right_exact,
+            "estimated": {"left": self.left is not None and not self.left_exact and self.left_error is None,
+                          "right": self.right is not None and not self.right_exact and self.right_error is None,
                           "difference": self.difference is not None and self.difference_estimated},
         }
 
