@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from dbconsole.catalog import Column, Table
 from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
-from dbconsole.names import TableName, resolve_name, select_tables
+from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 
 DEFAULT_MODE = "upsert"
 DEFAULT_BATCH_SIZE = 50_000
@@ -138,19 +138,20 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
         raise UsageError("--where needs --tables: it filters only the tables you name")
     source = {t.qualified: t for t in source_tables}
     target = {t.qualified: t for t in target_tables}
-    explicit = bool(request.tables)
     skipped: list[tuple[TableName, str]] = []
 
     chosen = select_tables(request.tables, list(source), exclude=request.exclude, where=request.source.name)
-    if explicit:
-        named = chosen
-        for name in named:
-            if name not in target:
-                raise SyncError(f"{name} does not exist on {request.target.name}: create it there first "
-                                "(dbconsole syncs rows, not schema)", table=str(name))
-    else:
-        named = [n for n in chosen if n in target]
-        skipped += [(n, f"only on {request.source.name}") for n in chosen if n not in target]
+    # Tables named one by one must work; tables a glob (or no --tables) picked are skipped with a reason.
+    literal = {resolve_name(text, source) for text in request.tables if not is_pattern(text)}
+    named = []
+    for name in chosen:
+        if name in target:
+            named.append(name)
+        elif name in literal:
+            raise SyncError(f"{name} does not exist on {request.target.name}: create it there first "
+                            "(dbconsole syncs rows, not schema)", table=str(name))
+        else:
+            skipped.append((name, f"only on {request.source.name}"))
     selected = list(dict.fromkeys(named))
 
     if request.with_parents:
@@ -167,7 +168,7 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
         if table_plan.mode in ("upsert", "incremental", "xmin") and table_plan.key is None:
             reason = (f"{name} has no primary key or unique key of NOT NULL columns, so {mode} cannot match "
                       "rows; use --mode replace for it, or add a key")
-            if explicit and name in named:
+            if name in literal:
                 raise SyncError(reason, table=str(name))
             skipped.append((name, "no key (use --mode replace)"))
             continue
