@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dbconsole {__version__}",
                         help="print the version and exit")
     _add_common(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser,
+                                help="what to do (no command: the full-screen console)")
 
     demo = _command(sub, "demo", "throwaway local + server databases, seeded, then the console")
     demo.add_argument("--no-tui", action="store_true", help="print the config and example commands; stay up until Ctrl+C")
