@@ -168,7 +168,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_tables(args: argparse.Namespace) -> int:
     from dbconsole.catalog import iter_exact_counts, read_catalog
     from dbconsole.compare import compare_tables
-    from dbconsole.connect import connect
     from dbconsole.live import count_kind
     from dbconsole.names import select_tables, split_list
     from dbconsole.pairing import TABLES_ROLES, choose_pair
@@ -180,29 +179,45 @@ def cmd_tables(args: argparse.Namespace) -> int:
     wanted = split_list(args.tables) if args.tables else []
     excluded = split_list(args.exclude) if args.exclude else []
 
-    def inspect(profile: Any) -> tuple[list[Any], dict[Any, Any] | None]:
-        """The catalog (one query); count(*) only when asked or opted in (dbconsole.live)."""
-        with connect(profile, purpose="tables", read_only=True) as conn:
-            tables = read_catalog(conn)
-            if count_kind(profile, asked_exact=args.exact) == "estimate":
-                return tables, None
-            counts = iter_exact_counts(conn, [t.qualified for t in tables], timeout_ms=timeout_ms)
-            return tables, {result.table: result for result in counts}
+    with _both_sides(left, right) as (pool, conns):  # both sides at once: tunnels are slow
+        left_tables, right_tables = pool.map(read_catalog, conns)
+        every = sorted({t.qualified for t in left_tables} | {t.qualified for t in right_tables})
+        chosen = set(select_tables(wanted, every, exclude=excluded))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:  # both sides at once: tunnels are slow
-        left_future, right_future = pool.submit(inspect, left), pool.submit(inspect, right)
-        left_tables, left_counts = left_future.result()
-        right_tables, right_counts = right_future.result()
-    rows = compare_tables(left_tables, right_tables, left_counts=left_counts, right_counts=right_counts)
-    if wanted or excluded:
-        keep = set(select_tables(wanted, [r.name for r in rows], exclude=excluded))
-        rows = [r for r in rows if r.name in keep]
+        def count(profile: Any, conn: Any, tables: list[Any]) -> dict[Any, Any] | None:
+            """count(*) only when asked or opted in (dbconsole.live), one table at a time."""
+            if count_kind(profile, asked_exact=args.exact) == "estimate":
+                return None
+            names = [t.qualified for t in tables if t.qualified in chosen]
+            return {r.table: r for r in iter_exact_counts(conn, names, timeout_ms=timeout_ms)}
+
+        left_counts, right_counts = pool.map(count, (left, right), conns, (left_tables, right_tables))
+    rows = [r for r in compare_tables(left_tables, right_tables, left_counts=left_counts, right_counts=right_counts)
+            if r.name in chosen]
     if args.json:
         _print_json({"left": left.name, "right": right.name, "exact": bool(args.exact),
                      "tables": [r.to_json() for r in rows]})
         return EXIT_OK
     _render_comparison(rows, left.name, right.name)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _both_sides(left: Any, right: Any):  # -> Iterator[tuple[ThreadPoolExecutor, list[Connection]]]
+    """Read-only connections to both profiles, opened in parallel and all closed on the way out."""
+    from dbconsole.connect import connect
+
+    with ThreadPoolExecutor(max_workers=2) as pool, contextlib.ExitStack() as stack:
+        futures = [pool.submit(connect, p, purpose="tables", read_only=True) for p in (left, right)]
+        conns, errors = [], []
+        for future in futures:  # every connection that opened is closed, even if the other failed
+            try:
+                conns.append(stack.enter_context(future.result()))
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after both were collected
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        yield pool, conns
 
 
 def _render_comparison(rows: list[Any], left: str, right: str) -> None:

@@ -108,3 +108,15 @@ def test_tables_takes_globs_and_excludes(tmp_path, dbs, capsys) -> None:
     names = {r["table"] for r in json.loads(out)["tables"]}
     assert "public.users" in names and "public.scanner_settings" in names
     assert not {"public.scan_rank", "public.audit_log", "analytics.daily_summary"} & names
+
+
+def test_exact_counts_skip_the_tables_left_out(tmp_path, dbs, capsys) -> None:
+    config = str(write_config(tmp_path, dbs))
+    before = seq_scans(dbs)
+    code, out, err = run_cli(capsys, "--config", config, "tables", "--left", "local", "--right", "server_direct",
+                             "--exact", "--exclude", "price_history", "--json")
+    assert code == 0, err
+    after = seq_scans(dbs)
+    assert after["public.price_history"] == before["public.price_history"]
+    assert after["public.users"] > before["public.users"]
+    assert "public.price_history" not in {r["table"] for r in json.loads(out)["tables"]}
