@@ -52,8 +52,18 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"dbconsole: error: {message}{did_you_mean_choice(message)} "
-                              f"(see '{self.prog} --help')\n")
+        hint = did_you_mean_choice(message) or did_you_mean_option(message, self._every_option())
+        self.exit(EXIT_USAGE, f"dbconsole: error: {message}{hint} (see '{self.prog} --help')\n")
+
+    def _every_option(self) -> list[str]:
+        """Option strings of this parser and its subcommands (argparse reports a subcommand's
+        unknown option from the top-level parser)."""
+        options = [o for action in self._actions for o in action.option_strings]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    options += [o for a in sub._actions for o in a.option_strings]
+        return list(dict.fromkeys(options))
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)")
@@ -66,6 +76,18 @@ def did_you_mean_choice(message: str) -> str:
         return ""
     choices = [c.strip().strip("'\"") for c in match.group("choices").split(",")]
     close = difflib.get_close_matches(match.group("given"), choices, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (?P<first>--[\w-]+)")
+
+
+def did_you_mean_option(message: str, options: list[str]) -> str:
+    """`` (did you mean '--tables'?)`` for argparse's "unrecognized arguments: --tabels", else nothing."""
+    match = _UNRECOGNIZED.search(message)
+    if match is None:
+        return ""
+    close = difflib.get_close_matches(match.group("first"), options, n=1, cutoff=0.7)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dbconsole.cli_parser import did_you_mean_choice
+from dbconsole.cli_parser import build_parser, did_you_mean_choice, did_you_mean_option
 from dbconsole.config import parse_config
 from dbconsole.errors import UsageError
 from dbconsole.live import count_kind, gets_exact_live_counts
@@ -73,6 +73,14 @@ def test_did_you_mean_for_a_misspelt_choice(message: str, hint: str) -> None:
     assert did_you_mean_choice(message) == hint
 
 
+def test_did_you_mean_for_a_misspelt_option_of_any_subcommand() -> None:
+    options = build_parser()._every_option()  # type: ignore[attr-defined]
+    assert {"--tables", "--exclude", "--exact", "--where", "--no-tui"} <= set(options)
+    assert did_you_mean_option("unrecognized arguments: --tabels users", options) == " (did you mean '--tables'?)"
+    assert did_you_mean_option("unrecognized arguments: --exlude x", options) == " (did you mean '--exclude'?)"
+    assert did_you_mean_option("unrecognized arguments: --bogus", options) == ""
+
+
 def test_json_events_carry_an_iso_utc_timestamp() -> None:
     stream = io.StringIO()
     printer = JsonLinesPrinter(stream)
@@ -100,3 +108,14 @@ def test_non_tty_progress_is_a_line_every_interval_not_a_redraw(capsys: pytest.C
     assert lines == ["  public.users: 250 of ~1,000 rows, 50 rows/s", "  public.users: 500 of ~1,000 rows, 50 rows/s",
                      ], out
     assert "\x1b[" not in out and "\r" not in out
+
+
+def test_the_new_core_modules_never_import_textual_or_the_cli() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['textual'] = None\n"
+            "import dbconsole.live, dbconsole.pairing, dbconsole.names, dbconsole.compare\n"
+            "assert 'dbconsole.cli' not in sys.modules and 'dbconsole.cli_parser' not in sys.modules\n"
+            "import dbconsole.cli, dbconsole.progress\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
