@@ -106,7 +106,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             profile.display_url,
             _ssh_text(ssh) if ssh else "-",
             ("read-only" if profile.read_only else "read-write")
-            + (f" [yellow]unusable: {profile.unusable}[/]" if profile.unusable else ""),
+            + (f", [yellow]unusable: {profile.unusable}[/]" if profile.unusable else ""),
             "config" if profile.origin == "file" else profile.origin.replace("env:", "$"),
             style=None,
         )
@@ -243,8 +243,7 @@ def _render_comparison(rows: list[Any], left: str, right: str) -> None:
                       f"[{STATUS_STYLES[row.status]}]{format_difference(row, mark_estimate=True)}[/]",
                       format_bytes(row.size_bytes), "yes" if row.has_key else "[red]no[/]")
     console.print(table)
-    estimated = any((r.left is not None and not r.left_exact) or (r.right is not None and not r.right_exact)
-                    for r in rows)
+    estimated = any(r.left_estimated or r.right_estimated for r in rows)
     kind = "~ = estimate from the catalog (use --exact for count(*))" if estimated else "exact counts"
     noun = "table" if len(rows) == 1 else "tables"
     console.print(f"\n{len(rows)} {noun}; {kind}; DIFF = {right} - {left}", style="dim")

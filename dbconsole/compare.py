@@ -32,6 +32,15 @@ class TableComparison:
     right_exact: bool = False
 
     @property
+    def left_estimated(self) -> bool:
+        """This side shows the catalog's estimate (not a count(*), not an error, not absent)."""
+        return self.left is not None and not self.left_exact and self.left_error is None
+
+    @property
+    def right_estimated(self) -> bool:
+        return self.right is not None and not self.right_exact and self.right_error is None
+
+    @property
     def difference_estimated(self) -> bool:
         """A difference is only as exact as its less exact side."""
         return not (self.left_exact and self.right_exact)
@@ -72,8 +81,7 @@ class TableComparison:
             "right_size_bytes": self.right.size_bytes if self.right else None,
             "has_key": self.has_key,
             "left_error": self.left_error, "right_error": self.right_error,
-            "estimated": {"left": self.left is not None and not self.left_exact and self.left_error is None,
-                          "right": self.right is not None and not self.right_exact and self.right_error is None,
+            "estimated": {"left": self.left_estimated, "right": self.right_estimated,
                           "difference": self.difference is not None and self.difference_estimated},
         }
 

@@ -40,18 +40,21 @@ def choose_pair(config: Config, here: str | None, there: str | None, roles: Pair
         else:
             others = [name for name in config.profiles if name != there]
             if len(others) != 1:
-                raise UsageError(_ambiguous(roles.here_option, others))
+                raise UsageError(_ambiguous(config, roles.here_option, others))
             here = others[0]
     if not there:
         others = [name for name in config.profiles if name != here]
         if len(others) != 1:
-            raise UsageError(_ambiguous(roles.there_option, others))
+            raise UsageError(_ambiguous(config, roles.there_option, others))
         there = others[0]
     return here, there
 
 
-def _ambiguous(option: str, choices: list[str]) -> str:
+def _ambiguous(config: Config, option: str, choices: list[str]) -> str:
+    """One line naming the choices; an unusable one says so (it is a choice, just not yet a working one)."""
     if not choices:
         return f"the following arguments are required: {option} (the config has no other profile to default to)"
+    named = [f"{name} ({config.profiles[name].unusable})" if config.profiles[name].unusable else name
+             for name in choices]
     return (f"the following arguments are required: {option} (the config does not say which; "
-            f"choose one of {', '.join(choices)})")
+            f"choose one of {', '.join(named)})")

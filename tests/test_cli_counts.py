@@ -84,6 +84,7 @@ def test_exact_counts_time_out_per_table_and_the_rest_are_counted(tmp_path, dbs,
                              "server_direct", "--exact", "--timeout", "0.5")
     slow_line = next(line for line in out.splitlines() if line.startswith("public.slow_rows "))
     assert "count timed out after 0.5 s" in slow_line
+    assert "exact counts" in out and "~" not in out  # a timed-out count is not an estimate
 
 
 def test_a_local_profile_that_opts_in_gets_exact_counts_unasked(tmp_path, dbs, capsys) -> None:

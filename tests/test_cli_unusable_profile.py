@@ -102,3 +102,9 @@ def test_every_missing_variable_is_named_and_bad_keys_stay_strict(tmp_path, caps
         "prod": {"url": "postgresql://app:${NOPE_PASS}@db/app", "connect_timeout": "soon"}}}))
     code, _, err = run_cli(capsys, "--config", str(path), "profiles")
     assert_one_line(code, err, 2, "profiles.prod.connect_timeout must be a positive whole number")
+
+
+def test_a_missing_pair_names_the_unusable_choice_as_such(tmp_path, dbs, capsys) -> None:
+    config = str(team_config(tmp_path, dbs))  # local (default), server_direct, prod (needs NOPE_PASS)
+    code, _, err = run_cli(capsys, "--config", config, "tables")
+    assert_one_line(code, err, 2, "--right", "choose one of server_direct, prod (needs NOPE_PASS)")
