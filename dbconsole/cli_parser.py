@@ -39,7 +39,7 @@ EXAMPLES = {
     "tables": ("dbconsole tables                       # this machine's profile vs the other one\n"
                "  dbconsole tables --left local --right server --exact --timeout 10"),
     "sync": ("dbconsole sync --from server --to local --tables 'public.*' --exclude audit_log --dry-run\n"
-             "  dbconsole sync --tables users,stocks --where 'users:id < 1000' --where 'stocks:id > 10' --yes\n"
+             "  dbconsole sync --tables users,stocks --where 'users:id < 1000' --where \"stocks:symbol < 'B'\" --yes\n"
              "  dbconsole sync --tables users --where 'id < 1000' --json > sync.jsonl"),
 }
 
@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="tables to sync, globs allowed (default: every table on both sides)")
     sync.add_argument("--exclude", metavar="T1,T2", help="leave these tables out (names or globs)")
     sync.add_argument("--mode", choices=("upsert", "replace", "incremental", "xmin"), default=None,
-                      help="upsert (default), replace (delete then copy), incremental or xmin (changed rows only)")
+                      help="upsert (default: insert and update, never delete), replace (target = source rows), "
+                           "incremental or xmin (changed rows only)")
     sync.add_argument("--where", metavar="[TABLE:]SQL", action="append", default=[],
                       help="source filter for one table: TABLE:EXPR (repeatable), or a bare EXPR with exactly one table")
     sync.add_argument("--with-parents", action="store_true", help="also sync FK parents of the selected tables")
