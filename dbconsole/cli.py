@@ -16,96 +16,20 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NoReturn
+from typing import Any
 
-from dbconsole import __version__
+from dbconsole.cli_parser import build_parser
 from dbconsole.errors import DbconsoleError, UsageError
 from dbconsole.redact import redact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEMO_MODULES = ("asyncssh",)  # what the demo cannot run without (pgserver is only a fallback)
+__all__ = ["build_parser", "main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line (and exit code 2), like every other error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"dbconsole: error: {message} (see '{self.prog} --help')\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dbconsole", description=(
-        "Compare and sync a local and a server PostgreSQL from the terminal. "
-        "With no command, opens the full-screen console."))
-    parser.add_argument("--version", action="version", version=f"dbconsole {__version__}")
-    _add_common(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    demo = sub.add_parser("demo", help="throwaway local + server databases, seeded, then the console")
-    demo.add_argument("--no-tui", action="store_true", help="print the config and example commands; stay up until Ctrl+C")
-    _add_common(demo)
-
-    profiles = sub.add_parser("profiles", help="list profiles (secrets masked)")
-    _add_json(profiles)
-    _add_common(profiles)
-
-    check = sub.add_parser("check", help="connect to a profile: version, latency, read-only, SSL")
-    check.add_argument("profile", metavar="PROFILE")
-    _add_json(check)
-    _add_common(check)
-
-    tables = sub.add_parser("tables", help="per-table row counts on both sides and the difference")
-    tables.add_argument("--left", required=True, metavar="PROFILE")
-    tables.add_argument("--right", required=True, metavar="PROFILE")
-    tables.add_argument("--exact", action="store_true", help="count(*) every table instead of estimates")
-    tables.add_argument("--timeout", type=_positive_float, default=30.0, metavar="SECONDS",
-                        help="statement timeout per exact count (default 30)")
-    _add_json(tables)
-    _add_common(tables)
-
-    sync = sub.add_parser("sync", help="copy tables from one profile into another (UPSERT by default)")
-    sync.add_argument("--from", dest="source", required=True, metavar="PROFILE")
-    sync.add_argument("--to", dest="target", required=True, metavar="PROFILE")
-    sync.add_argument("--tables", metavar="T1,T2", help="tables to sync (default: every table on both sides)")
-    sync.add_argument("--mode", choices=("upsert", "replace", "incremental", "xmin"), default=None)
-    sync.add_argument("--where", metavar="SQL", help="filter applied on the source for the named tables")
-    sync.add_argument("--with-parents", action="store_true", help="also sync FK parents of the selected tables")
-    sync.add_argument("--batch-size", type=_batch_size, metavar="N")
-    sync.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
-    sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    _add_json(sync)
-    _add_common(sync)
-    return parser
-
-
-def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
-    default = None if top else argparse.SUPPRESS
-    parser.add_argument("--config", metavar="PATH", default=default, help="config file (see SPEC discovery order)")
-    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
-                        help="show tracebacks")
-
-
-def _add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
-def _batch_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number > 0 (got {value})")
-    return value
+def _resolve_profile(config: Any, name: str) -> Any:
+    """A profile (or ad-hoc URL profile) that can be used now; an unusable one fails naming its variables."""
+    return config.profile(name).require_usable()
 
 
 # --------------------------------------------------------------------------- entry point
@@ -150,10 +74,10 @@ def _print_json(data: Any) -> None:
 
 
 def _console():
-    """Aligned output for people; piped output is never cut to 80 columns."""
-    from rich.console import Console
+    """Aligned output for people; piped output is never wrapped or cut to 80 columns."""
+    from dbconsole.format import output_console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 4096)
+    return output_console()
 
 
 # --------------------------------------------------------------------------- commands
@@ -181,7 +105,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             f"[{profile.color}]{profile.name}[/]" if profile.color else profile.name,
             profile.display_url,
             _ssh_text(ssh) if ssh else "-",
-            "read-only" if profile.read_only else "read-write",
+            ("read-only" if profile.read_only else "read-write")
+            + (f", [yellow]unusable: {profile.unusable}[/]" if profile.unusable else ""),
             "config" if profile.origin == "file" else profile.origin.replace("env:", "$"),
             style=None,
         )
@@ -207,6 +132,7 @@ def _profile_json(profile: Any, is_default: bool) -> dict[str, Any]:
         "color": profile.color,
         "default": is_default,
         "origin": profile.origin,
+        "unusable": profile.unusable,
     }
 
 
@@ -214,7 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from dbconsole.connect import connect, server_info
 
     config = _load(args)
-    profile = config.profile(args.profile)
+    profile = _resolve_profile(config, args.profile)
     with connect(profile, purpose="check") as conn:
         info = server_info(profile, conn)
     data = {
@@ -240,34 +166,61 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    from dbconsole.catalog import exact_counts, read_catalog
+    from dbconsole.catalog import iter_exact_counts, read_catalog
     from dbconsole.compare import compare_tables
-    from dbconsole.connect import connect
+    from dbconsole.live import count_kind
+    from dbconsole.names import select_tables, split_list
+    from dbconsole.pairing import TABLES_ROLES, choose_pair
 
     config = _load(args)
-    left, right = config.profile(args.left), config.profile(args.right)
+    left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
+    left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
     timeout_ms = int(args.timeout * 1000)
+    wanted = split_list(args.tables) if args.tables else []
+    excluded = split_list(args.exclude) if args.exclude else []
 
-    def inspect(profile: Any) -> tuple[list[Any], dict[Any, Any] | None]:
-        with connect(profile, purpose="tables", read_only=True) as conn:
-            tables = read_catalog(conn)
-            counts = exact_counts(conn, [t.qualified for t in tables], timeout_ms=timeout_ms) if args.exact else None
-        return tables, counts
+    with _both_sides(left, right) as (pool, conns):  # both sides at once: tunnels are slow
+        left_tables, right_tables = pool.map(read_catalog, conns)
+        every = sorted({t.qualified for t in left_tables} | {t.qualified for t in right_tables})
+        chosen = set(select_tables(wanted, every, exclude=excluded))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:  # both sides at once: tunnels are slow
-        left_future, right_future = pool.submit(inspect, left), pool.submit(inspect, right)
-        left_tables, left_counts = left_future.result()
-        right_tables, right_counts = right_future.result()
-    rows = compare_tables(left_tables, right_tables, left_counts=left_counts, right_counts=right_counts)
+        def count(profile: Any, conn: Any, tables: list[Any]) -> dict[Any, Any] | None:
+            """count(*) only when asked or opted in (dbconsole.live), one table at a time."""
+            if count_kind(profile, asked_exact=args.exact) == "estimate":
+                return None
+            names = [t.qualified for t in tables if t.qualified in chosen]
+            return {r.table: r for r in iter_exact_counts(conn, names, timeout_ms=timeout_ms)}
+
+        left_counts, right_counts = pool.map(count, (left, right), conns, (left_tables, right_tables))
+    rows = [r for r in compare_tables(left_tables, right_tables, left_counts=left_counts, right_counts=right_counts)
+            if r.name in chosen]
     if args.json:
         _print_json({"left": left.name, "right": right.name, "exact": bool(args.exact),
                      "tables": [r.to_json() for r in rows]})
         return EXIT_OK
-    _render_comparison(rows, left.name, right.name, exact=bool(args.exact))
+    _render_comparison(rows, left.name, right.name)
     return EXIT_OK
 
 
-def _render_comparison(rows: list[Any], left: str, right: str, *, exact: bool) -> None:
+@contextlib.contextmanager
+def _both_sides(left: Any, right: Any):  # -> Iterator[tuple[ThreadPoolExecutor, list[Connection]]]
+    """Read-only connections to both profiles, opened in parallel and all closed on the way out."""
+    from dbconsole.connect import connect
+
+    with ThreadPoolExecutor(max_workers=2) as pool, contextlib.ExitStack() as stack:
+        futures = [pool.submit(connect, p, purpose="tables", read_only=True) for p in (left, right)]
+        conns, errors = [], []
+        for future in futures:  # every connection that opened is closed, even if the other failed
+            try:
+                conns.append(stack.enter_context(future.result()))
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after both were collected
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        yield pool, conns
+
+
+def _render_comparison(rows: list[Any], left: str, right: str) -> None:
     from rich.table import Table as RichTable
 
     from dbconsole.format import STATUS_STYLES, format_bytes, format_count, format_difference
@@ -284,29 +237,35 @@ def _render_comparison(rows: list[Any], left: str, right: str, *, exact: bool) -
     table.add_column("SIZE", justify="right")
     table.add_column("KEY", justify="center")
     for row in rows:
-        l_rows = row.left_error or format_count(row.left_rows, missing=row.left is None, exact=exact)
-        r_rows = row.right_error or format_count(row.right_rows, missing=row.right is None, exact=exact)
+        l_rows = row.left_error or format_count(row.left_rows, missing=row.left is None, exact=row.left_exact)
+        r_rows = row.right_error or format_count(row.right_rows, missing=row.right is None, exact=row.right_exact)
         table.add_row(str(row.name), l_rows, r_rows,
-                      f"[{STATUS_STYLES[row.status]}]{format_difference(row)}[/]",
+                      f"[{STATUS_STYLES[row.status]}]{format_difference(row, mark_estimate=True)}[/]",
                       format_bytes(row.size_bytes), "yes" if row.has_key else "[red]no[/]")
     console.print(table)
-    kind = "exact counts" if exact else "estimates (use --exact for count(*))"
-    console.print(f"\n{len(rows)} tables; {kind}; DIFF = {right} - {left}", style="dim")
+    estimated = any(r.left_estimated or r.right_estimated for r in rows)
+    kind = "~ = estimate from the catalog (use --exact for count(*))" if estimated else "exact counts"
+    noun = "table" if len(rows) == 1 else "tables"
+    console.print(f"\n{len(rows)} {noun}; {kind}; DIFF = {right} - {left}", style="dim")
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from dbconsole.names import split_list
+    from dbconsole.pairing import SYNC_ROLES, choose_pair
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
     from dbconsole.sync import SyncRequest
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
 
     config = _load(args)
-    source, target = config.profile(args.source), config.profile(args.target)
+    target_name, source_name = choose_pair(config, args.target, args.source, SYNC_ROLES)
+    source, target = _resolve_profile(config, source_name), _resolve_profile(config, target_name)
     refuse_read_only_target(target)  # before the confirmation prompt and before any connection
+    tables = tuple(split_list(args.tables)) if args.tables else ()
+    where, where_by_table = _split_filters(args.where, tables)
     request = SyncRequest(
-        source=source, target=target, tables=tuple(split_list(args.tables)) if args.tables else (),
-        mode=args.mode, where=args.where, with_parents=args.with_parents, batch_size=args.batch_size,
-        dry_run=args.dry_run, settings=config.sync)
+        source=source, target=target, tables=tables, mode=args.mode, where=where,
+        where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
+        with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync)
     if request.needs_confirmation and not args.yes:
         _confirm(request)
     printer = JsonLinesPrinter() if args.json else LivePrinter()
@@ -316,6 +275,37 @@ def cmd_sync(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     return 130 if summary.cancelled else EXIT_OK
+
+
+def _split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """``--where`` options as (bare filter, per-table filters).
+
+    A bare ``--where EXPR`` is only taken when it can mean one table: listed once and not a
+    glob, so a filter never silently applies to every table of a list.
+    """
+    from dbconsole.names import is_pattern, split_where
+
+    bare: list[str] = []
+    by_table: dict[str, str] = {}
+    for text in texts:
+        table, expression = split_where(text)
+        if table is None:
+            bare.append(expression)
+        elif table in by_table:
+            raise UsageError(f"--where {table}: given twice; combine the conditions with AND")
+        else:
+            by_table[table] = expression
+    if not bare:
+        return None, by_table
+    if len(bare) > 1:
+        raise UsageError("several bare --where filters: name the table of each (--where TABLE:EXPR)")
+    if not tables:
+        raise UsageError("--where needs --tables: it filters only the tables you name "
+                         "(or use --where TABLE:EXPR)")
+    if len(tables) != 1 or is_pattern(tables[0]):
+        raise UsageError(f"a bare --where filters exactly one table, but --tables names {', '.join(tables)}: "
+                         "use --where TABLE:EXPR for each table to filter")
+    return bare[0], by_table
 
 
 def _confirm(request: Any) -> None:
@@ -351,6 +341,11 @@ def _cancel_on_sigint(*, quiet: bool):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    for module in DEMO_MODULES:
+        try:
+            __import__(module)
+        except ImportError:
+            raise UsageError("the demo needs the demo extra: pip install 'dbconsole[demo]'") from None
     from dbconsole.demo import run_demo
 
     return run_demo(no_tui=args.no_tui)

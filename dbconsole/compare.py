@@ -28,6 +28,22 @@ class TableComparison:
     exact: bool = False
     left_error: str | None = None
     right_error: str | None = None
+    left_exact: bool = False   # this side's figure is a count(*), not the catalog's estimate
+    right_exact: bool = False
+
+    @property
+    def left_estimated(self) -> bool:
+        """This side shows the catalog's estimate (not a count(*), not an error, not absent)."""
+        return self.left is not None and not self.left_exact and self.left_error is None
+
+    @property
+    def right_estimated(self) -> bool:
+        return self.right is not None and not self.right_exact and self.right_error is None
+
+    @property
+    def difference_estimated(self) -> bool:
+        """A difference is only as exact as its less exact side."""
+        return not (self.left_exact and self.right_exact)
 
     @property
     def difference(self) -> int | None:
@@ -65,6 +81,8 @@ class TableComparison:
             "right_size_bytes": self.right.size_bytes if self.right else None,
             "has_key": self.has_key,
             "left_error": self.left_error, "right_error": self.right_error,
+            "estimated": {"left": self.left_estimated, "right": self.right_estimated,
+                          "difference": self.difference is not None and self.difference_estimated},
         }
 
 
@@ -83,16 +101,19 @@ def compare_tables(
     rows = []
     for name in names:
         lt, rt = left_by.get(name), right_by.get(name)
-        l_rows, l_err = _rows(lt, name, left_counts)
-        r_rows, r_err = _rows(rt, name, right_counts)
-        rows.append(TableComparison(name, lt, rt, l_rows, r_rows, exact=exact, left_error=l_err, right_error=r_err))
+        l_rows, l_err, l_exact = _rows(lt, name, left_counts)
+        r_rows, r_err, r_exact = _rows(rt, name, right_counts)
+        rows.append(TableComparison(name, lt, rt, l_rows, r_rows, exact=exact, left_error=l_err, right_error=r_err,
+                                    left_exact=l_exact, right_exact=r_exact))
     return rows
 
 
 def _rows(table: Table | None, name: TableName,
-          counts: Mapping[TableName, CountResult] | None) -> tuple[int | None, str | None]:
+          counts: Mapping[TableName, CountResult] | None) -> tuple[int | None, str | None, bool]:
+    """(rows, error, exact): a counted table's count(*) or its error, else the catalog's estimate."""
     if table is None:
-        return None, None
+        return None, None, False
     if counts is not None and name in counts:
-        return counts[name].rows, counts[name].error
-    return table.estimated_rows, None
+        result = counts[name]
+        return result.rows, result.error, result.error is None
+    return table.estimated_rows, None, False

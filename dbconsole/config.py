@@ -47,7 +47,7 @@ SYNC_MODES = ("upsert", "replace", "incremental", "xmin")
 # Every key the file may hold, so a typo is caught and a close match suggested.
 TOP_KEYS = {"default_profile", "profiles", "sync", "detect", "tui"}
 PROFILE_KEYS = {
-    "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description",
+    "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description", "live_exact_counts",
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
 SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables"}
@@ -88,6 +88,11 @@ class Profile:
     description: str | None = None
     origin: str = "file"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Opt-in: the console's live refresh may count(*) this (local, writable) database's tables.
+    live_exact_counts: bool = False
+    # Why this profile cannot be used right now ("needs NOPE_PASS"): its other settings are
+    # valid but a ${VAR} it references is not set. Never holds a value, only variable names.
+    unusable: str | None = None
 
     @property
     def display_url(self) -> str:
@@ -98,6 +103,14 @@ class Profile:
     def is_local(self) -> bool:
         """A database on this machine reached without a tunnel (the only safe default to write)."""
         return self.ssh is None and is_local_host(self.url)
+
+    def require_usable(self) -> Profile:
+        """This profile, or the one-line ConfigError telling which variables to set."""
+        if self.unusable:
+            them = "them" if "," in self.unusable else "it"
+            raise ConfigError(f"profile '{self.name}' {self.unusable} "
+                              f"(set {them} in the environment or in .env beside the config)")
+        return self
 
     def __repr__(self) -> str:  # never let a password reach a log through repr()
         return f"Profile(name={self.name!r}, url={self.display_url!r}, read_only={self.read_only})"
@@ -155,7 +168,11 @@ class Config:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def profile(self, name: str) -> Profile:
-        """The profile called ``name``, or a ConfigError that lists the known ones."""
+        """The profile called ``name`` (or an ad-hoc one for a libpq URL), else a ConfigError
+        that lists the known ones. An unusable profile is returned as is: callers that connect
+        call :meth:`Profile.require_usable`."""
+        if looks_like_url(name) and name not in self.profiles:
+            return adhoc_profile(name)
         try:
             return self.profiles[name]
         except KeyError:
@@ -300,45 +317,94 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, environ: Mapping
 
 def _profile_from_raw(name: str, raw: Mapping[str, Any], env: Mapping[str, str], *, where: str,
                       origin: str = "file") -> Profile:
+    """Validate one profile table; a ``${VAR}`` that is not set makes it unusable, not an error.
+
+    Everything that can be checked without the variables' values (keys, types, url vs
+    url_env) stays strict, so a typo still stops the load; only the expansion waits until
+    the profile is used (:meth:`Profile.require_usable`).
+    """
     key = f"profiles.{name}"
     _check_keys(raw, PROFILE_KEYS, where, key + ".")
     if ("url" in raw) == ("url_env" in raw):
         raise ConfigError(f"{where}: {key} needs exactly one of 'url' or 'url_env'")
+    options = _profile_options(raw, where, key)
+    ssh_raw = _expect(raw["ssh"], dict, where, f"{key}.ssh") if "ssh" in raw else None
+    if ssh_raw is not None:
+        _check_ssh_shape(ssh_raw, where, f"{key}.ssh")
+    missing = _missing_variables(raw, env, where, key)
+    if missing:
+        return _unusable_profile(name, raw, options, missing, origin)
     if "url_env" in raw:
-        var = _expect(raw["url_env"], str, where, f"{key}.url_env")
-        url = env.get(var)
-        if not url:
-            raise ConfigError(f"{where}: {key}.url_env: environment variable {var} is not set")
+        url = env[raw["url_env"]]
     else:
-        url = expand_url(_expect(raw["url"], str, where, f"{key}.url"), env, where, f"{key}.url")
+        url = expand_url(raw["url"], env, where, f"{key}.url")
     _validate_url(url, where, f"{key}.url")
-
-    ssh = None
-    if "ssh" in raw:
-        ssh = _parse_ssh(_expect(raw["ssh"], dict, where, f"{key}.ssh"), env, where, f"{key}.ssh")
-
-    read_only = raw.get("read_only")
+    ssh = _parse_ssh(ssh_raw, env, where, f"{key}.ssh") if ssh_raw is not None else None
+    read_only = options.pop("read_only")
     if read_only is None:
         read_only = not (ssh is None and is_local_host(url))
-    _expect(read_only, bool, where, f"{key}.read_only")
+    return Profile(name=name, url=url, read_only=read_only, ssh=ssh, origin=origin,
+                   raw=copy.deepcopy(dict(raw)), **options)
+
+
+def _profile_options(raw: Mapping[str, Any], where: str, key: str) -> dict[str, Any]:
+    """The settings that hold no ``${VAR}``: checked the same whether the profile is usable or not."""
+    read_only = raw.get("read_only")
+    if read_only is not None:
+        _expect(read_only, bool, where, f"{key}.read_only")
     timeout = raw.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"{where}: {key}.connect_timeout must be a positive whole number of seconds")
-    color = raw.get("color")
-    if color is not None:
-        _expect(color, str, where, f"{key}.color")
-    description = raw.get("description")
-    if description is not None:
-        _expect(description, str, where, f"{key}.description")
-    return Profile(name=name, url=url, read_only=read_only, ssh=ssh, color=color,
-                   connect_timeout=timeout, description=description, origin=origin,
-                   raw=copy.deepcopy(dict(raw)))
+    for name in ("color", "description"):
+        if raw.get(name) is not None:
+            _expect(raw[name], str, where, f"{key}.{name}")
+    live_exact = _expect(raw.get("live_exact_counts", False), bool, where, f"{key}.live_exact_counts")
+    return {"read_only": read_only, "connect_timeout": timeout, "color": raw.get("color"),
+            "description": raw.get("description"), "live_exact_counts": live_exact}
 
 
-def _parse_ssh(raw: Mapping[str, Any], env: Mapping[str, str], where: str, key: str) -> SshSettings:
+def _missing_variables(raw: Mapping[str, Any], env: Mapping[str, str], where: str, key: str) -> list[str]:
+    """Every variable the profile needs that neither the environment nor ``.env`` sets, in order."""
+    if "url_env" in raw:
+        var = _expect(raw["url_env"], str, where, f"{key}.url_env")
+        texts = [] if env.get(var) else [f"${{{var}}}"]
+    else:
+        texts = [_expect(raw["url"], str, where, f"{key}.url")]
+    ssh = raw.get("ssh") or {}
+    texts += [value for value in ssh.values() if isinstance(value, str)]
+    names = [name for text in texts for name in _VAR.findall(text) if name not in env]
+    return list(dict.fromkeys(names))
+
+
+def _unusable_profile(name: str, raw: Mapping[str, Any], options: dict[str, Any], missing: list[str],
+                      origin: str) -> Profile:
+    """A profile kept for listing: its URL as written (references, no values), read-only unless
+    it is plainly a local database, and the variables it waits for."""
+    raw_url = str(raw.get("url") or f"${{{raw.get('url_env')}}}")
+    read_only = options.pop("read_only")
+    if read_only is None:
+        read_only = "ssh" in raw or not is_local_host(raw_url)
+    ssh_raw = raw.get("ssh")
+    ssh = None
+    if ssh_raw:
+        port = ssh_raw.get("port")
+        ssh = SshSettings(host=str(ssh_raw["host"]), port=port if isinstance(port, int) else None,
+                          user=ssh_raw.get("user"), key=ssh_raw.get("key"),
+                          known_hosts=ssh_raw.get("known_hosts"))
+    return Profile(name=name, url=raw_url, read_only=read_only, ssh=ssh, origin=origin,
+                   raw=copy.deepcopy(dict(raw)), unusable="needs " + ", ".join(missing), **options)
+
+
+def _check_ssh_shape(raw: Mapping[str, Any], where: str, key: str) -> None:
     _check_keys(raw, SSH_KEYS, where, key + ".")
     if "host" not in raw:
         raise ConfigError(f"{where}: {key}.host is required")
+    for name in ("host", "user", "key", "password", "known_hosts"):
+        if name in raw:
+            _expect(raw[name], str, where, f"{key}.{name}")
+
+
+def _parse_ssh(raw: Mapping[str, Any], env: Mapping[str, str], where: str, key: str) -> SshSettings:
     values: dict[str, Any] = {}
     for name in ("host", "user", "key", "password", "known_hosts"):
         if name in raw:
@@ -424,6 +490,23 @@ def _parse_table_rules(raw: Any, where: str, key: str) -> TableRules:
     return TableRules(mode=raw.get("mode"), where=raw.get("where"), preserve_columns=tuple(preserve),
                       mask=dict(mask), cursor=raw.get("cursor"),
                       overlap=float(overlap) if overlap is not None else None, batch_size=batch_size)
+
+
+# --------------------------------------------------------------------------- ad-hoc profiles
+
+
+def looks_like_url(text: str) -> bool:
+    """A libpq URL typed where a profile name is expected (``postgresql://...``)."""
+    return text.startswith(("postgresql://", "postgres://"))
+
+
+def adhoc_profile(url: str) -> Profile:
+    """A profile for a URL given on the command line: named by the URL with its password
+    masked (so every message that names it is safe), read-only unless it is a local database."""
+    where = "the command line"
+    _validate_url(url, where, "URL")
+    shown = mask_url(url)
+    return Profile(name=shown, url=url, read_only=not is_local_host(url), origin="url")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -69,6 +69,7 @@ def connect(
     read-only profile never gets a writable session. ``options`` become ``-c name=value``
     server settings for the whole session.
     """
+    profile.require_usable()  # a profile waiting for a ${VAR} fails here, naming the variable
     session_read_only = profile.read_only or bool(read_only)
     timeout = connect_timeout or profile.connect_timeout
     params = _conninfo_params(profile)

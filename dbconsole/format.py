@@ -25,9 +25,15 @@ def format_count(rows: int | None, *, missing: bool = False, exact: bool = True)
     return f"{rows:,}" if exact else f"~{rows:,}"
 
 
-def format_difference(row: Any) -> str:
-    """``+1,200`` / ``-35`` / ``=`` / ``only left`` for a TableComparison."""
+def format_difference(row: Any, *, mark_estimate: bool = False) -> str:
+    """``+1,200`` / ``-35`` / ``=`` / ``only left`` for a TableComparison.
+
+    With ``mark_estimate``, a difference computed from an estimate reads ``~-39`` / ``~=``:
+    two estimates apart by 39 can be two tables whose exact counts are equal.
+    """
     status = row.status
+    if mark_estimate and status in ("equal", "more_left", "more_right") and row.difference_estimated:
+        return "~" + format_difference(row)
     if status == "left_only":
         return "only left"
     if status == "right_only":
@@ -73,3 +79,16 @@ def format_rate(rows_per_s: float | None) -> str:
     if rows_per_s >= 1_000:
         return f"{rows_per_s / 1_000:.1f}k rows/s"
     return f"{rows_per_s:.0f} rows/s"
+
+
+def output_console(*, stderr: bool = False) -> Any:
+    """A rich Console for the CLI: the terminal's width on a TTY; piped into a file or a log,
+    lines are never hard-wrapped (nor cut to 80 columns) and carry no colour codes."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(highlight=False, stderr=stderr)
+    return Console(highlight=False, stderr=stderr, width=100_000, soft_wrap=True, no_color=True)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from dbconsole.format import format_count, format_duration, format_rate
@@ -16,15 +19,26 @@ from dbconsole.sync.events import (
     Done, ErrorEvent, Notice, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
 
 
+NON_TTY_PROGRESS_SECONDS = 5.0  # a log gets a progress line this often, not a redraw per batch
+
+
+def utc_timestamp() -> str:
+    """``2026-12-01T10:30:48.123Z``: when an event was printed, for logs that interleave runs."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class JsonLinesPrinter:
-    """One JSON object per event per line, flushed at once (SPEC's ``--json`` contract)."""
+    """One JSON object per event per line, flushed at once (SPEC's ``--json`` contract),
+    each stamped with ``ts`` (ISO-8601, UTC) as it is printed."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
 
     def __call__(self, event: SyncEvent) -> None:
-        line = json.dumps(event.to_json(), ensure_ascii=False, default=str)
+        data = event.to_json()
+        data["ts"] = utc_timestamp()
+        line = json.dumps(data, ensure_ascii=False, default=str)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -34,16 +48,25 @@ class JsonLinesPrinter:
 
 
 class LivePrinter:
-    """A rich progress display per table (rows, rows/s, ETA), with plain lines when not a terminal."""
+    """A rich progress display per table (rows, rows/s, ETA) on a terminal.
 
-    def __init__(self) -> None:
-        from rich.console import Console
+    Not on a terminal (a pipe, a log file, cron), there is nothing to redraw: plain lines,
+    never hard-wrapped, and a progress line per running table at most every
+    ``progress_interval`` seconds.
+    """
 
-        self.console = Console(stderr=False, highlight=False)
+    def __init__(self, *, progress_interval: float = NON_TTY_PROGRESS_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        from dbconsole.format import output_console
+
+        self.console = output_console()
         self.live = self.console.is_terminal
         self.progress: Any = None
         self.tasks: dict[str, Any] = {}
         self.dry_run = False
+        self.progress_interval = progress_interval
+        self.clock = clock
+        self._last_line: dict[str, float] = {}
 
     def __call__(self, event: SyncEvent) -> None:
         handler = getattr(self, f"_on_{event.event}", None)
@@ -64,7 +87,7 @@ class LivePrinter:
                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=self.console, transient=False)
             self.progress.start()
 
-    def _on_table_start(self, event: TableStart) -> None:
+    def _add_task(self, event: TableStart) -> None:
         if self.progress is not None:
             total = event.estimated_rows or None
             resumed = f" (resuming at {event.resume_rows:,})" if event.resume_rows else ""
@@ -73,11 +96,27 @@ class LivePrinter:
                 rows=format_count(event.resume_rows), rate="")
 
     def _on_progress(self, event: Progress) -> None:
+        if not self.live:
+            self._progress_line(event)
+            return
         task = self.tasks.get(event.table)
         if self.progress is not None and task is not None:
             total = max(event.estimated_rows or 0, event.rows) or None
             self.progress.update(task, completed=event.rows, total=total, rows=format_count(event.rows),
                                  rate=format_rate(event.rows_per_s))
+
+    def _progress_line(self, event: Progress) -> None:
+        now = self.clock()
+        started = self._last_line.setdefault(event.table, now)
+        if now - started < self.progress_interval:
+            return
+        self._last_line[event.table] = now
+        total = f" of ~{event.estimated_rows:,}" if event.estimated_rows else ""
+        self.console.print(f"  {event.table}: {event.rows:,}{total} rows, {format_rate(event.rows_per_s)}")
+
+    def _on_table_start(self, event: TableStart) -> None:
+        self._last_line[event.table] = self.clock()
+        self._add_task(event)
 
     def _on_table_done(self, event: TableDone) -> None:
         verb = "would " if event.dry_run else ""

@@ -134,10 +134,8 @@ path = "{marker}"
 @pytest.mark.parametrize("text, message", [
     ('[profiles.a]\nurl = "postgresql://x"\nread_onyl = true\n', "unknown key 'profiles.a.read_onyl' (did you mean 'read_only'?)"),
     ('[profiles.a\nurl = "x"\n', "line 1"),
-    ('[profiles.a]\nurl = "postgresql://u:${NOPE_PASSWORD}@h/db"\n', "${NOPE_PASSWORD} is not set"),
     ('[profiles.a]\nurl = "postgresql://h:notaport/db"\n', "malformed connection URL"),
     ('[profiles.a]\nurl = "mysql://h/db"\n', "must start with postgresql://"),
-    ('[profiles.a]\nurl_env = "NOT_THERE"\n', "NOT_THERE is not set"),
     ('[profiles.a]\nurl = "postgresql://h/db"\nread_only = "yes"\n', "read_only must be true or false"),
     ('[profiles.a]\nurl = "postgresql://h/db"\nssh = { port = 22 }\n', "ssh.host is required"),
     ('[sync]\nbatch_size = 0\n', "batch_size must be a whole number > 0"),
@@ -152,6 +150,23 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, message: str) -
     assert message in str(info.value)
     assert str(path) in str(info.value) or "NOT_THERE" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# A missing ${VAR} is no longer a load error (issue 10, item 4): it makes that one profile unusable,
+# and using it is the one clear line. These two cases moved here from the table above.
+@pytest.mark.parametrize("text, variable", [
+    ('[profiles.a]\nurl = "postgresql://u:${NOPE_PASSWORD}@h/db"\n', "NOPE_PASSWORD"),
+    ('[profiles.a]\nurl_env = "NOT_THERE"\n', "NOT_THERE"),
+])
+def test_a_missing_variable_is_one_clear_line_when_the_profile_is_used(tmp_path: Path, text: str,
+                                                                       variable: str) -> None:
+    path = write(tmp_path / "bad.toml", text)
+    profile = load_config(path, environ={}, cwd=tmp_path).profile("a")
+    assert profile.unusable == f"needs {variable}"
+    with pytest.raises(ConfigError) as info:
+        profile.require_usable()
+    assert str(info.value) == (f"profile 'a' needs {variable} "
+                               "(set it in the environment or in .env beside the config)")
 
 
 def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:

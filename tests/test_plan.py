@@ -170,3 +170,26 @@ def test_confirmation_needed_for_replace_or_remote_target() -> None:
     assert not request(mode="replace", dry_run=True).needs_confirmation
     remote = Profile(name="staging", url="postgresql://staging.example.com/app", read_only=False)
     assert SyncRequest(source=SERVER, target=remote).needs_confirmation
+
+
+def test_globs_and_exclude_select_and_tables_a_glob_picked_are_skipped_not_fatal() -> None:
+    """A glob is a selection, not a promise: a table it matches that cannot be synced (no key,
+    not on the target) is skipped with its reason; a table named one by one still must work."""
+    source = ALL + [table("source_only")]
+    plan = build_plan(request(tables=("public.*",), exclude=("users", "scan*")), source, ALL)
+    assert set(names(plan)) == {'public."WatchList"', "public.stocks"}
+    assert {str(n): why for n, why in plan.skipped} == {
+        "public.audit_log": "no key (use --mode replace)", "public.source_only": "only on server"}
+    with pytest.raises(SyncError, match="public.audit_log has no primary key"):
+        build_plan(request(tables=("audit_log",)), source, ALL)
+    with pytest.raises(SyncError, match="public.source_only does not exist on local"):
+        build_plan(request(tables=("source_only", "public.*")), source, ALL)
+    with pytest.raises(UsageError, match="no table matches 'nope_\\*' on server"):
+        build_plan(request(tables=("nope_*",)), source, ALL)
+
+
+def test_where_by_table_filters_only_its_table() -> None:
+    plan = build_plan(request(tables=("users", "stocks"), where_by_table={"users": "id < 5"}), ALL, ALL)
+    assert {str(t.name): t.where for t in plan.tables} == {"public.users": "id < 5", "public.stocks": None}
+    with pytest.raises(UsageError, match="public.stocks is not among the tables being synced"):
+        build_plan(request(tables=("users",), where_by_table={"stocks": "symbol < 'B'"}), ALL, ALL)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from dbconsole.catalog import Column, Table
 from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
-from dbconsole.names import TableName, resolve_name
+from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 
 DEFAULT_MODE = "upsert"
 DEFAULT_BATCH_SIZE = 50_000
@@ -53,11 +53,14 @@ class SyncRequest:
     target: Profile
     tables: tuple[str, ...] = ()
     mode: str | None = None
-    where: str | None = None
+    where: str | None = None  # one filter for every table in ``tables`` (the wizard's option)
     with_parents: bool = False
     batch_size: int | None = None
     dry_run: bool = False
     settings: SyncSettings = field(default_factory=SyncSettings)
+    # ``--where TABLE:EXPR``: a filter for one table, keyed by the name as typed.
+    where_by_table: Mapping[str, str] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()  # names or globs taken out of the selection
 
     @property
     def needs_confirmation(self) -> bool:
@@ -135,22 +138,25 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
         raise UsageError("--where needs --tables: it filters only the tables you name")
     source = {t.qualified: t for t in source_tables}
     target = {t.qualified: t for t in target_tables}
-    explicit = bool(request.tables)
     skipped: list[tuple[TableName, str]] = []
 
-    if explicit:
-        named = [resolve_name(text, source, where=request.source.name) for text in request.tables]
-        for name in named:
-            if name not in target:
-                raise SyncError(f"{name} does not exist on {request.target.name}: create it there first "
-                                "(dbconsole syncs rows, not schema)", table=str(name))
-    else:
-        named = [n for n in source if n in target]
-        skipped += [(n, f"only on {request.source.name}") for n in source if n not in target]
+    chosen = select_tables(request.tables, list(source), exclude=request.exclude, where=request.source.name)
+    # Tables named one by one must work; tables a glob (or no --tables) picked are skipped with a reason.
+    literal = {resolve_name(text, source) for text in request.tables if not is_pattern(text)}
+    named = []
+    for name in chosen:
+        if name in target:
+            named.append(name)
+        elif name in literal:
+            raise SyncError(f"{name} does not exist on {request.target.name}: create it there first "
+                            "(dbconsole syncs rows, not schema)", table=str(name))
+        else:
+            skipped.append((name, f"only on {request.source.name}"))
     selected = list(dict.fromkeys(named))
 
     if request.with_parents:
         selected = _close_over_parents(selected, source, target, request)
+    filters = _filters_by_table(request, source, selected)
 
     plans: dict[TableName, TablePlan] = {}
     warnings: list[str] = []
@@ -158,11 +164,11 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
         rules = _rules_for(name, request.settings.tables)
         mode = request.mode or rules.mode or request.settings.mode or DEFAULT_MODE
         table_plan = _plan_table(name, source[name], target[name], mode, rules, request,
-                                 where=request.where if name in named else None)
+                                 where=filters.get(name) or (request.where if name in named else None))
         if table_plan.mode in ("upsert", "incremental", "xmin") and table_plan.key is None:
             reason = (f"{name} has no primary key or unique key of NOT NULL columns, so {mode} cannot match "
                       "rows; use --mode replace for it, or add a key")
-            if explicit and name in named:
+            if name in literal:
                 raise SyncError(reason, table=str(name))
             skipped.append((name, "no key (use --mode replace)"))
             continue
@@ -177,6 +183,18 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
                if fk.parent != name and fk.parent not in plans]
     return SyncPlan(request=request, tables=[plans[n] for n in order], missing_parents=missing,
                     skipped=skipped, warnings=warnings)
+
+
+def _filters_by_table(request: SyncRequest, source: Mapping[TableName, Table],
+                      selected: Sequence[TableName]) -> dict[TableName, str]:
+    """``--where TABLE:EXPR`` resolved to tables; naming a table that is not synced is a usage error."""
+    filters: dict[TableName, str] = {}
+    for text, expression in request.where_by_table.items():
+        name = resolve_name(text, source, where=request.source.name)
+        if name not in selected:
+            raise UsageError(f"--where {text}:...: {name} is not among the tables being synced")
+        filters[name] = expression
+    return filters
 
 
 def _rules_for(name: TableName, rules: Mapping[str, TableRules]) -> TableRules:

@@ -1,0 +1,184 @@
+"""The command line's grammar and its help: every option explained in one line, an example per command.
+
+Kept apart from :mod:`dbconsole.cli` (which runs the commands) so the help text reads as one
+page. Usage errors are one line and exit 2 like every other error, and a misspelt command or
+choice gets a "did you mean".
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+from typing import NoReturn
+
+from dbconsole import __version__
+
+EXIT_USAGE = 2
+
+CONFIG_DISCOVERY = """\
+config file (the first that exists):
+  1. --config PATH
+  2. $DBCONSOLE_CONFIG
+  3. ./dbconsole.toml (the working directory)
+  4. $XDG_CONFIG_HOME/dbconsole/dbconsole.toml (default ~/.config/dbconsole/dbconsole.toml)
+  with no file at all: profile 'local' from $DATABASE_URL (else $POSTGRES_DSN, else $DB_URL)
+  and profile 'server' from $SERVER_DATABASE_URL (read-only).
+${VAR} in the config comes from the environment, or from a .env beside the config file or in
+the working directory (real environment variables win).
+
+a PROFILE may also be a postgresql:// URL (read-only unless it is a local database).
+exit codes: 0 ok, 1 the operation failed, 2 bad usage or configuration."""
+
+PROFILE_HELP = "profile name or postgresql:// URL"
+
+EXAMPLES = {
+    "demo": "dbconsole demo\n  dbconsole demo --no-tui",
+    "profiles": "dbconsole profiles\n  dbconsole profiles --json | jq '.[].name'",
+    "check": "dbconsole check server\n  dbconsole check postgresql://me@localhost/app --json",
+    "tables": ("dbconsole tables                       # this machine's profile vs the other one\n"
+               "  dbconsole tables --left local --right server --exact --timeout 10"),
+    "sync": ("dbconsole sync --from server --to local --tables 'public.*' --exclude audit_log --dry-run\n"
+             "  dbconsole sync --tables users,stocks --where 'users:id < 1000' --where \"stocks:symbol < 'B'\" --yes\n"
+             "  dbconsole sync --tables users --where 'id < 1000' --json > sync.jsonl"),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (and exit code 2), like every other error."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        hint = did_you_mean_choice(message) or did_you_mean_option(message, self._every_option())
+        self.exit(EXIT_USAGE, f"dbconsole: error: {message}{hint} (see '{self.prog} --help')\n")
+
+    def _every_option(self) -> list[str]:
+        """Option strings of this parser and its subcommands (argparse reports a subcommand's
+        unknown option from the top-level parser)."""
+        options = [o for action in self._actions for o in action.option_strings]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    options += [o for a in sub._actions for o in a.option_strings]
+        return list(dict.fromkeys(options))
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)")
+
+
+def did_you_mean_choice(message: str) -> str:
+    """`` (did you mean 'tables'?)`` for argparse's "invalid choice" message, else nothing."""
+    match = _INVALID_CHOICE.search(message)
+    if match is None:
+        return ""
+    choices = [c.strip().strip("'\"") for c in match.group("choices").split(",")]
+    close = difflib.get_close_matches(match.group("given"), choices, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (?P<first>--[\w-]+)")
+
+
+def did_you_mean_option(message: str, options: list[str]) -> str:
+    """`` (did you mean '--tables'?)`` for argparse's "unrecognized arguments: --tabels", else nothing."""
+    match = _UNRECOGNIZED.search(message)
+    if match is None:
+        return ""
+    close = difflib.get_close_matches(match.group("first"), options, n=1, cutoff=0.7)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="dbconsole", epilog=CONFIG_DISCOVERY, description=(
+        "Compare and sync a local and a server PostgreSQL from the terminal. "
+        "With no command, opens the full-screen console."))
+    parser.add_argument("--version", action="version", version=f"dbconsole {__version__}",
+                        help="print the version and exit")
+    _add_common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser,
+                                help="what to do (no command: the full-screen console)")
+
+    demo = _command(sub, "demo", "throwaway local + server databases, seeded, then the console")
+    demo.add_argument("--no-tui", action="store_true", help="print the config and example commands; stay up until Ctrl+C")
+
+    profiles = _command(sub, "profiles", "list profiles (secrets masked), and which cannot be used yet")
+    _add_json(profiles)
+
+    check = _command(sub, "check", "connect to a profile: version, latency, read-only, SSL")
+    check.add_argument("profile", metavar="PROFILE", help=PROFILE_HELP)
+    _add_json(check)
+
+    tables = _command(sub, "tables", "per-table row counts on both sides and the difference")
+    tables.add_argument("--left", metavar="PROFILE",
+                        help=f"{PROFILE_HELP} (default: this machine's profile)")
+    tables.add_argument("--right", metavar="PROFILE",
+                        help=f"{PROFILE_HELP} (default: the one other profile)")
+    tables.add_argument("--tables", metavar="T1,T2", help="only these tables; globs allowed ('public.*', 'scan_*')")
+    tables.add_argument("--exclude", metavar="T1,T2", help="leave these tables out (names or globs)")
+    tables.add_argument("--exact", action="store_true",
+                        help="count(*) each table, one at a time, instead of the catalog's estimates (~)")
+    tables.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
+                        help="statement timeout per exact count; a table over it shows as timed out (default 30)")
+    _add_json(tables)
+
+    sync = _command(sub, "sync", "copy tables from one profile into another (UPSERT by default)")
+    sync.add_argument("--from", dest="source", metavar="PROFILE",
+                      help=f"{PROFILE_HELP} to read from (default: the one profile that is not this machine's)")
+    sync.add_argument("--to", dest="target", metavar="PROFILE",
+                      help=f"{PROFILE_HELP} to write into (default: this machine's profile)")
+    sync.add_argument("--tables", metavar="T1,T2",
+                      help="tables to sync, globs allowed (default: every table on both sides)")
+    sync.add_argument("--exclude", metavar="T1,T2", help="leave these tables out (names or globs)")
+    sync.add_argument("--mode", choices=("upsert", "replace", "incremental", "xmin"), default=None,
+                      help="upsert (default: insert and update, never delete), replace (target = source rows), "
+                           "incremental or xmin (changed rows only)")
+    sync.add_argument("--where", metavar="[TABLE:]SQL", action="append", default=[],
+                      help="source filter for one table: TABLE:EXPR (repeatable), or a bare EXPR with exactly one table")
+    sync.add_argument("--with-parents", action="store_true", help="also sync FK parents of the selected tables")
+    sync.add_argument("--batch-size", type=batch_size, metavar="N", help="rows per committed batch")
+    sync.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _add_json(sync, what="one JSON event per line (JSON Lines), each with an ISO-8601 UTC 'ts'")
+    return parser
+
+
+def _command(sub: argparse._SubParsersAction, name: str, summary: str) -> argparse.ArgumentParser:
+    command = sub.add_parser(name, help=summary, description=summary,
+                             epilog=f"example:\n  {EXAMPLES[name]}\n\n{CONFIG_DISCOVERY}")
+    _add_common(command)
+    return command
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="PATH", default=default,
+                        help="config file (default: the discovery order below)")
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="show tracebacks")
+
+
+def _add_json(parser: argparse.ArgumentParser, *, what: str = "machine-readable output") -> None:
+    parser.add_argument("--json", action="store_true", help=what)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number > 0 (got {value})")
+    return value
