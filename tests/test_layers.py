@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 # The faces (and the harness) sit above the core; everything else in the package is core.
-FACES = {"dbconsole.cli", "dbconsole.tui", "dbconsole.demo", "dbconsole.progress", "dbconsole.sandbox",
+FACES = {"dbconsole.cli", "dbconsole.cli_parser", "dbconsole.tui", "dbconsole.demo", "dbconsole.progress", "dbconsole.sandbox",
          "dbconsole.airflow", "dbconsole.__main__"}
 
 
@@ -56,7 +56,6 @@ def test_a_core_module_importing_textual_breaks_the_contract(tmp_path: Path) -> 
 
 def test_every_module_is_either_core_or_a_face() -> None:
     core = set(_contracts()["core-headless"]["source_modules"])
-    assert core == set(_contracts()["core-no-sandbox"]["source_modules"])
     package = ROOT / "dbconsole"
     modules = {f"dbconsole.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
     modules |= {f"dbconsole.{p.name}" for p in package.iterdir() if (p / "__init__.py").exists()}
