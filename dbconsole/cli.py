@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--batch-size", type=_batch_size, metavar="N")
     sync.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sync.add_argument("--triggers", choices=("disable", "keep"), default=None,
+                      help="target user triggers during the apply (default: disable, from [sync] triggers)")
+    sync.add_argument("--refresh-matviews", action="store_true",
+                      help="refresh materialized views that read the synced tables, after the sync")
     _add_json(sync)
     _add_common(sync)
     return parser
@@ -306,7 +310,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     request = SyncRequest(
         source=source, target=target, tables=tuple(split_list(args.tables)) if args.tables else (),
         mode=args.mode, where=args.where, with_parents=args.with_parents, batch_size=args.batch_size,
-        dry_run=args.dry_run, settings=config.sync)
+        dry_run=args.dry_run, settings=config.sync, triggers=args.triggers,
+        refresh_matviews=args.refresh_matviews)
     if request.needs_confirmation and not args.yes:
         _confirm(request)
     printer = JsonLinesPrinter() if args.json else LivePrinter()
