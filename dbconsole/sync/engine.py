@@ -677,6 +677,11 @@ class SyncRun:
         prefix = f"{table}: " if table else ""
         if isinstance(exc, psycopg.errors.ForeignKeyViolation):
             return SyncError(self._explain_fk(exc), table=table)
+        if isinstance(exc, psycopg.errors.CheckViolation) and not exc.diag.constraint_name:
+            # The one check violation without a constraint: a row that no partition's bounds accept.
+            return SyncError(f"{prefix}a source row fits no partition of {exc.diag.table_name or table} on "
+                             f"{self.request.target.name} ({describe_pg_error(exc)}); create the missing partition "
+                             "there first (the plan lists partitions that exist on one side only)", table=table)
         if isinstance(exc, psycopg.errors.UniqueViolation):
             constraint = exc.diag.constraint_name or "a unique constraint"
             return SyncError(f"{prefix}a source row collides with a different target row on {constraint} "
