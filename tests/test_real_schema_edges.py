@@ -112,6 +112,11 @@ def test_delete_side_fk_violation_names_the_child_that_still_references_the_rows
         conn.execute("INSERT INTO customer (customer_id, store_id, email) VALUES (9999, 1, 'x@local')")
         conn.execute("INSERT INTO payment (customer_id, staff_id, amount, payment_date) "
                      "VALUES (9999, 4, 1, '2022-01-10')")
+    code, events, err = sync(capsys, config, "--tables", "customer", "--mode", "replace", "--dry-run")
+    assert code == 0, err
+    warnings = [e["message"] for e in events if e["event"] == "notice" and e["kind"] == "warning"]
+    assert "1 rows of public.payment reference rows this replace deletes (foreign key payment_p2022_01_customer_id_fkey)"\
+        in " ".join(warnings), warnings
     before = local_state(dbs, with_state_schema=False)
     code, _, err = sync(capsys, config, "--tables", "customer", "--mode", "replace")
     assert_one_line(code, err, 1, "public.customer: rows the sync deletes are still referenced from public.payment",

@@ -84,8 +84,13 @@ def test_real_schema_full_sync_is_exact_idempotent_and_replace_ends_identical(re
     assert not [e for e in preview if e["event"] == "notice" and e["kind"] == "warning"
                 and "lacks" in e["message"]]
 
+    notices = [e["message"] for e in preview if e["event"] == "notice"]
+    assert any(n.startswith("would disable user triggers public.customer.last_updated") for n in notices), notices
+
     code, events, err = sync(capsys, config, "--yes")
     assert code == 0, err
+    assert any(e["event"] == "notice" and e["table"] == "public.payment" and "disabling user triggers" in e["message"]
+               and "public.payment_p2022_01.p2022_01_stamp" in e["message"] for e in events)
     assert done_counts(events) == {t: (i, u, 0) for t, (i, u, _) in done_counts(preview).items()}
     assert done_counts(events)["public.payment"][0] == 400  # the rows the local copy lacked
     assert checksums(dbs.local, dbs.local_db) == checksums(dbs.server, dbs.server_db)

@@ -515,6 +515,8 @@ class SyncRun:
                     statement = q.preview_deletes(plan, stage) if self.request.dry_run else q.delete_missing(plan, stage)
                     counts[str(plan.name)][3] = (self._scalar(self.target, statement) if self.request.dry_run
                                                  else self._execute(self.target, statement))
+                    if self.request.dry_run and counts[str(plan.name)][3]:
+                        self._predict_delete_violations(plan, stage, group)
             if self.request.dry_run:
                 raise psycopg.Rollback(tx)
             for plan in group:
@@ -561,6 +563,21 @@ class SyncRun:
                                  f"{self.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
                                  "here; include the FK parents (--with-parents)", kind="warning"))
         self._table_done(plan, (totals[0], totals[1], totals[2], 0), began)
+
+    def _predict_delete_violations(self, plan: TablePlan, stage: sql.Identifier, group: list[TablePlan]) -> None:
+        """Dry run of a replace: target rows it would delete that a table outside the run still references."""
+        inside = {t.name for t in group}
+        for child in self.target_tables:
+            if child.qualified in inside:
+                continue
+            for fk in child.foreign_keys:
+                if fk.parent != plan.name or not set(fk.parent_columns) <= set(plan.columns):
+                    continue
+                rows = self._scalar(self.target, q.references_to_deleted(fk, child, plan, stage))
+                if rows:
+                    self.emit(Notice(str(plan.name), f"{rows:,} rows of {child.qualified} reference rows this replace "
+                                     f"deletes (foreign key {fk.name}): the sync would stop here; include "
+                                     f"{child.qualified} in the sync or use upsert", kind="warning"))
 
     def _parents_outside_plan(self, plan: TablePlan) -> list[Any]:
         """Foreign keys of ``plan``'s table whose parent this run does not write."""
