@@ -271,3 +271,19 @@ def test_sequences_never_move_backwards(real, capsys) -> None:
     assert code == 0, err
     with dbs.local.connect(dbs.local_db) as conn:
         assert conn.execute("SELECT nextval('customer_id_seq')").fetchone()[0] == 100001
+
+
+def test_each_trigger_ends_in_the_state_it_had_always_replica_and_disabled_clones_included(real, capsys) -> None:
+    dbs, config = real
+    states = "SELECT tgrelid::regclass::text, tgname, tgenabled::text FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2"
+    with dbs.local.connect(dbs.local_db) as conn:
+        conn.execute("ALTER TABLE payment_p2022_02 DISABLE TRIGGER last_updated")  # a clone of the parent's
+        conn.execute("ALTER TABLE customer ENABLE ALWAYS TRIGGER last_updated")
+        conn.execute("ALTER TABLE film ENABLE REPLICA TRIGGER last_updated")
+        before = conn.execute(states).fetchall()
+    assert ("payment_p2022_02", "last_updated", "D") in before
+    code, _, err = sync(capsys, config)
+    assert code == 0, err
+    with dbs.local.connect(dbs.local_db) as conn:
+        assert conn.execute(states).fetchall() == before
+    assert same(dbs, "public.customer") and same(dbs, "public.payment")

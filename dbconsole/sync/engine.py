@@ -329,7 +329,7 @@ class SyncRun:
                     self._finish_table(plan, point, started_at)
                 else:
                     state.save_checkpoint(self.target, plan.name, self.source_id, point)
-                triggers.restore(self.target, plan.disable_triggers)
+                triggers.restore(self.target, plan.restore_triggers)
             self._progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
             if upper is None:
                 break
@@ -524,7 +524,7 @@ class SyncRun:
                 self._finish_table(plan, state.Checkpoint("", None, 0, inserted, updated, unchanged, False, None),
                                    started_at, deleted=deleted)
             for plan in group:
-                triggers.restore(self.target, plan.disable_triggers)
+                triggers.restore(self.target, plan.restore_triggers)
         for plan in group:
             self._table_done(plan, tuple(counts[str(plan.name)]), began)  # type: ignore[arg-type]
 

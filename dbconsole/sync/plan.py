@@ -106,6 +106,11 @@ class TablePlan:
     keys_collate_differently: bool = False  # key order differs between the sides: never trust target order
 
     @property
+    def restore_triggers(self) -> tuple[Trigger, ...]:
+        """Every trigger of the table and its partitions, to be put back as it was before commit."""
+        return self.target.triggers if self.disable_triggers else ()
+
+    @property
     def updatable(self) -> list[str]:
         """Columns an UPDATE may set: not the key, not preserved, not identity ALWAYS."""
         key = set(self.key or ())

@@ -25,7 +25,8 @@ TriggerPolicy = Literal["disable", "keep"]
 TRIGGER_POLICIES: tuple[TriggerPolicy, ...] = ("disable", "keep")
 DEFAULT_TRIGGER_POLICY: TriggerPolicy = "disable"
 
-_RESTORE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
+_RESTORE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER",
+            "D": "DISABLE TRIGGER"}
 
 
 def triggers_to_disable(target: Table, policy: TriggerPolicy, *, target_name: str) -> tuple[Trigger, ...]:
@@ -52,7 +53,9 @@ def disable(conn: psycopg.Connection[Any], triggers: Sequence[Trigger]) -> None:
 
 
 def restore(conn: psycopg.Connection[Any], triggers: Iterable[Trigger]) -> None:
-    """Before the commit: each trigger back to the state it had (the root's first, then partitions')."""
+    """Before the commit: each trigger back to the state it had, the root's first, then the
+    partitions' (``ENABLE TRIGGER`` on a partitioned table reaches its partitions' clones too, so a
+    clone the user had disabled is disabled again after it). Pass every trigger of the table."""
     with conn.cursor() as cur:
         for trigger in triggers:
             cur.execute(sql.SQL("ALTER TABLE {} {} {}").format(
