@@ -699,6 +699,12 @@ class SyncRun:
             return SyncError(f"{prefix}a source row fits no partition of {exc.diag.table_name or table} on "
                              f"{self.request.target.name} ({describe_pg_error(exc)}); create the missing partition "
                              "there first (the plan lists partitions that exist on one side only)", table=table)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege) and "owner" in describe_pg_error(exc):
+            plan = next((t for t in self.plan.tables if str(t.name) == table), None) if self.plan else None
+            if plan is not None and plan.disable_triggers:
+                return SyncError(f"{prefix}{self.request.target.name} does not let this role disable the table's "
+                                 f"triggers ({describe_pg_error(exc)}); use --triggers keep to let them fire",
+                                 table=table)
         if isinstance(exc, psycopg.errors.UniqueViolation):
             constraint = exc.diag.constraint_name or "a unique constraint"
             return SyncError(f"{prefix}a source row collides with a different target row on {constraint} "
