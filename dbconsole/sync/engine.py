@@ -28,13 +28,13 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from dbconsole.catalog import read_catalog
+from dbconsole.catalog import Table, read_catalog
 from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import Cancelled, ConnectError, DbconsoleError, ReadOnlyError, SyncError
 from dbconsole.sync import sequences, state, triggers
 from dbconsole.sync import statements as q
-from dbconsole.sync.fk_errors import explain_fk_violation
+from dbconsole.sync.fk_errors import Phase, explain_fk_violation
 from dbconsole.sync.events import (
     Done, ErrorEvent, Notice, PlannedTable, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
 from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan, build_plan
@@ -143,7 +143,7 @@ class SyncRun:
         self.emit = emit
         self.cancel = cancel
         self.plan: SyncPlan | None = None
-        self.target_tables: list[Any] = []  # the target's whole catalog: FK errors are explained from it
+        self.target_tables: list[Table] = []  # the target's whole catalog: FK errors are explained from it
         self.source: psycopg.Connection[Any] | None = None
         self.target: psycopg.Connection[Any] | None = None
         self.source_id = ""
@@ -155,7 +155,7 @@ class SyncRun:
         self.retries = request.settings.retries if request.settings.retries is not None else DEFAULT_RETRIES
         self.watchdog = Watchdog(request.settings.stall_timeout or DEFAULT_STALL_TIMEOUT)
         self._stage_names = (f"dbconsole_stage_{i}" for i in itertools.count())
-        self.phase: str = "insert"  # what the target is doing now ("insert" | "delete"): explains FK errors
+        self.phase: Phase = "insert"  # what the target is doing now: tells an FK error's side
 
     # -- the story ---------------------------------------------------------
 

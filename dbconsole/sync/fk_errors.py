@@ -35,7 +35,7 @@ def find_constraint(tables: Sequence[Table], schema: str | None, table: str | No
 
 
 def explain_fk_violation(exc: psycopg.errors.ForeignKeyViolation, target_tables: Sequence[Table], *,
-                         current: str | None, planned: Sequence[TableName], phase: str,
+                         current: str | None, planned: Sequence[TableName], phase: Phase,
                          target_name: str) -> str:
     """One line: which child table, which constraint, which parent, and what to do."""
     constraint = exc.diag.constraint_name or "?"
