@@ -55,6 +55,12 @@ class ForeignKey:
     parent_columns: tuple[str, ...]
     deferrable: bool
     declared_on: TableName | None = None  # the partition it is declared on, when not on the table itself
+    on_delete: str = "a"  # pg_constraint.confdeltype: a no action, r restrict, c cascade, n set null, d set default
+
+    @property
+    def cascades(self) -> bool:
+        """Deleting a parent row changes child rows (instead of failing)."""
+        return self.on_delete in ("c", "n", "d")
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,7 @@ def _table_from_row(row: Sequence[Any]) -> Table:
         ForeignKey(name=c["name"], columns=tuple(c["columns"]),
                    parent=TableName(c["ref_schema"], c["ref_table"]),
                    parent_columns=tuple(c["ref_columns"]), deferrable=c["deferrable"],
-                   declared_on=part_names.get(c["rel"]))
+                   declared_on=part_names.get(c["rel"]), on_delete=c["on_delete"] or "a")
         for c in constraints if c["type"] == "f")
     partition_list = tuple(
         Partition(schema=p["schema"], name=p["name"], leaf=p["leaf"], bound=p["bound"] or "",

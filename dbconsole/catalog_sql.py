@@ -36,6 +36,7 @@ SELECT n.nspname, c.relname, c.relkind, c.reltuples::float8, c.relpages,
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
        (SELECT json_agg(json_build_object(
                  'name', con.conname, 'type', con.contype, 'deferrable', con.condeferrable,
+                 'on_delete', con.confdeltype,
                  'on_partition', con.conrelid <> c.oid, 'rel', con.conrelid,
                  'columns', (SELECT json_agg(a.attname ORDER BY k.ord)
                                FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)

@@ -343,3 +343,19 @@ def test_an_initially_deferred_fk_that_fails_at_commit_is_explained_and_nothing_
     code, _, err = sync(capsys, config, "--tables", "member", "--with-parents")
     assert code == 0, err
     assert same(dbs, "public.member")
+
+
+def test_the_dry_run_of_replace_warns_about_on_delete_cascade_outside_the_run(plain, capsys) -> None:
+    dbs, config = plain
+    both(dbs, "CREATE TABLE author (id int PRIMARY KEY);"
+              "CREATE TABLE book (id int PRIMARY KEY, author_id int REFERENCES author (id) ON DELETE CASCADE)")
+    with dbs.server.connect(dbs.server_db) as conn:
+        conn.execute("INSERT INTO author SELECT generate_series(1, 3)")
+    with dbs.local.connect(dbs.local_db) as conn:
+        conn.execute("INSERT INTO author SELECT generate_series(1, 5)")
+        conn.execute("INSERT INTO book SELECT g, g FROM generate_series(1, 5) g")
+    code, events, err = sync(capsys, config, "--tables", "author", "--mode", "replace", "--dry-run")
+    assert code == 0, err
+    warnings = [e["message"] for e in events if e["event"] == "notice" and e["kind"] == "warning"]
+    assert any("2 rows of public.book reference rows this replace deletes and would be deleted too" in w
+               for w in warnings), warnings

@@ -574,7 +574,12 @@ class SyncRun:
                 if fk.parent != plan.name or not set(fk.parent_columns) <= set(plan.columns):
                     continue
                 rows = self._scalar(self.target, q.references_to_deleted(fk, child, plan, stage))
-                if rows:
+                if rows and fk.cascades:
+                    effect = {"c": "deleted too", "n": "set to NULL", "d": "set to their default"}[fk.on_delete]
+                    self.emit(Notice(str(plan.name), f"{rows:,} rows of {child.qualified} reference rows this replace "
+                                     f"deletes and would be {effect} (foreign key {fk.name} ON DELETE); include "
+                                     f"{child.qualified} in the sync or use upsert to keep them", kind="warning"))
+                elif rows:
                     self.emit(Notice(str(plan.name), f"{rows:,} rows of {child.qualified} reference rows this replace "
                                      f"deletes (foreign key {fk.name}): the sync would stop here; include "
                                      f"{child.qualified} in the sync or use upsert", kind="warning"))
