@@ -359,3 +359,19 @@ def test_the_dry_run_of_replace_warns_about_on_delete_cascade_outside_the_run(pl
     warnings = [e["message"] for e in events if e["event"] == "notice" and e["kind"] == "warning"]
     assert any("2 rows of public.book reference rows this replace deletes and would be deleted too" in w
                for w in warnings), warnings
+
+
+def test_row_level_security_on_the_source_is_a_plan_warning_and_only_visible_rows_move(plain, capsys) -> None:
+    dbs, config = plain
+    both(dbs, "CREATE TABLE ticket (id int PRIMARY KEY)")
+    with dbs.server.connect(dbs.server_db) as conn:
+        conn.execute("INSERT INTO ticket SELECT generate_series(1, 10)")
+        conn.execute("ALTER TABLE ticket ENABLE ROW LEVEL SECURITY")
+        conn.execute("ALTER TABLE ticket FORCE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY first_half ON ticket USING (id <= 5)")
+    code, events, err = sync(capsys, config)
+    assert code == 0, err
+    assert any("row-level security on server_direct applies to this role" in w
+               for w in events[0]["tables"][0]["warnings"])
+    with dbs.local.connect(dbs.local_db) as conn:
+        assert conn.execute("SELECT count(*) FROM ticket").fetchone()[0] == 5

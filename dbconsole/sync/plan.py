@@ -293,6 +293,9 @@ def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: Table
     if key is not None and not all(k in columns for k in key):
         key = None  # the key is not fully copied, so rows cannot be matched by it
     checks.check_row_security(name, tgt, target_name=request.target.name)
+    if src.row_security_applies:
+        warnings.append(f"row-level security on {request.source.name} applies to this role: only the rows it may "
+                        "see are synced")
     warnings += checks.partition_notes(src, tgt, source_name=request.source.name, target_name=request.target.name)
     for column in list(rules.preserve_columns) + list(rules.mask):
         if column not in src_cols and tgt.column(column) is None:
