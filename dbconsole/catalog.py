@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
 
+from dbconsole.catalog_sql import CATALOG_SQL
 from dbconsole.names import TableName
 
 # Schemas that are never user data: PostgreSQL's own and dbconsole's state.
@@ -37,6 +38,9 @@ class Column:
     generated: bool  # GENERATED ALWAYS AS (...) STORED: never written by us
     identity: str  # "" | "a" (ALWAYS) | "d" (BY DEFAULT)
     builtin_type: bool  # same OID on every server, so binary COPY is safe
+    collation: str | None = None  # collation name; "default:<datcollate>" for the database default
+    enum_labels: tuple[str, ...] | None = None  # labels in sort order, when the type is an enum (or array of one)
+    extension: str | None = None  # extension that owns the type (citext, hstore), if any
 
     @property
     def identity_always(self) -> bool:
@@ -50,6 +54,44 @@ class ForeignKey:
     parent: TableName
     parent_columns: tuple[str, ...]
     deferrable: bool
+    declared_on: TableName | None = None  # the partition it is declared on, when not on the table itself
+    on_delete: str = "a"  # pg_constraint.confdeltype: a no action, r restrict, c cascade, n set null, d set default
+
+    @property
+    def cascades(self) -> bool:
+        """Deleting a parent row changes child rows (instead of failing)."""
+        return self.on_delete in ("c", "n", "d")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of a partitioned table (any level): shown beneath its root, never synced alone."""
+
+    schema: str
+    name: str
+    leaf: bool
+    bound: str
+    estimated_rows: int | None
+    size_bytes: int
+
+    @property
+    def qualified(self) -> TableName:
+        return TableName(self.schema, self.name)
+
+
+TriggerState = Literal["O", "D", "R", "A"]  # pg_trigger.tgenabled: origin, disabled, replica, always
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A user trigger on a table or one of its partitions."""
+
+    table: TableName
+    name: str
+    enabled: TriggerState
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +108,19 @@ class Table:
     unique_keys: tuple[tuple[str, ...], ...]
     foreign_keys: tuple[ForeignKey, ...]
     sequences: dict[str, str] = field(default_factory=dict)  # column -> regclass text of its sequence
+    partitions: tuple[Partition, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+    owned: bool = True  # this role may ALTER the table and every partition (it owns them)
+    row_security_applies: bool = False  # RLS would filter this role's reads and writes
+    matviews: tuple[TableName, ...] = ()  # materialized views that read this table
+
+    @property
+    def partitioned(self) -> bool:
+        return self.kind == "p"
+
+    @property
+    def enabled_triggers(self) -> tuple[Trigger, ...]:
+        return tuple(t for t in self.triggers if t.enabled != "D")
 
     @property
     def qualified(self) -> TableName:
@@ -89,60 +144,12 @@ class Table:
         return None
 
 
-_CATALOG_SQL = """
-SELECT n.nspname, c.relname, c.relkind, c.reltuples::float8, c.relpages,
-       pg_total_relation_size(c.oid), pg_relation_size(c.oid),
-       s.n_live_tup, (s.n_tup_ins + s.n_tup_upd + s.n_tup_del + s.n_live_tup + s.n_dead_tup) > 0,
-       (SELECT json_agg(json_build_object(
-                 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                 'type_oid', a.atttypid, 'not_null', a.attnotnull, 'has_default', a.atthasdef,
-                 'generated', a.attgenerated <> '', 'identity', a.attidentity,
-                 'builtin', a.atttypid < 16384 AND (t.typelem = 0 OR t.typelem < 16384))
-               ORDER BY a.attnum)
-          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-       (SELECT json_agg(json_build_object(
-                 'name', con.conname, 'type', con.contype, 'deferrable', con.condeferrable,
-                 'columns', (SELECT json_agg(a.attname ORDER BY k.ord)
-                               FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
-                               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum),
-                 'ref_schema', rn.nspname, 'ref_table', rc.relname,
-                 'ref_columns', (SELECT json_agg(a.attname ORDER BY k.ord)
-                                   FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
-                                   JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum))
-               ORDER BY con.conname)
-          FROM pg_constraint con
-          LEFT JOIN pg_class rc ON rc.oid = con.confrelid
-          LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-         WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u', 'f')),
-       (SELECT json_agg((SELECT json_agg(a.attname ORDER BY k.ord)
-                           FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-                           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum))
-          FROM pg_index i
-         WHERE i.indrelid = c.oid AND i.indisunique AND NOT i.indisprimary AND i.indisvalid
-           AND i.indpred IS NULL AND i.indexprs IS NULL
-           AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)),
-       (SELECT json_object_agg(a.attname, d.objid::regclass::text)
-          FROM pg_depend d
-          JOIN pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
-          JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-         WHERE d.refobjid = c.oid AND d.classid = 'pg_class'::regclass
-           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
- WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-   AND n.nspname <> ALL(%(hidden)s) AND n.nspname NOT LIKE 'pg\\_%%'
-   AND NOT EXISTS (SELECT 1 FROM pg_depend e
-                    WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
- ORDER BY n.nspname, c.relname
-"""
 
 
 def read_catalog(conn: psycopg.Connection[Any]) -> list[Table]:
     """Every user table, with columns, keys, FKs, sequences, estimated rows and size, in one query."""
     with conn.cursor() as cur:
-        cur.execute(_CATALOG_SQL, {"hidden": list(HIDDEN_SCHEMAS)})
+        cur.execute(CATALOG_SQL, {"hidden": list(HIDDEN_SCHEMAS)})
         rows = cur.fetchall()
     if not conn.autocommit:
         conn.rollback()
@@ -151,26 +158,58 @@ def read_catalog(conn: psycopg.Connection[Any]) -> list[Table]:
 
 def _table_from_row(row: Sequence[Any]) -> Table:
     (schema, name, kind, reltuples, relpages, total_size, heap_size, live, has_stats,
-     columns, constraints, unique_indexes, sequences) = row
+     columns, constraints, unique_indexes, sequences, partitions, triggers, owned, row_security,
+     matviews) = row
     columns = [_decode(c) for c in (columns or [])]
-    constraints = constraints or []
-    primary = next((tuple(c["columns"]) for c in constraints if c["type"] == "p"), None)
-    uniques = [tuple(c["columns"]) for c in constraints if c["type"] == "u"]
-    uniques += [tuple(cols) for cols in (unique_indexes or []) if cols]
+    constraints = _decode(constraints) or []
+    parts = _decode(partitions) or []
+    leaves = {p["oid"] for p in parts if p["leaf"]}
+    part_names = {p["oid"]: TableName(p["schema"], p["name"]) for p in parts}
+    primary = next((tuple(c["columns"]) for c in constraints if c["type"] == "p" and not c["on_partition"]), None)
+    uniques = [tuple(c["columns"]) for c in constraints if c["type"] == "u" and not c["on_partition"]]
+    indexes = _decode(unique_indexes) or []
+    uniques += [tuple(i["columns"]) for i in indexes if i["columns"] and i["rel"] not in part_names]
+    # Keys declared on each partition only (pg_dump of such schemas): a key every leaf has identifies rows.
+    leaf_pks = {tuple(c["columns"]) for c in constraints if c["rel"] in leaves and c["type"] == "p"}
+    if primary is None and len(leaf_pks) == 1 and sum(
+            1 for c in constraints if c["rel"] in leaves and c["type"] == "p") == len(leaves):
+        primary = next(iter(leaf_pks))
+    per_leaf = [{tuple(c["columns"]) for c in constraints if c["rel"] == leaf and c["type"] in ("p", "u")}
+                | {tuple(i["columns"]) for i in indexes if i["rel"] == leaf and i["columns"]}
+                for leaf in leaves]
+    if per_leaf:
+        uniques += sorted(set.intersection(*per_leaf) - set(uniques) - {primary})
     fks = tuple(
         ForeignKey(name=c["name"], columns=tuple(c["columns"]),
                    parent=TableName(c["ref_schema"], c["ref_table"]),
-                   parent_columns=tuple(c["ref_columns"]), deferrable=c["deferrable"])
+                   parent_columns=tuple(c["ref_columns"]), deferrable=c["deferrable"],
+                   declared_on=part_names.get(c["rel"]), on_delete=c["on_delete"] or "a")
         for c in constraints if c["type"] == "f")
+    partition_list = tuple(
+        Partition(schema=p["schema"], name=p["name"], leaf=p["leaf"], bound=p["bound"] or "",
+                  estimated_rows=estimate_rows(p["reltuples"], p["relpages"], p["heap_size"], p["live"],
+                                               p["has_stats"], "r" if p["leaf"] else "p"),
+                  size_bytes=int(p["total_size"] or 0))
+        for p in parts)
+    estimated = estimate_rows(reltuples, relpages, heap_size, live, has_stats, kind)
+    size = int(total_size or 0)
+    if kind == "p":
+        leaf_estimates = [p.estimated_rows for p in partition_list if p.leaf]
+        estimated = None if any(e is None for e in leaf_estimates) else sum(leaf_estimates)  # type: ignore[misc]
+        size += sum(p.size_bytes for p in partition_list)
     return Table(
-        schema=schema, name=name, kind=kind,
-        estimated_rows=estimate_rows(reltuples, relpages, heap_size, live, has_stats, kind),
-        size_bytes=int(total_size or 0),
+        schema=schema, name=name, kind=kind, estimated_rows=estimated, size_bytes=size,
         columns=tuple(Column(name=c["name"], type=c["type"], type_oid=c["type_oid"], not_null=c["not_null"],
                              has_default=c["has_default"], generated=c["generated"], identity=c["identity"],
-                             builtin_type=c["builtin"]) for c in columns),
-        primary_key=primary, unique_keys=tuple(uniques), foreign_keys=fks,
-        sequences=dict(sequences or {}),
+                             builtin_type=c["builtin"], collation=c["collation"],
+                             enum_labels=tuple(c["enum_labels"]) if c["enum_labels"] else None,
+                             extension=c["extension"]) for c in columns),
+        primary_key=primary, unique_keys=tuple(dict.fromkeys(uniques)), foreign_keys=fks,
+        sequences=dict(_decode(sequences) or {}), partitions=partition_list,
+        triggers=tuple(Trigger(TableName(t["schema"], t["table"]), t["name"], t["enabled"])
+                       for t in (_decode(triggers) or [])),
+        owned=bool(owned) if owned is not None else True, row_security_applies=bool(row_security),
+        matviews=tuple(sorted(TableName(m["schema"], m["name"]) for m in (_decode(matviews) or []))),
     )
 
 

@@ -265,7 +265,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     request = SyncRequest(
         source=source, target=target, tables=tables, mode=args.mode, where=where,
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
-        with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync)
+        with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
+        triggers=args.triggers, refresh_matviews=args.refresh_matviews)
     if request.needs_confirmation and not args.yes:
         _confirm(request)
     printer = JsonLinesPrinter() if args.json else LivePrinter()

@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--batch-size", type=batch_size, metavar="N", help="rows per committed batch")
     sync.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sync.add_argument("--triggers", choices=("disable", "keep"), default=None,
+                      help="target user triggers during the apply: disable (default, from [sync] triggers) or keep")
+    sync.add_argument("--refresh-matviews", action="store_true",
+                      help="refresh materialized views that read the synced tables, after the sync")
     _add_json(sync, what="one JSON event per line (JSON Lines), each with an ISO-8601 UTC 'ts'")
     return parser
 

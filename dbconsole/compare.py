@@ -19,6 +19,21 @@ Status = Literal["equal", "left_only", "right_only", "more_left", "more_right", 
 
 
 @dataclass(frozen=True)
+class PartitionComparison:
+    """One partition of a partitioned table, side by side (estimates): shown beneath its table."""
+
+    name: TableName
+    left_rows: int | None
+    right_rows: int | None
+    on_left: bool
+    on_right: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"table": str(self.name), "left_rows": self.left_rows, "right_rows": self.right_rows,
+                "on_left": self.on_left, "on_right": self.on_right}
+
+
+@dataclass(frozen=True)
 class TableComparison:
     name: TableName
     left: Table | None
@@ -72,6 +87,16 @@ class TableComparison:
     def size_bytes(self) -> int:
         return max(t.size_bytes for t in (self.left, self.right) if t is not None)
 
+    @property
+    def partitions(self) -> list[PartitionComparison]:
+        """The partitions of either side, by name; a partition on one side only says so."""
+        left = {p.qualified: p for p in (self.left.partitions if self.left else ())}
+        right = {p.qualified: p for p in (self.right.partitions if self.right else ())}
+        return [PartitionComparison(name, left[name].estimated_rows if name in left else None,
+                                    right[name].estimated_rows if name in right else None,
+                                    name in left, name in right)
+                for name in sorted(set(left) | set(right))]
+
     def to_json(self) -> dict[str, object]:
         return {
             "table": str(self.name), "schema": self.name.schema, "name": self.name.name,
@@ -83,6 +108,7 @@ class TableComparison:
             "left_error": self.left_error, "right_error": self.right_error,
             "estimated": {"left": self.left_estimated, "right": self.right_estimated,
                           "difference": self.difference is not None and self.difference_estimated},
+            "partitions": [p.to_json() for p in self.partitions],
         }
 
 

@@ -50,7 +50,8 @@ PROFILE_KEYS = {
     "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description", "live_exact_counts",
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
-SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables"}
+SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables", "triggers"}
+TRIGGER_POLICIES = ("disable", "keep")
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
 TUI_KEYS = {"refresh_interval", "theme"}
@@ -136,6 +137,7 @@ class SyncSettings:
     retries: int | None = None
     stall_timeout: float | None = None  # seconds without a byte from the source before giving up
     tables: Mapping[str, TableRules] = field(default_factory=dict)
+    triggers: str | None = None  # "disable" (default) | "keep": target user triggers during the apply
 
 
 @dataclass(frozen=True)
@@ -458,11 +460,14 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     stall = raw.get("stall_timeout")
     if stall is not None and (not isinstance(stall, (int, float)) or isinstance(stall, bool) or stall <= 0):
         raise ConfigError(f"{where}: sync.stall_timeout must be a number of seconds > 0")
+    triggers = raw.get("triggers")
+    if triggers is not None and triggers not in TRIGGER_POLICIES:
+        raise ConfigError(f"{where}: sync.triggers must be one of {', '.join(TRIGGER_POLICIES)}")
     tables = {}
     for name, table_raw in _expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
     return SyncSettings(batch_size=batch_size, mode=mode, retries=retries,
-                        stall_timeout=float(stall) if stall is not None else None, tables=tables)
+                        stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers)
 
 
 def _parse_table_rules(raw: Any, where: str, key: str) -> TableRules:

@@ -28,12 +28,13 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from dbconsole.catalog import read_catalog
+from dbconsole.catalog import Table, read_catalog
 from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import Cancelled, ConnectError, DbconsoleError, ReadOnlyError, SyncError
-from dbconsole.sync import state
+from dbconsole.sync import sequences, state, triggers
 from dbconsole.sync import statements as q
+from dbconsole.sync.fk_errors import Phase, explain_fk_violation
 from dbconsole.sync.events import (
     Done, ErrorEvent, Notice, PlannedTable, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
 from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan, build_plan
@@ -47,7 +48,10 @@ SESSION_OPTIONS = {
 }
 # A batch commits with its checkpoint atomically; a target server crash may lose the last few
 # commits, but always a batch together with its checkpoint, so resuming stays exact.
-TARGET_OPTIONS = {**SESSION_OPTIONS, "synchronous_commit": "off"}
+TARGET_OPTIONS = {**SESSION_OPTIONS, "synchronous_commit": "off",
+                  # Row-level security that would filter the sync's reads raises instead (the plan
+                  # refuses such tables first; this keeps a policy added meanwhile from hiding rows).
+                  "row_security": "off"}
 WRITE_QUEUE = 32  # chunks in flight to the target writer thread (bounds memory: ~4 MiB)
 DEFAULT_RETRIES = 5
 DEFAULT_STALL_TIMEOUT = 300.0  # seconds without any progress before a run counts as stuck
@@ -139,6 +143,7 @@ class SyncRun:
         self.emit = emit
         self.cancel = cancel
         self.plan: SyncPlan | None = None
+        self.target_tables: list[Table] = []  # the target's whole catalog: FK errors are explained from it
         self.source: psycopg.Connection[Any] | None = None
         self.target: psycopg.Connection[Any] | None = None
         self.source_id = ""
@@ -150,6 +155,7 @@ class SyncRun:
         self.retries = request.settings.retries if request.settings.retries is not None else DEFAULT_RETRIES
         self.watchdog = Watchdog(request.settings.stall_timeout or DEFAULT_STALL_TIMEOUT)
         self._stage_names = (f"dbconsole_stage_{i}" for i in itertools.count())
+        self.phase: Phase = "insert"  # what the target is doing now: tells an FK error's side
 
     # -- the story ---------------------------------------------------------
 
@@ -226,7 +232,8 @@ class SyncRun:
 
     def _make_plan(self) -> SyncPlan:
         assert self.source is not None and self.target is not None
-        plan = build_plan(self.request, read_catalog(self.source), read_catalog(self.target))
+        self.target_tables = read_catalog(self.target)
+        plan = build_plan(self.request, read_catalog(self.source), self.target_tables)
         validate_filters(self.source, plan)
         self.source.rollback()
         if not self.request.dry_run:  # only once the plan holds: a refused run writes nothing at all
@@ -239,8 +246,21 @@ class SyncRun:
                 table=str(t.name), mode=t.mode, estimated_rows=t.source.estimated_rows, copy_format=t.copy_format,
                 batch_size=t.batch_size, key=list(t.key) if t.key else None, columns=t.columns,
                 resume_rows=resume.get(str(t.name), 0), where=t.where, masked=t.masks, preserved=t.preserve,
-                warnings=t.warnings) for t in plan.tables],
-            warnings=plan.warnings + [f"skipped {name}: {why}" for name, why in plan.skipped]))
+                warnings=t.warnings, triggers_disabled=[str(tg) for tg in t.disable_triggers],
+                partitions=[str(p.qualified) for p in t.target.partitions]) for t in plan.tables],
+            warnings=plan.warnings + [f"skipped {name}: {why}" for name, why in plan.skipped],
+            matviews=[str(m) for m in plan.matviews]))
+        for name, message in plan.notices:
+            self.emit(Notice(str(name), message))
+        for table in plan.tables:
+            if table.disable_triggers:
+                verb = "would disable" if self.request.dry_run else "disabling"
+                self.emit(Notice(str(table.name), f"{verb} user triggers {triggers.describe(table.disable_triggers)} "
+                                 "during the apply, each back as it was before every commit "
+                                 "(--triggers keep lets them fire)"))
+        if plan.matviews and not self.request.refresh_matviews:
+            self.emit(Notice(None, f"materialized views {', '.join(str(m) for m in plan.matviews)} read synced tables "
+                             "and will be stale after the sync; --refresh-matviews refreshes them", kind="warning"))
         for need in plan.missing_parents:
             self.emit(Notice(str(need.child), f"references {need.parent} (foreign key {need.constraint}), which is "
                              "not part of this sync; the target must already hold the parent rows", kind="warning"))
@@ -258,6 +278,17 @@ class SyncRun:
                 self._sync_table(table)
         if replace_group and not all(str(t.name) in self.finished for t in replace_group):
             self._replace_tables(replace_group)
+        if self.request.refresh_matviews and plan.matviews and not self.request.dry_run:
+            self._refresh_matviews(plan)
+
+    def _refresh_matviews(self, plan: SyncPlan) -> None:
+        """After every table is in: the materialized views that read them, in one transaction."""
+        assert self.target is not None
+        self.current = None
+        with self.target.transaction():
+            for view in plan.matviews:
+                self._execute(self.target, sql.SQL("REFRESH MATERIALIZED VIEW {}").format(view.ident))
+        self.emit(Notice(None, f"refreshed materialized views {', '.join(str(m) for m in plan.matviews)}"))
 
     # -- batched modes: upsert, incremental, xmin ---------------------------
 
@@ -283,6 +314,7 @@ class SyncRun:
             self._check_cancel()
             following: list[list[str] | None] = []
             with self.target.transaction():
+                triggers.disable(self.target, plan.disable_triggers)
                 into = stage or plan.target.qualified.ident
                 # The next batch's boundary is looked up while the target still digests this one.
                 rows = self._copy(plan, row_filter, point.last_key, upper, into, meanwhile=lambda: following.append(
@@ -297,6 +329,7 @@ class SyncRun:
                     self._finish_table(plan, point, started_at)
                 else:
                     state.save_checkpoint(self.target, plan.name, self.source_id, point)
+                triggers.restore(self.target, plan.restore_triggers)
             self._progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
             if upper is None:
                 break
@@ -352,7 +385,9 @@ class SyncRun:
                 self.emit(Notice(str(plan.name), "an interrupted earlier run had other settings; starting over"))
                 point = None
             if point is not None and point.fast_path and point.last_key is not None:
-                if self._scalar(self.target, q.target_beyond(plan, point.last_key)):
+                # "Rows past the last key" is asked in the target's key order; when the sides sort
+                # keys differently that is not the source's order, so the rest goes through the stage.
+                if plan.keys_collate_differently or self._scalar(self.target, q.target_beyond(plan, point.last_key)):
                     point = replace(point, fast_path=False)
         if point is None:
             fast = (plan.key is not None and not self.request.dry_run
@@ -423,10 +458,7 @@ class SyncRun:
                       deleted: int = 0) -> None:
         """Inside the last batch's transaction: sequences, watermark, history, checkpoint gone."""
         assert self.target is not None
-        with self.target.cursor() as cur:
-            for column, sequence in plan.target.sequences.items():
-                if column in plan.columns:
-                    cur.execute(q.advance_sequence(plan, column), {"seq": sequence})
+        sequences.advance_sequences(self.target, plan)
         if plan.mode in ("incremental", "xmin") and point.watermark is not None:
             state.save_watermark(self.target, plan.name, self.source_id, plan.mode, plan.cursor, point.watermark)
         state.record_history(self.target, plan.name, self.source_id, self.request.source.name, plan.mode,
@@ -448,10 +480,15 @@ class SyncRun:
         stages: dict[str, sql.Identifier] = {}
         with self.target.transaction() as tx:
             self._execute(self.target, "SET CONSTRAINTS ALL DEFERRED")
+            if not self.request.dry_run:
+                for plan in group:
+                    triggers.disable(self.target, plan.disable_triggers)
+            self.phase = "delete"
             for plan in reversed(group):  # keyless tables: emptied children-first
                 if plan.key is None:
                     counts[str(plan.name)][3] = (self._scalar(self.target, q.count_target(plan)) if self.request.dry_run
                                                  else self._execute(self.target, q.delete_all(plan)))
+            self.phase = "insert"
             for plan in group:
                 self.current = str(plan.name)
                 self._check_cancel()
@@ -470,18 +507,24 @@ class SyncRun:
                         inserted, updated = self._apply(plan, stage)
                     counts[str(plan.name)][:3] = [inserted, updated, rows - inserted - updated]
                 self._progress(plan, rows, rows, began)
+            self.phase = "delete"
             for plan in reversed(group):  # keyed tables: rows the source no longer has, children-first
                 if plan.key is not None:
+                    self.current = str(plan.name)
                     stage = stages[str(plan.name)]
                     statement = q.preview_deletes(plan, stage) if self.request.dry_run else q.delete_missing(plan, stage)
                     counts[str(plan.name)][3] = (self._scalar(self.target, statement) if self.request.dry_run
                                                  else self._execute(self.target, statement))
+                    if self.request.dry_run and counts[str(plan.name)][3]:
+                        self._predict_delete_violations(plan, stage, group)
             if self.request.dry_run:
                 raise psycopg.Rollback(tx)
             for plan in group:
                 inserted, updated, unchanged, deleted = counts[str(plan.name)]
                 self._finish_table(plan, state.Checkpoint("", None, 0, inserted, updated, unchanged, False, None),
                                    started_at, deleted=deleted)
+            for plan in group:
+                triggers.restore(self.target, plan.restore_triggers)
         for plan in group:
             self._table_done(plan, tuple(counts[str(plan.name)]), began)  # type: ignore[arg-type]
 
@@ -520,6 +563,26 @@ class SyncRun:
                                  f"{self.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
                                  "here; include the FK parents (--with-parents)", kind="warning"))
         self._table_done(plan, (totals[0], totals[1], totals[2], 0), began)
+
+    def _predict_delete_violations(self, plan: TablePlan, stage: sql.Identifier, group: list[TablePlan]) -> None:
+        """Dry run of a replace: target rows it would delete that a table outside the run still references."""
+        inside = {t.name for t in group}
+        for child in self.target_tables:
+            if child.qualified in inside:
+                continue
+            for fk in child.foreign_keys:
+                if fk.parent != plan.name or not set(fk.parent_columns) <= set(plan.columns):
+                    continue
+                rows = self._scalar(self.target, q.references_to_deleted(fk, child, plan, stage))
+                if rows and fk.cascades:
+                    effect = {"c": "deleted too", "n": "set to NULL", "d": "set to their default"}[fk.on_delete]
+                    self.emit(Notice(str(plan.name), f"{rows:,} rows of {child.qualified} reference rows this replace "
+                                     f"deletes and would be {effect} (foreign key {fk.name} ON DELETE); include "
+                                     f"{child.qualified} in the sync or use upsert to keep them", kind="warning"))
+                elif rows:
+                    self.emit(Notice(str(plan.name), f"{rows:,} rows of {child.qualified} reference rows this replace "
+                                     f"deletes (foreign key {fk.name}): the sync would stop here; include "
+                                     f"{child.qualified} in the sync or use upsert", kind="warning"))
 
     def _parents_outside_plan(self, plan: TablePlan) -> list[Any]:
         """Foreign keys of ``plan``'s table whose parent this run does not write."""
@@ -635,7 +698,18 @@ class SyncRun:
             return error
         prefix = f"{table}: " if table else ""
         if isinstance(exc, psycopg.errors.ForeignKeyViolation):
-            return SyncError(prefix + self._explain_fk(exc), table=table)
+            return SyncError(self._explain_fk(exc), table=table)
+        if isinstance(exc, psycopg.errors.CheckViolation) and not exc.diag.constraint_name:
+            # The one check violation without a constraint: a row that no partition's bounds accept.
+            return SyncError(f"{prefix}a source row fits no partition of {exc.diag.table_name or table} on "
+                             f"{self.request.target.name} ({describe_pg_error(exc)}); create the missing partition "
+                             "there first (the plan lists partitions that exist on one side only)", table=table)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege) and "owner" in describe_pg_error(exc):
+            plan = next((t for t in self.plan.tables if str(t.name) == table), None) if self.plan else None
+            if plan is not None and plan.disable_triggers:
+                return SyncError(f"{prefix}{self.request.target.name} does not let this role disable the table's "
+                                 f"triggers ({describe_pg_error(exc)}); use --triggers keep to let them fire",
+                                 table=table)
         if isinstance(exc, psycopg.errors.UniqueViolation):
             constraint = exc.diag.constraint_name or "a unique constraint"
             return SyncError(f"{prefix}a source row collides with a different target row on {constraint} "
@@ -654,16 +728,9 @@ class SyncRun:
         return SyncError(f"{prefix}{exc.__class__.__name__}: {exc}", table=table)
 
     def _explain_fk(self, exc: psycopg.errors.ForeignKeyViolation) -> str:
-        constraint = exc.diag.constraint_name or "?"
-        tables = self.plan.tables if self.plan else []
-        plan = next((t for t in tables if str(t.name) == self.current), None)
-        fk = next((f for f in plan.target.foreign_keys if f.name == constraint), None) if plan else None
-        if fk is not None:
-            return (f"rows reference {fk.parent} rows that {self.request.target.name} lacks (foreign key "
-                    f"{constraint}); include the FK parents in the sync (--with-parents)")
-        holder = exc.diag.table_name or "another table"
-        return (f"rows are still referenced from {holder} (foreign key {constraint}); include that table in "
-                "the sync or use upsert")
+        planned = [t.name for t in self.plan.tables] if self.plan else []
+        return explain_fk_violation(exc, self.target_tables, current=self.current, planned=planned,
+                                    phase=self.phase, target_name=self.request.target.name)
 
 
 @contextlib.contextmanager

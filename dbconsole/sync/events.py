@@ -40,6 +40,8 @@ class PlannedTable:
     masked: dict[str, str] = field(default_factory=dict)
     preserved: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    triggers_disabled: list[str] = field(default_factory=list)  # "schema.table.trigger" turned off during the apply
+    partitions: list[str] = field(default_factory=list)  # the target's partitions of a partitioned table
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class PlanEvent(SyncEvent):
     dry_run: bool
     tables: list[PlannedTable]
     warnings: list[str] = field(default_factory=list)
+    matviews: list[str] = field(default_factory=list)  # target materialized views that read synced tables
 
 
 @dataclass(frozen=True)

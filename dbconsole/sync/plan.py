@@ -23,10 +23,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dbconsole.catalog import Column, Table
+from dbconsole.catalog import Column, Table, Trigger
 from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
 from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
+from dbconsole.sync import checks
+from dbconsole.sync.triggers import DEFAULT_TRIGGER_POLICY, TriggerPolicy, triggers_to_disable
 
 DEFAULT_MODE = "upsert"
 DEFAULT_BATCH_SIZE = 50_000
@@ -61,6 +63,12 @@ class SyncRequest:
     # ``--where TABLE:EXPR``: a filter for one table, keyed by the name as typed.
     where_by_table: Mapping[str, str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()  # names or globs taken out of the selection
+    triggers: TriggerPolicy | None = None  # None: [sync] triggers, else "disable"
+    refresh_matviews: bool = False  # REFRESH the materialized views that read synced tables, after the sync
+
+    @property
+    def trigger_policy(self) -> TriggerPolicy:
+        return self.triggers or self.settings.triggers or DEFAULT_TRIGGER_POLICY  # type: ignore[return-value]
 
     @property
     def needs_confirmation(self) -> bool:
@@ -97,6 +105,13 @@ class TablePlan:
     overlap: float = DEFAULT_OVERLAP_SECONDS
     self_referencing: bool = False
     warnings: list[str] = field(default_factory=list)
+    disable_triggers: tuple[Trigger, ...] = ()  # target triggers turned off during each apply
+    keys_collate_differently: bool = False  # key order differs between the sides: never trust target order
+
+    @property
+    def restore_triggers(self) -> tuple[Trigger, ...]:
+        """Every trigger of the table and its partitions, to be put back as it was before commit."""
+        return self.target.triggers if self.disable_triggers else ()
 
     @property
     def updatable(self) -> list[str]:
@@ -124,6 +139,8 @@ class SyncPlan:
     missing_parents: list[ParentNeed] = field(default_factory=list)
     skipped: list[tuple[TableName, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notices: list[tuple[TableName, str]] = field(default_factory=list)  # said once, not warnings
+    matviews: list[TableName] = field(default_factory=list)  # target materialized views that read synced tables
 
     def table(self, name: TableName) -> TablePlan | None:
         return next((t for t in self.tables if t.name == name), None)
@@ -140,9 +157,12 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
     target = {t.qualified: t for t in target_tables}
     skipped: list[tuple[TableName, str]] = []
 
-    chosen = select_tables(request.tables, list(source), exclude=request.exclude, where=request.source.name)
+    notices: list[tuple[TableName, str]] = []
+    # A partition named in --tables means its partitioned table, the sync unit (with a notice).
+    literal = {_resolve_unit(text, source, request, notices): None for text in request.tables if not is_pattern(text)}
+    entries = [str(name) for name in literal] + [text for text in request.tables if is_pattern(text)]
+    chosen = select_tables(entries, list(source), exclude=request.exclude, where=request.source.name)
     # Tables named one by one must work; tables a glob (or no --tables) picked are skipped with a reason.
-    literal = {resolve_name(text, source) for text in request.tables if not is_pattern(text)}
     named = []
     for name in chosen:
         if name in target:
@@ -163,6 +183,8 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
     for name in selected:
         rules = _rules_for(name, request.settings.tables)
         mode = request.mode or rules.mode or request.settings.mode or DEFAULT_MODE
+        if mode == "replace" and name not in named:
+            mode = "upsert"  # a parent pulled in by --with-parents: its other rows are not ours to delete
         table_plan = _plan_table(name, source[name], target[name], mode, rules, request,
                                  where=filters.get(name) or (request.where if name in named else None))
         if table_plan.mode in ("upsert", "incremental", "xmin") and table_plan.key is None:
@@ -181,8 +203,35 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
     missing = [ParentNeed(name, fk.name, fk.parent)
                for name in order for fk in plans[name].target.foreign_keys
                if fk.parent != name and fk.parent not in plans]
+    matviews = sorted({mv for n in order for mv in plans[n].target.matviews})
     return SyncPlan(request=request, tables=[plans[n] for n in order], missing_parents=missing,
-                    skipped=skipped, warnings=warnings)
+                    skipped=skipped, warnings=warnings, notices=notices, matviews=matviews)
+
+
+def _resolve_unit(text: str, source: Mapping[TableName, Table], request: SyncRequest,
+                  notices: list[tuple[TableName, str]]) -> TableName:
+    """A ``--tables`` entry; a partition's name means its partitioned table, which is the sync unit.
+
+    Naming a partition is taken as naming its root (with a notice), not refused: the user wants
+    those rows, and only the root can take them (COPY into it routes every row to its partition).
+    Under ``replace`` that would delete the rows of the *other* partitions, so it is refused.
+    """
+    try:
+        return resolve_name(text, source, where=request.source.name)
+    except UsageError as not_a_table:
+        parents = checks.partition_parents(dict(source))
+        try:
+            partition = resolve_name(text, parents)
+        except UsageError:
+            raise not_a_table from None
+        root = parents[partition]
+        rules_mode = _rules_for(root, request.settings.tables).mode
+        if (request.mode or rules_mode or request.settings.mode) == "replace":
+            raise UsageError(f"{partition} is a partition of {root}; replace works on {root} as a whole "
+                             f"(all its partitions): name {root} instead")
+        notices.append((root, f"{partition} is a partition of {root}: {root} is the sync unit, so all its "
+                              "partitions are synced"))
+        return root
 
 
 def _filters_by_table(request: SyncRequest, source: Mapping[TableName, Table],
@@ -245,8 +294,9 @@ def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: Table
             continue
         compatible, note = types_compatible(scol, col)
         if not compatible:
-            raise SyncError(f"{name}: column {col.name} is {scol.type} on {request.source.name} but {col.type} on "
-                            f"{request.target.name}; change one side so the types match", table=str(name))
+            raise checks.type_mismatch(name, scol, col, source_name=request.source.name,
+                                       target_name=request.target.name)
+        checks.check_enum_labels(name, scol, col, source_name=request.source.name, target_name=request.target.name)
         if note:
             warnings.append(f"column {col.name}: {note}")
         if scol.type != col.type or not (scol.builtin_type and col.builtin_type):
@@ -262,6 +312,11 @@ def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: Table
     key = tgt.key
     if key is not None and not all(k in columns for k in key):
         key = None  # the key is not fully copied, so rows cannot be matched by it
+    checks.check_row_security(name, tgt, target_name=request.target.name)
+    if src.row_security_applies:
+        warnings.append(f"row-level security on {request.source.name} applies to this role: only the rows it may "
+                        "see are synced")
+    warnings += checks.partition_notes(src, tgt, source_name=request.source.name, target_name=request.target.name)
     for column in list(rules.preserve_columns) + list(rules.mask):
         if column not in src_cols and tgt.column(column) is None:
             raise SyncError(f"{name}: [sync.tables] names column {column}, which does not exist", table=str(name))
@@ -282,6 +337,8 @@ def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: Table
         preserve=[c for c in rules.preserve_columns if c in columns], cursor=cursor,
         overlap=rules.overlap if rules.overlap is not None else DEFAULT_OVERLAP_SECONDS,
         warnings=warnings,
+        disable_triggers=triggers_to_disable(tgt, request.trigger_policy, target_name=request.target.name),
+        keys_collate_differently=checks.keys_collate_differently(src, tgt, key),
     )
 
 

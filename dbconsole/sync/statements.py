@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from dbconsole.catalog import ForeignKey
+from dbconsole.catalog import ForeignKey, Table
 from dbconsole.sync.masks import mask_expression
 from dbconsole.sync.plan import TablePlan, base_type
 
@@ -29,6 +29,15 @@ def _ident_list(columns: Sequence[str], alias: str | None = None) -> sql.Composa
     if alias:
         return sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
     return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+
+def relation(table: Table) -> sql.Composable:
+    """A table as a statement reads or changes it: ``ONLY`` a plain table, so the rows of
+    old-style inheritance children (synced as tables of their own) are not taken as its rows;
+    a partitioned table as itself, since its rows live in its partitions."""
+    if table.partitioned:
+        return table.qualified.ident
+    return sql.SQL("ONLY {}").format(table.qualified.ident)
 
 
 def _source_type(plan: TablePlan, column: str) -> str:
@@ -103,7 +112,7 @@ def upper_bound_query(plan: TablePlan, row_filter: sql.Composable | None, lower:
     return sql.SQL("SELECT {keys} FROM {table} WHERE {cond} ORDER BY {order} OFFSET {offset} LIMIT 1").format(
         keys=sql.SQL(", ").join(sql.SQL("{}::text AS {}").format(sql.Identifier(k), sql.Identifier(f"_dbconsole_k{i}"))
                                 for i, k in enumerate(plan.key)),
-        table=plan.source.qualified.ident,
+        table=relation(plan.source),
         cond=source_conditions(plan, row_filter, lower, None),
         order=_ident_list(plan.key),
         offset=sql.Literal(batch_size - 1),
@@ -113,7 +122,7 @@ def upper_bound_query(plan: TablePlan, row_filter: sql.Composable | None, lower:
 def source_select(plan: TablePlan, row_filter: sql.Composable | None, lower: Sequence[str] | None = None,
                   upper: Sequence[str] | None = None) -> sql.Composable:
     return sql.SQL("SELECT {cols} FROM {table} WHERE {cond}").format(
-        cols=select_list(plan), table=plan.source.qualified.ident,
+        cols=select_list(plan), table=relation(plan.source),
         cond=source_conditions(plan, row_filter, lower, upper))
 
 
@@ -123,7 +132,7 @@ def copy_out(select: sql.Composable, copy_format: str) -> sql.Composable:
 
 def count_source(plan: TablePlan, row_filter: sql.Composable | None) -> sql.Composable:
     return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-        plan.source.qualified.ident, source_conditions(plan, row_filter, None, None))
+        relation(plan.source), source_conditions(plan, row_filter, None, None))
 
 
 def validate_where(plan: TablePlan, where: str) -> sql.Composable:
@@ -134,7 +143,7 @@ def validate_where(plan: TablePlan, where: str) -> sql.Composable:
     ``EXPLAIN``) lets the executor start, which is where the source's read-only transaction
     refuses row locks (``... FOR UPDATE`` in a sub-select).
     """
-    return sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 0").format(plan.source.qualified.ident, user_filter(where))
+    return sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 0").format(relation(plan.source), user_filter(where))
 
 
 def incremental_filter(plan: TablePlan, watermark: str, overlap_seconds: float) -> sql.Composable:
@@ -150,7 +159,7 @@ def incremental_filter(plan: TablePlan, watermark: str, overlap_seconds: float) 
 def max_cursor(plan: TablePlan, row_filter: sql.Composable | None) -> sql.Composable:
     assert plan.cursor is not None
     return sql.SQL("SELECT max({c})::text FROM {t} WHERE {cond}").format(
-        c=sql.Identifier(plan.cursor), t=plan.source.qualified.ident,
+        c=sql.Identifier(plan.cursor), t=relation(plan.source),
         cond=source_conditions(plan, row_filter, None, None))
 
 
@@ -188,7 +197,7 @@ def copy_in(plan: TablePlan, into: sql.Composable) -> sql.Composable:
 def create_stage(plan: TablePlan, stage: sql.Identifier, *, on_commit: str = "DELETE ROWS") -> sql.Composable:
     """A temp table with exactly the target's column types, no constraints, emptied at commit."""
     return sql.SQL("CREATE TEMP TABLE {stage} ON COMMIT {on_commit} AS SELECT {cols} FROM {target} WITH NO DATA").format(
-        stage=stage, on_commit=sql.SQL(on_commit), cols=_ident_list(plan.columns), target=plan.target.qualified.ident)
+        stage=stage, on_commit=sql.SQL(on_commit), cols=_ident_list(plan.columns), target=relation(plan.target))
 
 
 def _key_match(plan: TablePlan, left: str, right: str) -> sql.Composable:
@@ -215,9 +224,9 @@ def insert_new(plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
     changed row may point (self-reference) at a row that is new in this batch."""
     overriding = sql.SQL(" OVERRIDING SYSTEM VALUE") if plan.overriding_system_value else sql.SQL("")
     return sql.SQL(
-        "INSERT INTO {target} ({cols}){overriding} SELECT {scols} FROM {stage} s "
+        "INSERT INTO {into} ({cols}){overriding} SELECT {scols} FROM {stage} s "
         "WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {match})").format(
-        target=plan.target.qualified.ident, cols=_ident_list(plan.columns), overriding=overriding,
+        into=plan.target.qualified.ident, target=relation(plan.target), cols=_ident_list(plan.columns), overriding=overriding,
         scols=_ident_list(plan.columns, "s"), stage=stage, match=_key_match(plan, "t", "s"))
 
 
@@ -227,14 +236,14 @@ def update_changed(plan: TablePlan, stage: sql.Identifier) -> sql.Composable | N
     if not columns:
         return None
     return sql.SQL("UPDATE {target} t SET {sets} FROM {stage} s WHERE {match} AND {differs}").format(
-        target=plan.target.qualified.ident,
+        target=relation(plan.target),
         sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("s", c)) for c in columns),
         stage=stage, match=_key_match(plan, "t", "s"), differs=_differs(plan, columns))
 
 
 def delete_missing(plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
     return sql.SQL("DELETE FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match})").format(
-        target=plan.target.qualified.ident, stage=stage, match=_key_match(plan, "t", "s"))
+        target=relation(plan.target), stage=stage, match=_key_match(plan, "t", "s"))
 
 
 def preview_counts(plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
@@ -245,13 +254,13 @@ def preview_counts(plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
     return sql.SQL(
         "SELECT count(*) FILTER (WHERE {k} IS NULL), count(*) FILTER (WHERE {k} IS NOT NULL AND {differs}) "
         "FROM {stage} s LEFT JOIN {target} t ON {match}").format(
-        k=first_key, differs=differs, stage=stage, target=plan.target.qualified.ident,
+        k=first_key, differs=differs, stage=stage, target=relation(plan.target),
         match=_key_match(plan, "t", "s"))
 
 
 def preview_deletes(plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
     return sql.SQL("SELECT count(*) FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match})").format(
-        target=plan.target.qualified.ident, stage=stage, match=_key_match(plan, "t", "s"))
+        target=relation(plan.target), stage=stage, match=_key_match(plan, "t", "s"))
 
 
 def orphan_count(fk: ForeignKey, stage: sql.Identifier) -> sql.Composable:
@@ -266,8 +275,21 @@ def orphan_count(fk: ForeignKey, stage: sql.Identifier) -> sql.Composable:
                                     for c, pc in zip(fk.columns, fk.parent_columns)))
 
 
+def references_to_deleted(fk: ForeignKey, child: Table, plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
+    """Rows of ``child`` pointing (through ``fk``) at target rows of ``plan`` the stage lacks,
+    i.e. rows a replace would delete from under them."""
+    return sql.SQL("SELECT count(*) FROM {child} c WHERE {not_null} AND EXISTS (SELECT 1 FROM {parent} t "
+                   "WHERE {refers} AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match}))").format(
+        child=relation(child),
+        not_null=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier("c", c)) for c in fk.columns),
+        parent=relation(plan.target),
+        refers=sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier("t", pc), sql.Identifier("c", c))
+                                     for c, pc in zip(fk.columns, fk.parent_columns)),
+        stage=stage, match=_key_match(plan, "t", "s"))
+
+
 def target_is_empty(plan: TablePlan) -> sql.Composable:
-    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(plan.target.qualified.ident)
+    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(relation(plan.target))
 
 
 def target_beyond(plan: TablePlan, last_key: Sequence[str]) -> sql.Composable:
@@ -277,20 +299,12 @@ def target_beyond(plan: TablePlan, last_key: Sequence[str]) -> sql.Composable:
         sql.SQL("{}::{}").format(sql.Literal(v), sql.SQL(plan.target.column(k).type))  # type: ignore[union-attr]
         for k, v in zip(plan.key, last_key))
     return sql.SQL("SELECT EXISTS (SELECT 1 FROM {t} WHERE {k} > ({v}))").format(
-        t=plan.target.qualified.ident, k=key_columns(plan), v=values)
+        t=relation(plan.target), k=key_columns(plan), v=values)
 
 
 def delete_all(plan: TablePlan) -> sql.Composable:
-    return sql.SQL("DELETE FROM {}").format(plan.target.qualified.ident)
+    return sql.SQL("DELETE FROM {}").format(relation(plan.target))
 
 
 def count_target(plan: TablePlan) -> sql.Composable:
-    return sql.SQL("SELECT count(*) FROM {}").format(plan.target.qualified.ident)
-
-
-def advance_sequence(plan: TablePlan, column: str) -> sql.Composable:
-    """Move the column's sequence past the synced maximum, never backwards."""
-    return sql.SQL(
-        "SELECT setval(%(seq)s::regclass, m) FROM (SELECT max({c}) AS m FROM {t}) s "
-        "WHERE m IS NOT NULL AND m > coalesce(pg_sequence_last_value(%(seq)s::regclass), 0)").format(
-        c=sql.Identifier(column), t=plan.target.qualified.ident)
+    return sql.SQL("SELECT count(*) FROM {}").format(relation(plan.target))

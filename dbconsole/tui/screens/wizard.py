@@ -456,6 +456,7 @@ class SyncWizard(Screen[Any]):
 
     def replan(self) -> None:
         self.plan = None
+        self.plan_error = None  # the last plan's error is not this one's
         self.plan_token += 1
         self.query_one("#plan-status", Static).update(Text("planning…", style="yellow"))
         self._plan(self.plan_token, self.request())

@@ -39,6 +39,8 @@ from dbconsole.tui.widgets.browser.rows import (
     diff_cell,
     key_cell,
     mark_cell,
+    name_cell,
+    row_height,
     size_cell,
     synced_cell,
 )
@@ -322,7 +324,7 @@ class CompareBrowser(Vertical):
         both = self.loaded["left"] and self.loaded["right"]
         cells = {
             "mark": lambda: mark_cell(row.name in self.marked),
-            "table": lambda: Text(str(row.name), no_wrap=True, overflow="ellipsis"),
+            "table": lambda: name_cell(row),
             "left": lambda: count_cell(row, "left", self.loaded["left"] or self.errors["left"] is not None),
             "right": lambda: count_cell(row, "right", self.loaded["right"] or self.errors["right"] is not None),
             "diff": lambda: diff_cell(row, both),
@@ -347,7 +349,7 @@ class CompareBrowser(Vertical):
         self.shown = [name for name in sorted(self.rows) if self.matches(name)]
         for name in self.shown:
             row = self.rows[name]
-            grid.add_row(*self._cells(row), key=row.key)
+            grid.add_row(*self._cells(row), key=row.key, height=row_height(row))
         if cursor_key is not None and cursor_key in self.shown:
             grid.move_cursor(row=self.shown.index(cursor_key), animate=False)
         self.update_status()
@@ -356,6 +358,9 @@ class CompareBrowser(Vertical):
         grid = self.query_one(BrowserGrid)
         row = self.rows[name]
         if row.key not in grid.rows:
+            return
+        if grid.rows[row.key].height != row_height(row):  # the other side brought other partitions
+            self.rebuild()
             return
         for column, value in zip(self._columns, self._cells(row)):
             grid.update_cell(row.key, column, value)

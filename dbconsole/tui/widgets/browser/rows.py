@@ -17,6 +17,7 @@ from dbconsole.compare import TableComparison
 from dbconsole.format import STATUS_STYLES, format_bytes, format_count, format_difference
 from dbconsole.names import TableName
 
+PARTITION_LINES = 4  # partitions listed beneath a partitioned table; more are summed up in one line
 COLUMNS = ("mark", "table", "left", "right", "diff", "size", "key", "synced")
 PENDING = "…"
 
@@ -48,6 +49,26 @@ class TableRow:
             self.left_rows, self.left_exact, self.left_error = rows, error is None, error
         else:
             self.right_rows, self.right_exact, self.right_error = rows, error is None, error
+
+
+def name_cell(row: TableRow) -> Text:
+    """The table's name; a partitioned table shows its partitions beneath it (one sync unit)."""
+    text = Text(str(row.name), no_wrap=True, overflow="ellipsis")
+    partitions = row.comparison().partitions
+    if partitions:
+        text.append(f"  {len(partitions)} partitions", style="dim")
+    for part in partitions[:PARTITION_LINES]:
+        one_side = "" if part.on_left and part.on_right else (" (only left)" if part.on_left else " (only right)")
+        text.append(f"\n  └ {part.name.name}{one_side}", style="yellow" if one_side else "dim")
+    if len(partitions) > PARTITION_LINES:
+        text.append(f"\n  └ … {len(partitions) - PARTITION_LINES} more", style="dim")
+    return text
+
+
+def row_height(row: TableRow) -> int:
+    """Lines a row needs: its name, and the partitions listed beneath it."""
+    count = len(row.comparison().partitions)
+    return 1 + min(count, PARTITION_LINES + 1) if count else 1
 
 
 def count_cell(row: TableRow, side: str, loaded: bool) -> Text:
