@@ -33,6 +33,7 @@ from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import Cancelled, ConnectError, DbconsoleError, ReadOnlyError, SyncError
 from dbconsole.sync import state
+from dbconsole.sync.conflicts import replace_conflicts
 from dbconsole.sync import statements as q
 from dbconsole.sync.events import (
     Done, ErrorEvent, Notice, PlannedTable, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
@@ -472,11 +473,13 @@ class SyncRun:
                 self._progress(plan, rows, rows, began)
             for plan in reversed(group):  # keyed tables: rows the source no longer has, children-first
                 if plan.key is not None:
+                    self.current = str(plan.name)  # a refused delete names the table it deletes from
                     stage = stages[str(plan.name)]
                     statement = q.preview_deletes(plan, stage) if self.request.dry_run else q.delete_missing(plan, stage)
                     counts[str(plan.name)][3] = (self._scalar(self.target, statement) if self.request.dry_run
                                                  else self._execute(self.target, statement))
             if self.request.dry_run:
+                self._report_replace_conflicts(group, stages)
                 raise psycopg.Rollback(tx)
             for plan in group:
                 inserted, updated, unchanged, deleted = counts[str(plan.name)]
@@ -484,6 +487,14 @@ class SyncRun:
                                    started_at, deleted=deleted)
         for plan in group:
             self._table_done(plan, tuple(counts[str(plan.name)]), began)  # type: ignore[arg-type]
+
+    def _report_replace_conflicts(self, group: list[TablePlan], stages: dict[str, sql.Identifier]) -> None:
+        """The replace dry run also proves its deletes and inserts would hold (see :mod:`.conflicts`)."""
+        assert self.target is not None
+        written = [t.name for t in self.plan.tables] if self.plan else []
+        for found in replace_conflicts(self.target, group, stages, written, self.request.target.name):
+            self.emit(Notice(found.table, found.message, kind="warning" if found.fails else "info",
+                             fails=found.fails, remedy=found.remedy))
 
     # -- dry run ------------------------------------------------------------
 
@@ -518,7 +529,8 @@ class SyncRun:
             if orphans[fk.name]:
                 self.emit(Notice(str(plan.name), f"{orphans[fk.name]:,} rows reference {fk.parent} rows that "
                                  f"{self.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
-                                 "here; include the FK parents (--with-parents)", kind="warning"))
+                                 "here; include the FK parents (--with-parents)", kind="warning", fails=True,
+                                 remedy="add_parents"))
         self._table_done(plan, (totals[0], totals[1], totals[2], 0), began)
 
     def _parents_outside_plan(self, plan: TablePlan) -> list[Any]:
