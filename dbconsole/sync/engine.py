@@ -318,11 +318,13 @@ class SyncRun:
             return None
         if self.request.dry_run and not state.state_exists(self.target):
             self.target.rollback()
+            self.emit(Notice(str(plan.name), f"first run of {plan.mode} for this table: full scan"))
             return None
         stored = state.load_watermark(self.target, plan.name, self.source_id, plan.mode, plan.cursor)
         empty = stored is not None and bool(self._scalar(self.target, q.target_is_empty(plan)))
         self.target.rollback()
         if stored is None:
+            self.emit(Notice(str(plan.name), f"first run of {plan.mode} for this table: full scan"))
             return None
         if empty:
             self.emit(Notice(str(plan.name), "the target table is empty: ignoring the stored watermark, full sync"))

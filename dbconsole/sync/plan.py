@@ -179,6 +179,12 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
                     skipped=skipped, warnings=warnings)
 
 
+def effective_mode(name: TableName, request: SyncRequest) -> str:
+    """The mode a table would be synced in: the request's, its rules', the settings', upsert."""
+    return (request.mode or _rules_for(name, request.settings.tables).mode or request.settings.mode
+            or DEFAULT_MODE)
+
+
 def _rules_for(name: TableName, rules: Mapping[str, TableRules]) -> TableRules:
     """Rules are keyed by the name as the user wrote it; match it like a --tables entry."""
     for text, table_rules in rules.items():

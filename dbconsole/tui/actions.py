@@ -66,9 +66,21 @@ ACTIONS: tuple[ActionSpec, ...] = (
     # Filter box
     ActionSpec("filter.clear", "escape", "clear_filter", "Clear filter", "filter", palette=False),
     # Sync wizard
-    ActionSpec("wizard.next", "ctrl+n", "next", "Next", "wizard", priority=True),
-    ActionSpec("wizard.back", "ctrl+b", "back", "Back", "wizard", priority=True),
-    ActionSpec("wizard.escape", "escape", "escape", "Back / cancel", "wizard"),
+    # enter also goes on from the Direction, Tables and Options steps (bound on their widgets).
+    ActionSpec("wizard.next", "ctrl+n", "next", "Next", "wizard", priority=True,
+               help="next step (enter too, on Direction, Tables and Options)"),
+    ActionSpec("wizard.start", "ctrl+n", "start", "Run", "wizard", priority=True, palette=False,
+               help="start the sync once confirmed"),
+    ActionSpec("wizard.close", "ctrl+n", "close", "Close", "wizard", priority=True, palette=False,
+               help="close the wizard after the run"),
+    ActionSpec("wizard.back", "escape", "back", "Back", "wizard", help="previous step"),
+    ActionSpec("wizard.leave", "escape", "leave", "Close", "wizard", palette=False, help="close the wizard"),
+    ActionSpec("wizard.cancel", "escape", "cancel_run", "Cancel sync", "wizard",
+               help="ask, then stop the run at its next block (committed batches are kept)"),
+    ActionSpec("wizard.add_parents", "p", "add_parents", "Add FK parents", "wizard",
+               help="tick FK parents, plan and dry-run again (when the dry run or the run says they are missing)"),
+    ActionSpec("wizard.retry", "r", "retry", "Run again (resume)", "wizard",
+               help="after a failure or a cancel: run the same sync again, resuming from the checkpoints"),
     # Inspector
     ActionSpec("inspector.run", "ctrl+r", "run_query", "Run query", "inspector", priority=True),
     ActionSpec("inspector.side", "ctrl+o", "switch_side", "Other side", "inspector", priority=True),
