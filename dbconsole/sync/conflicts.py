@@ -73,6 +73,10 @@ class Conflict:
     remedy: str | None = None  # "add_parents" | "add_children"
 
 
+def _rows(count: int) -> str:
+    return f"{count:,} row{'' if count == 1 else 's'}"
+
+
 def referencing_keys(conn: psycopg.Connection[Any], parents: Sequence[TableName]) -> list[ReferencingKey]:
     with conn.cursor() as cur:
         cur.execute(_REFERENCING_KEYS.format(schemas=sql.Literal([p.schema for p in parents]),
@@ -117,7 +121,7 @@ def replace_conflicts(conn: psycopg.Connection[Any], group: Sequence[TablePlan],
                 continue
             orphans = _count(conn, q.orphan_count(fk, stage))
             if orphans:
-                conflicts.append(Conflict(str(plan.name), f"{orphans:,} rows reference {fk.parent} rows that "
+                conflicts.append(Conflict(str(plan.name), f"{_rows(orphans)} reference {fk.parent} rows that "
                                           f"{target_name} lacks (foreign key {fk.name}): the sync would stop here",
                                           fails=True, remedy="add_parents"))
     plans = {t.name: t for t in group if t.key is not None and str(t.name) in stages}
@@ -128,13 +132,13 @@ def replace_conflicts(conn: psycopg.Connection[Any], group: Sequence[TablePlan],
         if not doomed:
             continue
         if key.refuses_delete:
-            conflicts.append(Conflict(str(key.parent), f"{doomed:,} rows of {key.child} reference {key.parent} rows "
+            conflicts.append(Conflict(str(key.parent), f"{_rows(doomed)} of {key.child} reference {key.parent} rows "
                                       f"this replace deletes (foreign key {key.name}, ON DELETE "
                                       f"{_ON_DELETE[key.on_delete]}): the sync would stop here and roll back",
                                       fails=True, remedy="add_children"))
         else:
             effect = "deleted" if key.on_delete == "c" else "changed"
-            conflicts.append(Conflict(str(key.parent), f"{doomed:,} rows of {key.child} would be {effect} too "
+            conflicts.append(Conflict(str(key.parent), f"{_rows(doomed)} of {key.child} would be {effect} too "
                                       f"(foreign key {key.name}, ON DELETE {_ON_DELETE[key.on_delete]})",
                                       fails=False))
     return conflicts

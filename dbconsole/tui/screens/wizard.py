@@ -42,12 +42,12 @@ from dbconsole.tui.widgets.sync.wording import plural
 __all__ = ["EventThrottle", "SyncWizard"]
 
 NEXT_LABELS = {"confirm": "Run ^n", "run": "Running…", "summary": "Close ^n"}
-# Which footer binding each step shows: the footer says what the button says.
+# Which step each action means something on (the palette can reach every step's actions).
 STEP_ACTIONS: dict[str, set[StepId]] = {
     "next": {"direction", "tables", "options", "preview"},
+    "back": {"tables", "options", "preview", "confirm"},
     "start": {"confirm"},
     "close": {"summary"},
-    "back": {"tables", "options", "preview", "confirm"},
     "leave": {"direction", "summary"},
     "cancel_run": {"run"},
 }
@@ -162,7 +162,7 @@ class SyncWizard(Screen[Any]):
         back.label = "Cancel esc" if step == "run" else "Back esc"
         nxt = self.query_one("#nav-next", Button)
         nxt.label = NEXT_LABELS.get(step, "Next ^n")
-        nxt.disabled = step == "run"
+        nxt.disabled = step == "run" or (step == "preview" and bool(self.previewer.failures))
         self.sub_title = f"{self.source.name} → {self.target.name}"
         self.refresh_bindings()
         self.steps[step].enter()
@@ -171,6 +171,8 @@ class SyncWizard(Screen[Any]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that mean nothing on the current step leave the footer (and do nothing)."""
+        if action == "next" and self.step == "preview":
+            return not self.previewer.failures  # a predicted failure blocks Confirm
         if action in STEP_ACTIONS:
             return self.step in STEP_ACTIONS[action]
         if action == "add_parents":
@@ -395,6 +397,7 @@ class SyncWizard(Screen[Any]):
     def on_sync_finished(self, message: SyncFinished) -> None:
         if message.dry_run:
             self.previewer.finished(message.summary, message.error)
+            self.query_one("#nav-next", Button).disabled = bool(self.previewer.failures)
             self.refresh_bindings()
             return
         self.running = False

@@ -8,11 +8,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
+from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.wording import plural
 
 
 class ConfirmStep(WizardStep):
+    ACTION_SCOPE = "wizard_confirm"
+    BINDINGS = bindings("wizard_confirm")
+    can_focus = True
     step_id = "confirm"
     title = "Confirm"
 
@@ -48,7 +52,7 @@ class ConfirmStep(WizardStep):
         else:
             text.append("Press ctrl+n (or Run) to start. escape goes back.")
             box.display = False
-            wizard.query_one("#nav-next").focus()
+            self.focus()  # so this step's keys (ctrl+n Run) are the footer's
         self.query_one("#confirm-text", Static).update(text)
         self.query_one("#confirm-error", Static).update("")
 

@@ -9,11 +9,14 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from dbconsole.config import Profile
+from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.toggles import ChoiceSet, RadioChoice
 
 
 class DirectionStep(WizardStep):
+    ACTION_SCOPE = "wizard_direction"
+    BINDINGS = bindings("wizard_direction")
     step_id = "direction"
     title = "Direction"
 

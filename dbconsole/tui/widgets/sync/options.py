@@ -145,6 +145,10 @@ class OptionsStep(WizardStep):
             text.append(f"\nNot selected but referenced: {', '.join(parents)}", style="yellow")
             text.append(" — tick FK parents to sync them too (rows the target lacks would stop the child).",
                         style="yellow")
+        chosen = set(self.wizard.steps_tables.selected())
+        added = [str(t.name) for t in plan.tables if str(t.name) not in chosen]
+        if added:
+            text.append(f"\nFK parents added: {', '.join(added)} (untick FK parents to leave them out)", style="dim")
         for name in left_out:
             text.append(f"\nskipped {name}: no key, so only mode replace can sync it", style="yellow")
         for name, reason in plan.skipped:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Static
 from dbconsole.format import format_duration
 from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
+from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.wording import console_wording
 
@@ -35,6 +36,8 @@ def done_cells(done: Any) -> dict[str, object]:
 
 
 class PreviewStep(WizardStep):
+    ACTION_SCOPE = "wizard_preview"
+    BINDINGS = bindings("wizard_preview")
     step_id = "preview"
     title = "Dry run"
 

@@ -17,6 +17,7 @@ from textual.widgets import RichLog
 
 from dbconsole.format import format_duration
 from dbconsole.tui.widgets.sync.progress import RunProgress
+from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.wording import console_wording
 
@@ -47,6 +48,8 @@ class RunRecord:
 
 
 class RunStep(WizardStep):
+    ACTION_SCOPE = "wizard_run"
+    BINDINGS = bindings("wizard_run")
     step_id = "run"
     title = "Run"
 

@@ -22,6 +22,7 @@ from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
 from dbconsole.tui.widgets.sync.preview import done_cells
 from dbconsole.tui.widgets.sync.run import RunRecord
+from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.wording import console_wording
 
@@ -78,6 +79,8 @@ def replace_failed(plan: Any, record: RunRecord) -> bool:
 
 
 class SummaryStep(WizardStep):
+    ACTION_SCOPE = "wizard_summary"
+    BINDINGS = bindings("wizard_summary")
     step_id = "summary"
     title = "Summary"
 
@@ -121,4 +124,4 @@ class SummaryStep(WizardStep):
             cells: dict[str, object] = done_cells(line.done) if line.done is not None else {}
             cells["status"] = Text(line.status, style=line.style, no_wrap=True, overflow="ellipsis")
             grid.add_row(*grid_columns.row(kept, line.table, width, cells))
-        wizard.query_one("#nav-next").focus()
+        grid.focus()  # inside the step, so its keys (ctrl+n Close, r, p) are the footer's

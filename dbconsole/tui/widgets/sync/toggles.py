@@ -14,7 +14,9 @@ from textual.content import Content
 from textual.strip import Strip
 from textual.widgets import Checkbox, OptionList, RadioButton, RadioSet, Select, SelectionList
 
-NEXT_ON_ENTER = [Binding("enter", "screen.next", "Next", show=False)]
+from dbconsole.tui.actions import bindings
+
+NEXT_ON_ENTER = bindings("wizard_fields")
 
 
 class TickBox(Checkbox):

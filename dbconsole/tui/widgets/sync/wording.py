@@ -11,11 +11,11 @@ import re
 
 MODES = ("upsert", "replace", "incremental", "xmin")
 
-MODE_HELP = {
-    "upsert": "insert new rows, update changed ones; the target's other rows stay",
-    "replace": "make the target equal to the source: deletes rows the source lacks, in one transaction",
-    "incremental": "only rows whose cursor column (updated_at) moved since the last run",
-    "xmin": "only rows the source changed since the last run (its transaction ids)",
+MODE_HELP = {  # one line each, short enough for the mode list at 80 columns
+    "upsert": "insert new rows, update changed ones, keep the rest",
+    "replace": "make it equal: deletes rows the source lacks",
+    "incremental": "rows whose updated_at moved since the last run",
+    "xmin": "rows the source changed since the last run",
 }
 
 _CLI_WORDS = (
