@@ -29,7 +29,6 @@ from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Stat
 from dbconsole.config import Config, Profile
 from dbconsole.names import TableName
 from dbconsole.sync import SyncRequest
-from dbconsole.sync.plan import effective_mode
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.jobs import error_line
 from dbconsole.tui.messages import PlanReady, SyncEvents, SyncFinished, SyncStateChanged
@@ -37,7 +36,7 @@ from dbconsole.tui.widgets.sync import (
     STEPS, ConfirmStep, DirectionStep, OptionsStep, PreviewStep, RunStep, StepId, SummaryStep, TablesStep,
     WizardStep)
 from dbconsole.tui.widgets.sync.throttle import EventThrottle, lower_thread_priority
-from dbconsole.tui.widgets.sync.wording import plural
+from dbconsole.tui.widgets.sync.wording import console_wording, plural
 
 __all__ = ["EventThrottle", "SyncWizard"]
 
@@ -214,12 +213,12 @@ class SyncWizard(Screen[Any]):
         self.dismiss(self.summary)
 
     def action_cancel_run(self) -> None:
-        self._ask_cancel()
+        self.steps["run"].ask_to_stop(quitting=False)  # type: ignore[attr-defined]
 
     def action_escape(self) -> None:
         """escape, whatever the step: back, close, or (while running) ask to cancel."""
         if self.step == "run":
-            self._ask_cancel()
+            self.action_cancel_run()
         elif self.step in ("direction", "summary"):
             self.action_leave()
         else:
@@ -248,20 +247,13 @@ class SyncWizard(Screen[Any]):
         return self.mode() or f"mode {self.config.sync.mode or 'upsert'}"
 
     def modes(self) -> set[str]:
-        request = self.request()
-        names = {str(n): n for n in self.available}
-        return {effective_mode(names[t], request) for t in request.tables if t in names} or {
-            self.mode() or self.config.sync.mode or "upsert"}
+        return self.steps_tables.modes(self.request()) or {self.mode() or self.config.sync.mode or "upsert"}
 
     def request(self, *, dry_run: bool = False) -> SyncRequest:
-        fields: dict[str, Any] = {"source": self.source, "target": self.target}
-        for step in ("tables", "options"):
-            fields.update(self.steps[step].contribute())  # type: ignore[index]
-        request = SyncRequest(dry_run=dry_run, settings=self.config.sync, **fields)
-        names = {str(n): n for n in self.available}
-        keyless = {str(n) for n in self.steps_tables.keyless}
-        self.left_out = [t for t in request.tables if t in keyless and t in names
-                         and effective_mode(names[t], request) != "replace"]
+        """The steps' parts put together, minus the keyless tables the mode cannot sync."""
+        request = SyncRequest(source=self.source, target=self.target, dry_run=dry_run, settings=self.config.sync,
+                              **self.steps_tables.contribute(), **self.options.contribute())
+        self.left_out = self.steps_tables.left_out(request)
         if self.left_out:
             request = replace(request, tables=tuple(t for t in request.tables if t not in self.left_out))
         return request
@@ -342,34 +334,22 @@ class SyncWizard(Screen[Any]):
         self.post_message(SyncStateChanged((self.source.name, self.target.name), True))
         self._run_engine(self.request(), dry_run=False)
 
-    def _ask_cancel(self, *, quitting: bool = False) -> None:
-        from dbconsole.tui.screens.confirm import ConfirmScreen
-
-        if not self.running or isinstance(self.app.screen, ConfirmScreen):
-            return
-        if self.cancel_event.is_set() and not quitting:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes and self.running:
-                self.quit_when_stopped = self.quit_when_stopped or quitting
-                self.cancel_event.set()
-                self.steps["run"].write("stopping… at the next block; committed batches are kept",  # type: ignore[attr-defined]
-                                        "yellow")
-                self.query_one("#nav-next", Button).label = "Stopping…"
-                self.sub_title = "stopping…"
-                if quitting:
-                    self.notify("stopping… the console quits once the sync has stopped", timeout=30)
-
-        question = ("A sync is running. Stop it and quit? " if quitting else "Cancel the running sync? ")
-        self.app.push_screen(ConfirmScreen(question + "It stops at the next block; committed batches are kept "
-                                           "and a new run resumes.",
-                                           yes="Stop and quit" if quitting else "Cancel sync", no="Keep going"),
-                             answered)
-
     def ask_quit(self) -> None:
         """ctrl+q while the run goes on: ask as escape does, then stop and quit."""
-        self._ask_cancel(quitting=True)
+        self.steps["run"].ask_to_stop(quitting=True)  # type: ignore[attr-defined]
+
+    def stop_run(self, *, quitting: bool) -> None:
+        """The user said yes: stop at the next block (and quit once stopped, for ctrl+q)."""
+        if not self.running:
+            return
+        self.quit_when_stopped = self.quit_when_stopped or quitting
+        self.cancel_event.set()
+        self.steps["run"].write("stopping… at the next block; committed batches are kept",  # type: ignore[attr-defined]
+                                "yellow")
+        self.query_one("#nav-next", Button).label = "Stopping…"
+        self.sub_title = "stopping…"
+        if quitting:
+            self.notify("stopping… the console quits once the sync has stopped", timeout=30)
 
     @work(thread=True, group="sync", exclusive=True, exit_on_error=False)
     def _run_engine(self, request: SyncRequest, dry_run: bool) -> None:
@@ -408,6 +388,7 @@ class SyncWizard(Screen[Any]):
             self.app.call_later(self.app.quit_now)  # type: ignore[attr-defined]
             return
         if message.error:
-            self.steps["run"].write(f"failed: {message.error}", "red")  # type: ignore[attr-defined]
-            self.app.notify(message.error, title="sync failed", severity="error", timeout=10)
+            error = console_wording(message.error)
+            self.steps["run"].write(f"failed: {error}", "red")  # type: ignore[attr-defined]
+            self.app.notify(error, title="sync failed", severity="error", timeout=10)
         self.show_step("summary")

@@ -38,7 +38,8 @@ class ConfirmStep(WizardStep):
         text.append(target, style="bold")
         text.append(f" ({wizard.mode_label()}).\n")
         text.append(f"The dry run would insert {totals[0]:,}, update {totals[1]:,}"
-                    + (f", delete {totals[3]:,}" if totals[3] else "") + f" and leave {totals[2]:,} rows unchanged.\n\n")
+                    + (f", delete {totals[3]:,}" if totals[3] else "")
+                    + f" and leave {totals[2]:,} rows unchanged.\n\n")
         box = self.query_one("#confirm-input", Input)
         if request.needs_confirmation:
             why = "the mode is replace" if "replace" in wizard.modes() else f'"{target}" is not a local database'

@@ -85,7 +85,8 @@ class RunProgress(Vertical):
         for table, estimated in tables:
             self.estimates[table] = estimated or 0
             self.rows[table] = 0
-            grid.add_row(Text(elide_middle(table, self.name_width), no_wrap=True), bar_cell(0, estimated, width=self.bar_width),
+            grid.add_row(Text(elide_middle(table, self.name_width), no_wrap=True),
+                         bar_cell(0, estimated, width=self.bar_width),
                          Text("-", style="dim", justify="right"), "", Text("waiting", style="dim"), key=table)
         self.started = time.monotonic()
         self._update_overall()
@@ -111,7 +112,8 @@ class RunProgress(Vertical):
         if estimated:
             self.estimates[table] = estimated
         total = max(self.estimates.get(table, 0), rows) or None
-        self._set(table, progress=bar_cell(rows, total, width=self.bar_width), rows=Text(format_count(rows), justify="right"),
+        self._set(table, progress=bar_cell(rows, total, width=self.bar_width),
+                  rows=Text(format_count(rows), justify="right"),
                   speed=Text(format_rate(rows_per_s), justify="right"),
                   eta=Text(f"ETA {format_duration(eta_s)}" if eta_s is not None else ""))
         self._update_overall()

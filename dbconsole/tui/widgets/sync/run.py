@@ -19,7 +19,7 @@ from dbconsole.format import format_duration
 from dbconsole.tui.widgets.sync.progress import RunProgress
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
-from dbconsole.tui.widgets.sync.wording import console_wording
+from dbconsole.tui.widgets.sync.wording import console_wording, plural
 
 
 @dataclass
@@ -68,6 +68,21 @@ class RunStep(WizardStep):
         self.record = RunRecord()
         self.query_one("#run-log", RichLog).focus()
 
+    def ask_to_stop(self, *, quitting: bool) -> None:
+        """Ask first (escape, or ctrl+q), then have the wizard stop the run at its next block."""
+        from dbconsole.tui.screens.confirm import ConfirmScreen
+
+        wizard = self.wizard
+        if not wizard.running or isinstance(self.app.screen, ConfirmScreen):
+            return
+        if wizard.cancel_event.is_set() and not quitting:
+            return
+        question = "A sync is running. Stop it and quit? " if quitting else "Cancel the running sync? "
+        self.app.push_screen(
+            ConfirmScreen(question + "It stops at the next block; committed batches are kept and a new run resumes.",
+                          yes="Stop and quit" if quitting else "Cancel sync", no="Keep going"),
+            lambda yes: wizard.stop_run(quitting=quitting) if yes else None)
+
     def write(self, text: str, style: str = "") -> None:
         self.query_one("#run-log", RichLog).write(Text(text, style=style))
 
@@ -78,7 +93,7 @@ class RunStep(WizardStep):
             kind = event.event
             if kind == "plan":
                 await progress.plan([(t.table, t.estimated_rows) for t in event.tables])
-                self.write(f"plan: {len(event.tables)} tables, {event.source} → {event.target}", "dim")
+                self.write(f"plan: {plural(len(event.tables), 'table')}, {event.source} → {event.target}", "dim")
                 for warning in event.warnings:
                     self.write(f"warning: {console_wording(warning)}", "yellow")
             elif kind == "table_start":
@@ -94,7 +109,8 @@ class RunStep(WizardStep):
                          f"{event.unchanged:,} unchanged" + (f", {event.deleted:,} deleted" if event.deleted else "")
                          + f" in {format_duration(event.seconds)}", "green")
             elif kind == "error":
-                self.write(f"error{' in ' + event.table if event.table else ''}: {console_wording(event.message)}", "red")
+                where = f" in {event.table}" if event.table else ""
+                self.write(f"error{where}: {console_wording(event.message)}", "red")
             elif kind == "notice":
                 self.write(f"{event.table + ': ' if event.table else ''}{console_wording(event.message)}",
                          "yellow" if event.kind in ("warning", "retry") else "dim")

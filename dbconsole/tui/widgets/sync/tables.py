@@ -17,6 +17,8 @@ from textual.app import ComposeResult
 from textual.widgets import SelectionList, Static
 
 from dbconsole.names import TableName
+from dbconsole.sync import SyncRequest
+from dbconsole.sync.plan import effective_mode
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.toggles import TickList
 from dbconsole.tui.widgets.sync.wording import plural
@@ -30,7 +32,8 @@ class TablesStep(WizardStep):
 
     def __init__(self, rows: Sequence[Any], marked: Sequence[TableName], left: str, right: str) -> None:
         super().__init__()
-        both = {r.name: r for r in rows if getattr(r, "left", None) is not None and getattr(r, "right", None) is not None}
+        both = {r.name: r for r in rows
+                if getattr(r, "left", None) is not None and getattr(r, "right", None) is not None}
         known = {r.name: r for r in rows}
         self.available: list[TableName] = sorted(both)
         self.keyless: set[TableName] = {n for n, r in both.items() if r.left.key is None and r.right.key is None}
@@ -95,3 +98,12 @@ class TablesStep(WizardStep):
 
     def contribute(self) -> dict[str, Any]:
         return {"tables": tuple(self.selected())}
+
+    def left_out(self, request: SyncRequest) -> list[str]:
+        """Selected tables without a key whose mode matches rows by key: skipped, with a notice."""
+        names = {str(n): n for n in self.keyless}
+        return [t for t in request.tables if t in names and effective_mode(names[t], request) != "replace"]
+
+    def modes(self, request: SyncRequest) -> set[str]:
+        names = {str(n): n for n in self.available}
+        return {effective_mode(names[t], request) for t in request.tables if t in names}
