@@ -158,7 +158,7 @@ class SyncWizard(Screen[Any]):
         self.query_one("#wizard-steps", Static).update(bar)
         back = self.query_one("#nav-back", Button)
         back.display = step not in ("direction", "summary")
-        back.label = "Cancel esc" if step == "run" else "Back esc"
+        back.label = "Stop esc" if step == "run" else "Back esc"
         nxt = self.query_one("#nav-next", Button)
         nxt.label = NEXT_LABELS.get(step, "Next ^n")
         nxt.disabled = step == "run" or (step == "preview" and bool(self.previewer.failures))

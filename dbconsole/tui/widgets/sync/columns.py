@@ -33,12 +33,15 @@ def fit(columns: Sequence[GridColumn], available: int, name_width: int) -> tuple
     def used(cols: Sequence[GridColumn]) -> int:
         return sum(c.width + CELL_PADDING for c in cols) + CELL_PADDING
     while kept and used(kept) + NAME_MIN > available:
-        drop = min((c for c in kept), key=lambda c: c.priority)
+        drop = min(kept, key=lambda c: c.priority)
         if drop.priority >= 100:
             break
         kept.remove(drop)
+    wanted = min(NAME_MAX, name_width)
+    while available - used(kept) < wanted and any(c.priority < 50 for c in kept):
+        kept.remove(min(kept, key=lambda c: c.priority))  # a whole name beats a minor figure
     room = available - used(kept)
-    return kept, max(NAME_MIN, min(NAME_MAX, name_width, room))
+    return kept, max(NAME_MIN, min(wanted, room))
 
 
 def elide_middle(text: str, width: int) -> str:

@@ -50,6 +50,7 @@ class RunProgress(Vertical):
         self.finished: set[str] = set()
         self.bar_width = BAR_WIDTH
         self.name_width = 20
+        self.columns: tuple[str, ...] = self.COLUMNS
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="run-overall"):
@@ -67,13 +68,16 @@ class RunProgress(Vertical):
         available = max(self.app.size.width - 6, 60)
         narrow = available < 120
         self.bar_width = 12 if narrow else BAR_WIDTH
-        widths = {"progress": self.bar_width + 5, "rows": 9 if narrow else 11, "speed": 11 if narrow else 13}
-        padding = 2 * len(self.COLUMNS) + 2
-        widths["table"] = max(16, min(name_width, available - sum(widths.values()) - padding - 16))
-        widths["eta"] = max(12, min(50, available - sum(widths.values()) - padding))
+        # Narrow: no per-table speed column (the overall line has the rate), so the ETA / result fits.
+        self.columns = tuple(c for c in self.COLUMNS if not (narrow and c == "speed"))
+        widths = {"progress": self.bar_width + 5, "rows": 9 if narrow else 11, "speed": 13}
+        fixed = sum(widths[c] for c in self.columns if c in widths)
+        padding = 2 * len(self.columns) + 2
+        widths["table"] = max(16, min(name_width, available - fixed - padding - 22))
+        widths["eta"] = max(12, min(50, available - fixed - widths["table"] - padding))
         grid = self.query_one("#run-tables", DataTable)
         grid.clear(columns=True)
-        for column in self.COLUMNS:
+        for column in self.columns:
             label = Text(column, justify="right") if column in ("rows", "speed") else column
             grid.add_column(label, key=column, width=widths[column])
         self.name_width = widths["table"]
@@ -85,18 +89,21 @@ class RunProgress(Vertical):
         for table, estimated in tables:
             self.estimates[table] = estimated or 0
             self.rows[table] = 0
-            grid.add_row(Text(elide_middle(table, self.name_width), no_wrap=True),
-                         bar_cell(0, estimated, width=self.bar_width),
-                         Text("-", style="dim", justify="right"), "", Text("waiting", style="dim"), key=table)
+            cells = {"table": Text(elide_middle(table, self.name_width), no_wrap=True),
+                     "progress": bar_cell(0, estimated, width=self.bar_width),
+                     "rows": Text("-", style="dim", justify="right"), "speed": "",
+                     "eta": Text("waiting", style="dim")}
+            grid.add_row(*[cells[c] for c in self.columns], key=table)
         self.started = time.monotonic()
         self._update_overall()
 
     def _set(self, table: str, **cells: object) -> None:
         grid = self.query_one("#run-tables", DataTable)
         if table not in grid.rows:
-            grid.add_row(table, "", "", "", "", key=table)
+            grid.add_row(table, *[""] * (len(self.columns) - 1), key=table)
         for column, value in cells.items():
-            grid.update_cell(table, column, value)
+            if column in self.columns:
+                grid.update_cell(table, column, value)
 
     def table_start(self, table: str, estimated: int | None, resume_rows: int) -> None:
         if estimated:
