@@ -25,7 +25,7 @@ PREVIEW_COLUMNS = (
     GridColumn("inserted", "would insert", 12, priority=90, right=True),
     GridColumn("updated", "would update", 12, priority=80, right=True),
     GridColumn("deleted", "would delete", 12, priority=70, right=True),
-    GridColumn("unchanged", "unchanged", 10, priority=60, right=True),
+    GridColumn("unchanged", "unchanged", 10, priority=40, right=True),
     GridColumn("time", "time", 7, priority=10, right=True),
 )
 
