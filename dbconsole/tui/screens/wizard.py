@@ -75,6 +75,7 @@ class SyncWizard(Screen[Any]):
         self.plan: Any = None
         self.plan_error: str | None = None
         self.plan_token = 0
+        self.engine_calls = 0  # numbers each dry run / run, so a stale one's messages are dropped
         self.left_out: list[str] = []  # keyless tables the chosen mode cannot sync
         self.preview_after_plan = False  # "add the FK parents": dry-run again once re-planned
         self.cancel_event = threading.Event()
@@ -190,7 +191,8 @@ class SyncWizard(Screen[Any]):
                 self.notify(blocker, severity="warning")
             return
         if step == "direction":
-            pair = (self.steps["direction"].contribute()["source"], self.steps["direction"].contribute()["target"])
+            chosen = self.steps["direction"].contribute()
+            pair = (chosen["source"], chosen["target"])
             if pair != (self.source, self.target):
                 self.plan = None
             self.source, self.target = pair
@@ -324,7 +326,8 @@ class SyncWizard(Screen[Any]):
     # ------------------------------------------------------------------ dry run and run
 
     def start_dry_run(self) -> None:
-        self._run_engine(self.request(dry_run=True), dry_run=True)
+        self.engine_calls += 1
+        self._run_engine(self.request(dry_run=True), dry_run=True, run=self.engine_calls)
 
     def _start_run(self) -> None:
         self.cancel_event.clear()
@@ -332,7 +335,8 @@ class SyncWizard(Screen[Any]):
         self.quit_when_stopped = False
         self.show_step("run")
         self.post_message(SyncStateChanged((self.source.name, self.target.name), True))
-        self._run_engine(self.request(), dry_run=False)
+        self.engine_calls += 1
+        self._run_engine(self.request(), dry_run=False, run=self.engine_calls)
 
     def ask_quit(self) -> None:
         """ctrl+q while the run goes on: ask as escape does, then stop and quit."""
@@ -352,9 +356,9 @@ class SyncWizard(Screen[Any]):
             self.notify("stopping… the console quits once the sync has stopped", timeout=30)
 
     @work(thread=True, group="sync", exclusive=True, exit_on_error=False)
-    def _run_engine(self, request: SyncRequest, dry_run: bool) -> None:
+    def _run_engine(self, request: SyncRequest, dry_run: bool, run: int) -> None:
         """The engine in a thread; its events come back in throttled batches."""
-        throttle = EventThrottle(lambda events: self.post_message(SyncEvents(dry_run, events)))
+        throttle = EventThrottle(lambda events: self.post_message(SyncEvents(dry_run, events, run)))
         lower_thread_priority()
         try:
             from dbconsole.sync.engine import run_sync
@@ -362,12 +366,14 @@ class SyncWizard(Screen[Any]):
             summary = run_sync(request, on_event=throttle, cancel=None if dry_run else self.cancel_event)
         except Exception as exc:
             throttle.flush()
-            self.post_message(SyncFinished(dry_run, None, error_line(exc)))
+            self.post_message(SyncFinished(dry_run, None, error_line(exc), run))
             return
         throttle.flush()
-        self.post_message(SyncFinished(dry_run, summary, None))
+        self.post_message(SyncFinished(dry_run, summary, None, run))
 
     async def on_sync_events(self, message: SyncEvents) -> None:
+        if message.run != self.engine_calls:
+            return  # a dry run the user walked away from (back, then forward again)
         if message.dry_run:
             for event in message.events:
                 self.previewer.engine_event(event)
@@ -375,6 +381,8 @@ class SyncWizard(Screen[Any]):
         await self.steps["run"].engine_events(message.events)  # type: ignore[attr-defined]
 
     def on_sync_finished(self, message: SyncFinished) -> None:
+        if message.dry_run and message.run != self.engine_calls:
+            return
         if message.dry_run:
             self.previewer.finished(message.summary, message.error)
             self.query_one("#nav-next", Button).disabled = bool(self.previewer.failures)
