@@ -33,6 +33,7 @@ from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import Cancelled, ConnectError, DbconsoleError, ReadOnlyError, SyncError
 from dbconsole.sync import sequences, state, triggers
+from dbconsole.sync.conflicts import replace_conflicts
 from dbconsole.sync import statements as q
 from dbconsole.sync.fk_errors import Phase, explain_fk_violation
 from dbconsole.sync.events import (
@@ -350,11 +351,13 @@ class SyncRun:
             return None
         if self.request.dry_run and not state.state_exists(self.target):
             self.target.rollback()
+            self.emit(Notice(str(plan.name), f"first run of {plan.mode} for this table: full scan"))
             return None
         stored = state.load_watermark(self.target, plan.name, self.source_id, plan.mode, plan.cursor)
         empty = stored is not None and bool(self._scalar(self.target, q.target_is_empty(plan)))
         self.target.rollback()
         if stored is None:
+            self.emit(Notice(str(plan.name), f"first run of {plan.mode} for this table: full scan"))
             return None
         if empty:
             self.emit(Notice(str(plan.name), "the target table is empty: ignoring the stored watermark, full sync"))
@@ -510,14 +513,13 @@ class SyncRun:
             self.phase = "delete"
             for plan in reversed(group):  # keyed tables: rows the source no longer has, children-first
                 if plan.key is not None:
-                    self.current = str(plan.name)
+                    self.current = str(plan.name)  # a refused delete names the table it deletes from
                     stage = stages[str(plan.name)]
                     statement = q.preview_deletes(plan, stage) if self.request.dry_run else q.delete_missing(plan, stage)
                     counts[str(plan.name)][3] = (self._scalar(self.target, statement) if self.request.dry_run
                                                  else self._execute(self.target, statement))
-                    if self.request.dry_run and counts[str(plan.name)][3]:
-                        self._predict_delete_violations(plan, stage, group)
             if self.request.dry_run:
+                self._report_replace_conflicts(group, stages)
                 raise psycopg.Rollback(tx)
             for plan in group:
                 inserted, updated, unchanged, deleted = counts[str(plan.name)]
@@ -527,6 +529,15 @@ class SyncRun:
                 triggers.restore(self.target, plan.restore_triggers)
         for plan in group:
             self._table_done(plan, tuple(counts[str(plan.name)]), began)  # type: ignore[arg-type]
+
+    def _report_replace_conflicts(self, group: list[TablePlan], stages: dict[str, sql.Identifier]) -> None:
+        """The replace dry run also proves its deletes and inserts would hold (see :mod:`.conflicts`)."""
+        assert self.target is not None
+        written = [t.name for t in self.plan.tables] if self.plan else []
+        for found in replace_conflicts(self.target, group, stages, written, self.request.target.name,
+                                    self.target_tables):
+            self.emit(Notice(found.table, found.message, kind="warning",
+                             fails=found.fails, remedy=found.remedy))
 
     # -- dry run ------------------------------------------------------------
 
@@ -561,28 +572,9 @@ class SyncRun:
             if orphans[fk.name]:
                 self.emit(Notice(str(plan.name), f"{orphans[fk.name]:,} rows reference {fk.parent} rows that "
                                  f"{self.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
-                                 "here; include the FK parents (--with-parents)", kind="warning"))
+                                 "here; include the FK parents (--with-parents)", kind="warning", fails=True,
+                                 remedy="add_parents"))
         self._table_done(plan, (totals[0], totals[1], totals[2], 0), began)
-
-    def _predict_delete_violations(self, plan: TablePlan, stage: sql.Identifier, group: list[TablePlan]) -> None:
-        """Dry run of a replace: target rows it would delete that a table outside the run still references."""
-        inside = {t.name for t in group}
-        for child in self.target_tables:
-            if child.qualified in inside:
-                continue
-            for fk in child.foreign_keys:
-                if fk.parent != plan.name or not set(fk.parent_columns) <= set(plan.columns):
-                    continue
-                rows = self._scalar(self.target, q.references_to_deleted(fk, child, plan, stage))
-                if rows and fk.cascades:
-                    effect = {"c": "deleted too", "n": "set to NULL", "d": "set to their default"}[fk.on_delete]
-                    self.emit(Notice(str(plan.name), f"{rows:,} rows of {child.qualified} reference rows this replace "
-                                     f"deletes and would be {effect} (foreign key {fk.name} ON DELETE); include "
-                                     f"{child.qualified} in the sync or use upsert to keep them", kind="warning"))
-                elif rows:
-                    self.emit(Notice(str(plan.name), f"{rows:,} rows of {child.qualified} reference rows this replace "
-                                     f"deletes (foreign key {fk.name}): the sync would stop here; include "
-                                     f"{child.qualified} in the sync or use upsert", kind="warning"))
 
     def _parents_outside_plan(self, plan: TablePlan) -> list[Any]:
         """Foreign keys of ``plan``'s table whose parent this run does not write."""

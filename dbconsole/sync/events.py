@@ -118,6 +118,8 @@ class Notice(SyncEvent):
     table: str | None
     message: str
     kind: str = "info"  # "info" | "warning" | "retry" | "waiting"
+    fails: bool = False  # a dry run's prediction that the real run would fail here
+    remedy: str | None = None  # what would fix it: "add_parents" | "add_children"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", redact(self.message))

@@ -246,6 +246,12 @@ def _filters_by_table(request: SyncRequest, source: Mapping[TableName, Table],
     return filters
 
 
+def effective_mode(name: TableName, request: SyncRequest) -> str:
+    """The mode a table would be synced in: the request's, its rules', the settings', upsert."""
+    return (request.mode or _rules_for(name, request.settings.tables).mode or request.settings.mode
+            or DEFAULT_MODE)
+
+
 def _rules_for(name: TableName, rules: Mapping[str, TableRules]) -> TableRules:
     """Rules are keyed by the name as the user wrote it; match it like a --tables entry."""
     for text, table_rules in rules.items():

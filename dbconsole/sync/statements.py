@@ -275,19 +275,6 @@ def orphan_count(fk: ForeignKey, stage: sql.Identifier) -> sql.Composable:
                                     for c, pc in zip(fk.columns, fk.parent_columns)))
 
 
-def references_to_deleted(fk: ForeignKey, child: Table, plan: TablePlan, stage: sql.Identifier) -> sql.Composable:
-    """Rows of ``child`` pointing (through ``fk``) at target rows of ``plan`` the stage lacks,
-    i.e. rows a replace would delete from under them."""
-    return sql.SQL("SELECT count(*) FROM {child} c WHERE {not_null} AND EXISTS (SELECT 1 FROM {parent} t "
-                   "WHERE {refers} AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match}))").format(
-        child=relation(child),
-        not_null=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier("c", c)) for c in fk.columns),
-        parent=relation(plan.target),
-        refers=sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier("t", pc), sql.Identifier("c", c))
-                                     for c, pc in zip(fk.columns, fk.parent_columns)),
-        stage=stage, match=_key_match(plan, "t", "s"))
-
-
 def target_is_empty(plan: TablePlan) -> sql.Composable:
     return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(relation(plan.target))
 

@@ -226,6 +226,14 @@ class DbconsoleApp(App[int]):
             self.apply_pair()
 
     async def action_quit(self) -> None:
+        """Quit; while a sync runs, ask first (as escape does) and quit once it has stopped."""
+        running = next((s for s in self.screen_stack if getattr(s, "running", False) and hasattr(s, "ask_quit")), None)
+        if running is not None and not running.cancel_event.is_set():
+            running.ask_quit()
+            return
+        self.quit_now()
+
+    def quit_now(self) -> None:
         """Stop a running sync at its next block, close tunnels, leave."""
         for screen in self.screen_stack:
             cancel = getattr(screen, "cancel_event", None)

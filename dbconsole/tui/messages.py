@@ -137,20 +137,22 @@ class PlanReady(Message):
 class SyncEvents(Message):
     """Engine events from the running (or dry-running) sync, a few at a time."""
 
-    def __init__(self, dry_run: bool, events: Sequence[Any]) -> None:
+    def __init__(self, dry_run: bool, events: Sequence[Any], run: int = 0) -> None:
         super().__init__()
         self.dry_run = dry_run
         self.events = list(events)
+        self.run = run  # which engine call sent it: a newer one makes it stale
 
 
 class SyncFinished(Message):
     """``run_sync`` returned (``summary``) or raised (``error`` is its one line)."""
 
-    def __init__(self, dry_run: bool, summary: Any, error: str | None) -> None:
+    def __init__(self, dry_run: bool, summary: Any, error: str | None, run: int = 0) -> None:
         super().__init__()
         self.dry_run = dry_run
         self.summary = summary
         self.error = error
+        self.run = run
 
 
 # --------------------------------------------------------------------------- inspector

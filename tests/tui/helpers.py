@@ -43,3 +43,11 @@ def unique(messages: list[Any]) -> list[Any]:
             seen.add(id(message))
             result.append(message)
     return result
+
+
+def screen_text(app: Any) -> str:
+    """What the screen shows right now, as plain characters (from the app's own SVG screenshot)."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")

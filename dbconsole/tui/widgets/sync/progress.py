@@ -16,11 +16,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar
 
 from dbconsole.format import format_count, format_duration, format_rate
+from dbconsole.tui.widgets.sync.columns import elide_middle
 
 BAR_WIDTH = 24
 
 
-def bar_cell(done: int, total: int | None, finished: bool = False) -> Text:
+def bar_cell(done: int, total: int | None, finished: bool = False, width: int = BAR_WIDTH) -> Text:
     """``━━━━━━━━╺━━━━━━━━  42%`` drawn as text: cheap to redraw a few times a second."""
     if finished:
         fraction = 1.0
@@ -28,10 +29,10 @@ def bar_cell(done: int, total: int | None, finished: bool = False) -> Text:
         fraction = max(0.0, min(1.0, done / total))
     else:
         fraction = 0.0
-    filled = int(round(fraction * BAR_WIDTH))
+    filled = int(round(fraction * width))
     text = Text(no_wrap=True)
     text.append("━" * filled, style="green" if finished else "bright_blue")
-    text.append("━" * (BAR_WIDTH - filled), style="grey30")
+    text.append("━" * (width - filled), style="grey30")
     text.append(f" {fraction * 100:3.0f}%", style="bold" if finished else "")
     return text
 
@@ -47,6 +48,9 @@ class RunProgress(Vertical):
         self.estimates: dict[str, int] = {}
         self.rows: dict[str, int] = {}
         self.finished: set[str] = set()
+        self.bar_width = BAR_WIDTH
+        self.name_width = 20
+        self.columns: tuple[str, ...] = self.COLUMNS
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="run-overall"):
@@ -59,13 +63,24 @@ class RunProgress(Vertical):
         self._columns(20)
 
     def _columns(self, name_width: int) -> None:
-        """Fixed widths: cells change a few times a second and must not make columns jump."""
+        """Fixed widths that fit the terminal: cells change a few times a second and must not
+        make columns jump, and at 80 columns the grid must not scroll sideways."""
+        available = max(self.app.size.width - 6, 60)
+        narrow = available < 120
+        self.bar_width = 12 if narrow else BAR_WIDTH
+        # Narrow: no per-table speed column (the overall line has the rate), so the ETA / result fits.
+        self.columns = tuple(c for c in self.COLUMNS if not (narrow and c == "speed"))
+        widths = {"progress": self.bar_width + 5, "rows": 9 if narrow else 11, "speed": 13}
+        fixed = sum(widths[c] for c in self.columns if c in widths)
+        padding = 2 * len(self.columns) + 2
+        widths["table"] = max(16, min(name_width, available - fixed - padding - 22))
+        widths["eta"] = max(12, min(50, available - fixed - widths["table"] - padding))
         grid = self.query_one("#run-tables", DataTable)
         grid.clear(columns=True)
-        widths = {"table": name_width, "progress": BAR_WIDTH + 5, "rows": 11, "speed": 13, "eta": 50}
-        for column in self.COLUMNS:
+        for column in self.columns:
             label = Text(column, justify="right") if column in ("rows", "speed") else column
             grid.add_column(label, key=column, width=widths[column])
+        self.name_width = widths["table"]
 
     async def plan(self, tables: list[tuple[str, int | None]]) -> None:
         """One row per planned table (the engine's PlanEvent)."""
@@ -74,23 +89,27 @@ class RunProgress(Vertical):
         for table, estimated in tables:
             self.estimates[table] = estimated or 0
             self.rows[table] = 0
-            grid.add_row(Text(table, no_wrap=True, overflow="ellipsis"), bar_cell(0, estimated),
-                         Text("-", style="dim", justify="right"), "", Text("waiting", style="dim"), key=table)
+            cells = {"table": Text(elide_middle(table, self.name_width), no_wrap=True),
+                     "progress": bar_cell(0, estimated, width=self.bar_width),
+                     "rows": Text("-", style="dim", justify="right"), "speed": "",
+                     "eta": Text("waiting", style="dim")}
+            grid.add_row(*[cells[c] for c in self.columns], key=table)
         self.started = time.monotonic()
         self._update_overall()
 
     def _set(self, table: str, **cells: object) -> None:
         grid = self.query_one("#run-tables", DataTable)
         if table not in grid.rows:
-            grid.add_row(table, "", "", "", "", key=table)
+            grid.add_row(table, *[""] * (len(self.columns) - 1), key=table)
         for column, value in cells.items():
-            grid.update_cell(table, column, value)
+            if column in self.columns:
+                grid.update_cell(table, column, value)
 
     def table_start(self, table: str, estimated: int | None, resume_rows: int) -> None:
         if estimated:
             self.estimates[table] = estimated
         self.rows[table] = resume_rows
-        self._set(table, progress=bar_cell(resume_rows, self.estimates.get(table)),
+        self._set(table, progress=bar_cell(resume_rows, self.estimates.get(table), width=self.bar_width),
                   rows=Text(format_count(resume_rows), justify="right"),
                   eta=Text(f"resumed at {resume_rows:,}" if resume_rows else "started", style="dim"))
         self._update_overall()
@@ -100,7 +119,8 @@ class RunProgress(Vertical):
         if estimated:
             self.estimates[table] = estimated
         total = max(self.estimates.get(table, 0), rows) or None
-        self._set(table, progress=bar_cell(rows, total), rows=Text(format_count(rows), justify="right"),
+        self._set(table, progress=bar_cell(rows, total, width=self.bar_width),
+                  rows=Text(format_count(rows), justify="right"),
                   speed=Text(format_rate(rows_per_s), justify="right"),
                   eta=Text(f"ETA {format_duration(eta_s)}" if eta_s is not None else ""))
         self._update_overall()
@@ -112,7 +132,7 @@ class RunProgress(Vertical):
         result = f"+{inserted:,} new · {updated:,} changed · {unchanged:,} same"
         if deleted:
             result += f" · {deleted:,} deleted"
-        self._set(table, progress=bar_cell(1, 1, finished=True),
+        self._set(table, progress=bar_cell(1, 1, finished=True, width=self.bar_width),
                   rows=Text(format_count(self.rows[table]), justify="right"),
                   eta=Text(f"{result} · {format_duration(seconds)}", style="green"))
         self._update_overall()

@@ -1,0 +1,72 @@
+"""Step 5: confirm. A target that is not local, or mode replace, needs its name typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Input, Static
+
+from dbconsole.tui.actions import bindings
+from dbconsole.tui.widgets.sync.step import WizardStep
+from dbconsole.tui.widgets.sync.wording import plural
+
+
+class ConfirmStep(WizardStep):
+    ACTION_SCOPE = "wizard_confirm"
+    BINDINGS = bindings("wizard_confirm")
+    can_focus = True
+    step_id = "confirm"
+    title = "Confirm"
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="confirm-text", classes="step-intro")
+        yield Input(placeholder="", id="confirm-input")
+        yield Static("", classes="step-error", id="confirm-error")
+
+    def enter(self) -> None:
+        wizard = self.wizard
+        request = wizard.request()
+        target = wizard.target.name
+        results = wizard.preview_results
+        totals = [sum(getattr(t, k) for t in results) for k in ("inserted", "updated", "unchanged", "deleted")]
+        text = Text()
+        text.append(f"Sync {plural(len(wizard.plan.tables) if wizard.plan else 0, 'table')} from ")
+        text.append(wizard.source.name, style="bold")
+        text.append(" into ")
+        text.append(target, style="bold")
+        text.append(f" ({wizard.mode_label()}).\n")
+        text.append(f"The dry run would insert {totals[0]:,}, update {totals[1]:,}"
+                    + (f", delete {totals[3]:,}" if totals[3] else "")
+                    + f" and leave {totals[2]:,} rows unchanged.\n\n")
+        box = self.query_one("#confirm-input", Input)
+        if request.needs_confirmation:
+            why = "the mode is replace" if "replace" in wizard.modes() else f'"{target}" is not a local database'
+            text.append(f"Because {why}, type the target's name ", style="yellow")
+            text.append(f'"{target}"', style="bold yellow")
+            text.append(" to confirm, then press enter.", style="yellow")
+            box.display = True
+            box.placeholder = target
+            box.value = ""
+            box.focus()
+        else:
+            text.append("Press ctrl+n (or Run) to start. escape goes back.")
+            box.display = False
+            self.focus()  # so this step's keys (ctrl+n Run) are the footer's
+        self.query_one("#confirm-text", Static).update(text)
+        self.query_one("#confirm-error", Static).update("")
+
+    def blocker(self) -> str | None:
+        wizard = self.wizard
+        if not wizard.request().needs_confirmation:
+            return None
+        typed = self.query_one("#confirm-input", Input).value.strip()
+        if typed == wizard.target.name:
+            return None
+        message = f'type "{wizard.target.name}" exactly to confirm' if typed else ""
+        self.query_one("#confirm-error", Static).update(message)
+        return message or "type the target's name to confirm"
+
+    def contribute(self) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,136 @@
+"""Step 4: the dry run. Both sides are read, nothing is written; a predicted failure blocks.
+
+The engine marks a notice ``fails`` when the real run would stop there (rows whose FK parents
+the target lacks; rows a replace would delete while another table still points at them). Such
+a prediction keeps the user from confirming; when adding the FK parents would fix it, ``p``
+does that in one key (re-plans and dry-runs again).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Static
+
+from dbconsole.format import format_duration
+from dbconsole.tui.widgets.sync import columns as grid_columns
+from dbconsole.tui.widgets.sync.columns import GridColumn
+from dbconsole.tui.actions import bindings
+from dbconsole.tui.widgets.sync.step import WizardStep
+from dbconsole.tui.widgets.sync.wording import console_wording
+
+PREVIEW_COLUMNS = (
+    GridColumn("inserted", "would insert", 12, priority=90, right=True),
+    GridColumn("updated", "would update", 12, priority=80, right=True),
+    GridColumn("deleted", "would delete", 12, priority=70, right=True),
+    GridColumn("unchanged", "unchanged", 10, priority=40, right=True),
+    GridColumn("time", "time", 7, priority=10, right=True),
+)
+
+
+def done_cells(done: Any) -> dict[str, object]:
+    return {**{k: f"{getattr(done, k):,}" for k in ("inserted", "updated", "unchanged", "deleted")},
+            "time": format_duration(done.seconds)}
+
+
+class PreviewStep(WizardStep):
+    ACTION_SCOPE = "wizard_preview"
+    BINDINGS = bindings("wizard_preview")
+    step_id = "preview"
+    title = "Dry run"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        self.results: list[Any] = []
+        self.notes: list[Any] = []  # the dry run's notices (warnings, predicted failures, info)
+        self.done = False
+        self.error: str | None = None
+        self.kept: list[GridColumn] = []
+        self.name_width = grid_columns.NAME_MIN
+
+    @property
+    def failures(self) -> list[Any]:
+        return [n for n in self.notes if getattr(n, "fails", False)]
+
+    @property
+    def parents_would_fix(self) -> bool:
+        return any(getattr(n, "remedy", None) == "add_parents" for n in self.failures)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="preview-status", classes="step-intro")
+        yield DataTable(id="preview-table", zebra_stripes=True, cursor_type="row", classes="step-list")
+
+    def enter(self) -> None:
+        self.reset()
+        plan = self.wizard.plan
+        names = [str(t.name) for t in plan.tables] if plan is not None else []
+        grid = self.query_one("#preview-table", DataTable)
+        self.kept, self.name_width = grid_columns.setup(grid, PREVIEW_COLUMNS, names, self.app.size.width - 6)
+        self.query_one("#preview-status", Static).update(
+            Text("dry run: reading both sides, writing nothing…", style="yellow"))
+        grid.focus()
+        self.wizard.start_dry_run()
+
+    def add_result(self, done: Any) -> None:
+        self.results.append(done)
+        self.query_one("#preview-table", DataTable).add_row(
+            *grid_columns.row(self.kept, done.table, self.name_width, done_cells(done)))
+
+    def engine_event(self, event: Any) -> None:
+        if event.event == "table_done":
+            self.add_result(event)
+        elif event.event == "table_start":
+            self.query_one("#preview-status", Static).update(Text(f"dry run: {event.table}…", style="yellow"))
+        elif event.event == "notice" and event.kind in ("warning", "info"):
+            self.notes.append(event)
+
+    def finished(self, summary: Any, error: str | None) -> None:
+        status = self.query_one("#preview-status", Static)
+        if error:
+            self.error = console_wording(error)
+            status.update(Text(f"dry run failed: {self.error}", style="red"))
+            return
+        self.done = True
+        if not self.results and summary.tables:
+            for done in summary.tables:
+                self.add_result(done)
+        status.update(self.headline(summary))
+
+    def headline(self, summary: Any) -> Text:
+        deletes = f", delete {summary.deleted:,}" if summary.deleted else ""
+        text = Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written. Would insert "
+                    f"{summary.inserted:,}, update {summary.updated:,}{deletes}; {summary.unchanged:,} unchanged.",
+                    style="green")
+        for note in self.notes:
+            where = f"{note.table}: " if note.table else ""
+            if note.fails:
+                text.append(f"\n✗ {where}{console_wording(note.message)}", style="bold red")
+            elif note.kind == "warning":
+                text.append(f"\n⚠ {where}{console_wording(note.message)}", style="yellow")
+            else:
+                text.append(f"\n· {where}{console_wording(note.message)}", style="dim")
+        if self.failures:
+            text.append("\nThe run would fail, so it cannot be confirmed. ", style="bold red")
+            if self.parents_would_fix:
+                text.append("Press p to add the FK parents and dry-run again; escape goes back.", style="bold")
+            else:
+                text.append("Add the tables that still point at those rows, or choose mode upsert "
+                            "(escape goes back).", style="bold")
+        else:
+            text.append("\nctrl+n to continue.", style="green")
+        return text
+
+    def blocker(self) -> str | None:
+        if self.error:
+            return self.error
+        if not self.done:
+            return "the dry run is still running"
+        if self.failures:
+            return ("the dry run predicts the run would fail: " + console_wording(self.failures[0].message)
+                    + (" (p adds the FK parents)" if self.parents_would_fix else ""))
+        return None
