@@ -47,7 +47,7 @@ SYNC_MODES = ("upsert", "replace", "incremental", "xmin")
 # Every key the file may hold, so a typo is caught and a close match suggested.
 TOP_KEYS = {"default_profile", "profiles", "sync", "detect", "tui"}
 PROFILE_KEYS = {
-    "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description",
+    "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description", "live_exact_counts",
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
 SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables"}
@@ -88,6 +88,10 @@ class Profile:
     description: str | None = None
     origin: str = "file"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Opt-in: the console's live refresh may count(*) this (local, writable) database.
+    live_exact_counts: bool = False
+    # Why this profile cannot be used (``needs NOPE_PASS``), or None: shown, never connected.
+    unusable: str | None = None
 
     @property
     def display_url(self) -> str:
@@ -330,9 +334,11 @@ def _profile_from_raw(name: str, raw: Mapping[str, Any], env: Mapping[str, str],
     description = raw.get("description")
     if description is not None:
         _expect(description, str, where, f"{key}.description")
+    live_exact_counts = raw.get("live_exact_counts", False)
+    _expect(live_exact_counts, bool, where, f"{key}.live_exact_counts")
     return Profile(name=name, url=url, read_only=read_only, ssh=ssh, color=color,
                    connect_timeout=timeout, description=description, origin=origin,
-                   raw=copy.deepcopy(dict(raw)))
+                   raw=copy.deepcopy(dict(raw)), live_exact_counts=live_exact_counts)
 
 
 def _parse_ssh(raw: Mapping[str, Any], env: Mapping[str, str], where: str, key: str) -> SshSettings:
@@ -705,6 +711,29 @@ def set_env_secret(env_path: Path, name: str, value: str) -> None:
         lines.append(entry)
     register_secret(value)
     atomic_write(env_path, "\n".join(lines) + "\n")
+
+
+def secret_references(raw: Mapping[str, Any]) -> set[str]:
+    """The ``${VAR}`` names a raw profile table refers to (URL, ``url_env``, SSH password)."""
+    names: set[str] = set()
+    for value in _string_values(dict(raw)):
+        names.update(_VAR.findall(value))
+    if isinstance(raw.get("url_env"), str):
+        names.add(raw["url_env"])
+    return names
+
+
+def remove_env_secret(env_path: Path, name: str) -> bool:
+    """Drop ``name=...`` from a ``.env`` file (atomic, 0600); False when it was not there."""
+    if not env_path.is_file():
+        return False
+    lines = env_path.read_text(encoding="utf-8").splitlines()
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=")
+    kept = [line for line in lines if not pattern.match(line)]
+    if len(kept) == len(lines):
+        return False
+    atomic_write(env_path, "\n".join(kept) + ("\n" if kept else ""))
+    return True
 
 
 def split_password(url: str, var_name: str) -> tuple[str, str | None]:

@@ -32,7 +32,7 @@ from dbconsole.config import (
 )
 from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import describe_info, error_line, probe
+from dbconsole.tui.jobs import describe_probe, error_line, probe
 from dbconsole.tui.messages import ProfileTested
 
 COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan", "white", "bright_red", "bright_green",
@@ -264,17 +264,18 @@ class ProfileForm(ModalScreen[Config | None]):
     @work(thread=True, group="profile-test", exclusive=True, exit_on_error=False)
     def _test(self, profile: Any) -> None:
         try:
-            info = probe(profile)
+            result = probe(profile)
         except Exception as exc:
             self.post_message(ProfileTested(None, error_line(exc)))
             return
-        self.post_message(ProfileTested(describe_info(info), None))
+        self.post_message(ProfileTested(describe_probe(profile, result), None))
 
     def on_profile_tested(self, message: ProfileTested) -> None:
         if message.error:
             self.show_status(message.error, "red")
         else:
-            self.show_status(f"connected: {message.summary}", "green")
+            summary = message.summary or ""
+            self.show_status(f"connected: {summary}", "yellow" if "NOT fully writable" in summary else "green")
 
     def action_cancel(self) -> None:
         self.dismiss(None)
