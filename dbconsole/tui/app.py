@@ -22,7 +22,6 @@ from textual.widgets import Header
 from dbconsole.config import (
     Config,
     Profile,
-    env_var_name,
     load_config,
     remove_env_secret,
     save_config,
@@ -342,7 +341,7 @@ class DbconsoleApp(App[int]):
         env_path = Path(new_config.save_path).parent / ".env"
         still_used = {var for p in new_config.profiles.values() for var in secret_references(p.raw)}
         removed, kept = [], []
-        ours = env_var_name(profile.name, "")  # DBCONSOLE_<NAME>_: what the form wrote
+        ours = "DBCONSOLE_"  # the namespace the profile form writes secrets in (config.env_var_name)
         for var in sorted(secret_references(profile.raw)):
             if var in still_used:
                 kept.append(f"{var} (used by another profile)")

@@ -68,6 +68,7 @@ class Inspector(Screen[None]):
         self.previews: dict[str, Preview] = {}
         self.states: dict[str, list[RowState]] = {}
         self._following = False
+        self.copied: str | None = None  # the last key copied (the clipboard cannot be read back)
 
     def compose(self) -> ComposeResult:
         yield Header()
