@@ -238,6 +238,7 @@ class DbconsoleApp(App[int]):
     def action_focus_profiles(self) -> None:
         self.profiles_pane.display = True
         self.profiles_pane.query_one(ProfileList).focus()
+        self.show_pair_line()
 
     def action_focus_browser(self) -> None:
         self.browser.query_one(BrowserGrid).focus()

@@ -81,8 +81,13 @@ async def test_main_screen_keys(tui_config):
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, ConfirmScreen) and "local" in app.config.profiles
+        ring_focused = app.browser.styles.border_top[1]
         await pilot.press("f2", "j")
         assert app.profiles_pane.selected_name == "server"
+        await pilot.pause()
+        # the focus ring: the pane with the focus has the accent border, the other does not
+        assert app.browser.styles.border_top[1] != ring_focused
+        assert app.profiles_pane.styles.border_top[1] == ring_focused
         await pilot.press("q")
     assert app.return_code == 0
     main_scopes = {"app", "profiles", "browser", "filter"}

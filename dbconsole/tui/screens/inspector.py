@@ -112,6 +112,10 @@ class Inspector(Screen[None]):
         self._show_query_title()
         self.query_one("#sql", TextArea).focus()
 
+    def on_resize(self) -> None:
+        """A short terminal (80x24) gives the SQL box one line so the result keeps its rows."""
+        self.set_class(self.size.height < 32, "-short")
+
     def on_unmount(self) -> None:
         runners = list(self.runners.values())
         self.runners.clear()
@@ -171,11 +175,11 @@ class Inspector(Screen[None]):
             fill_table(self.query_one(f"#rows-{side}", DataTable), preview.columns, preview.rows, states)
         if both and key:
             counts = {state: sum(s.count(state) for s in self.states.values()) for state in ("differs", "only_here")}
-            note = Text("rows by key: ", style="dim")
+            note = Text("by key: ", style="dim", no_wrap=True, overflow="ellipsis")
             note.append(f"≠ {counts['differs'] // 2} differ", style=ROW_STYLES["differs"])
-            note.append("  ")
+            note.append(" · ")
             note.append(f"+ {counts['only_here']} on one side only", style=ROW_STYLES["only_here"])
-            note.append("  (among the first rows; ^↑/^↓ move both, ^l copies the key)", style="dim")
+            note.append(" (first rows) · ^↑/^↓ both sides · ^l copy key", style="dim")
             self.query_one("#compare-note", Static).update(note)
 
     def _key(self) -> tuple[str, ...] | None:

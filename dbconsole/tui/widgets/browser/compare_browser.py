@@ -490,7 +490,7 @@ class CompareBrowser(Vertical):
             if state.loaded and any(not c.exact for c in state.counts.values()):
                 estimated = True
         if estimated:
-            parts.append("~ estimated (^r counts exactly)")
+            parts.append("~ estimates (^r: exact)")
         if self.paused:
             parts.append("live refresh paused (sync running)")
         elif self.refresh_interval:
