@@ -104,3 +104,28 @@ async def test_preview_caption_never_says_first_50_of_10(tmp_path, dbs):
                 assert caption == f"all {rows:,} rows", caption
             else:
                 assert caption.startswith("first 50 of "), caption
+
+
+def test_a_query_cannot_break_out_of_its_cursor(dbs, tui_config):
+    """The user's text is spliced into ``DECLARE ... FOR``: it is still one prepared statement in a
+    read-only transaction, so nothing after the query can run."""
+    from dbconsole.errors import DbconsoleError
+    from dbconsole.tui.jobs import ReadOnlyQuery
+
+    from .conftest import count_rows
+
+    before = count_rows(dbs.local_url, "public.users")
+    runner = ReadOnlyQuery(tui_config.profiles["local"])
+    try:
+        for attack in ("SELECT 1; DELETE FROM public.users", "SELECT 1; COMMIT; DELETE FROM public.users",
+                       "WITH d AS (DELETE FROM public.users RETURNING 1) SELECT count(*) FROM d",
+                       "SELECT 1 FOR UPDATE"):
+            try:
+                runner.run(attack)
+            except DbconsoleError:
+                pass
+            assert runner.run("SHOW transaction_read_only").rows == [("on",)]
+        assert runner.run("SELECT count(*) FROM public.users").rows == [(str(before),)]
+    finally:
+        runner.close()
+    assert count_rows(dbs.local_url, "public.users") == before

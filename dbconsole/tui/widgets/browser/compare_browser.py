@@ -20,13 +20,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
-from textual.widgets.data_table import ColumnKey
+from textual.widgets import Input, Static
 
 from dbconsole.config import Profile
 from dbconsole.connect import connect
 from dbconsole.names import TableName
-from dbconsole.tui.actions import bindings
+from dbconsole.tui.widgets.browser.grid import BrowserGrid, FilterBox
+from dbconsole.tui.widgets.browser.status import browser_status
 from dbconsole.tui.jobs import ExactCounter, error_line, read_side
 from dbconsole.tui.messages import (
     CatalogLoaded,
@@ -53,51 +53,6 @@ from dbconsole.tui.widgets.browser.side import SIDES, BrowserSide, Side
 # "live": the timer, a new pair, the end of a sync: estimates, exact only where opted in.
 # "asked": ctrl+r: exact counts of the marked tables (else of every table shown).
 RefreshKind = Literal["live", "asked"]
-
-
-class BrowserGrid(DataTable):
-    """The table grid; its keys (mark, filter, inspect, sync) act on the browser around it."""
-
-    ACTION_SCOPE = "browser"
-    BINDINGS = bindings("browser")
-
-    @property
-    def browser(self) -> CompareBrowser:
-        return self.query_ancestor(CompareBrowser)
-
-    def on_focus(self) -> None:
-        self.app.call_later(getattr(self.app, "fold_profiles", lambda: None))
-
-    def action_filter(self) -> None:
-        self.browser.open_filter()
-
-    def action_mark(self) -> None:
-        self.browser.toggle_mark()
-
-    def action_mark_all(self) -> None:
-        self.browser.mark_all_shown()
-
-    def action_refresh(self) -> None:
-        self.browser.refresh_counts("asked")
-
-    def action_stop_or_clear(self) -> None:
-        """``escape``: stop exact counts if they run, else clear the filter."""
-        browser = self.browser
-        if browser.counting:
-            browser.stop_counts()
-        elif browser.filter_text:
-            browser.set_filter("")
-
-
-class FilterBox(Input):
-    """``/`` opens it; typing narrows the grid at once; ``enter`` goes back to the grid."""
-
-    ACTION_SCOPE = "filter"
-    BINDINGS = bindings("filter")
-
-    def action_clear_filter(self) -> None:
-        self.value = ""
-        self.query_ancestor(CompareBrowser).close_filter()
 
 
 class CompareBrowser(Vertical):
@@ -469,41 +424,11 @@ class CompareBrowser(Vertical):
     # ------------------------------------------------------------------ status line
 
     def update_status(self) -> None:
-        total = len(self.rows)
-        parts = [f"{total:,} tables"]
-        if self.filter_text:
-            parts.append(f"{len(self.shown):,} shown for '{self.filter_text}'")
-        parts.append(f"{len(self.marked):,} marked")
-        estimated = False
-        for state in self.sides.values():
-            if state.profile is None:
-                continue
-            if state.stage == "unusable":
-                parts.append(f"{state.label}: unusable ({state.error})")
-            elif state.stage == "error":
-                parts.append(f"{state.label}: error")
-            elif state.stage == "connecting":
-                parts.append(f"{state.label}: connecting…")
-            elif state.counting:
-                parts.append(f"{state.label}: counting {state.counted:,}"
-                             + (f"/{state.to_count:,}" if state.to_count else "") + " (esc stops)")
-            if state.loaded and any(not c.exact for c in state.counts.values()):
-                estimated = True
-        if estimated:
-            parts.append("~ estimates (^r: exact)")
-        if self.paused:
-            parts.append("live refresh paused (sync running)")
-        elif self.refresh_interval:
-            parts.append(f"refresh every {self.refresh_interval:g}s")
-        status = Text("  ·  ".join(parts), style="dim", no_wrap=True, overflow="ellipsis")
-        if self.sides["right"].profile is None and self.sides["left"].profile is not None:
-            status.append("\nadd a second profile (n) to compare", style="yellow")
-        for state in self.sides.values():
-            if state.stage == "error" and state.profile is not None:
-                status.append(f"\n{state.label}: {state.error}", style="red")
-        self.query_one("#browser-status", Static).update(status)
-        self.border_title = f"Tables · {self.sides['left'].profile.name if self.sides['left'].profile else '?'} ⇄ " \
-                            f"{self.sides['right'].profile.name if self.sides['right'].profile else '?'}"
+        self.query_one("#browser-status", Static).update(browser_status(
+            self.sides, tables=len(self.rows), shown=len(self.shown), marked=len(self.marked),
+            filter_text=self.filter_text, paused=self.paused, refresh_interval=self.refresh_interval))
+        names = [state.profile.name if state.profile else "?" for state in self.sides.values()]
+        self.border_title = f"Tables · {names[0]} ⇄ {names[1]}"
 
     def show_pair_line(self, text: Text | None) -> None:
         """The profiles' status folded into one line, while the profiles pane is folded away."""
