@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -19,15 +18,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Header
 
-from dbconsole.config import (
-    Config,
-    Profile,
-    load_config,
-    remove_env_secret,
-    save_config,
-    secret_references,
-    without_profile,
-)
+from dbconsole.config import Config, load_config, save_config, without_profile
 from dbconsole.connect import tunnels
 from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.tui.actions import bindings
@@ -321,6 +312,8 @@ class DbconsoleApp(App[int]):
             return
 
         def answered(yes: bool | None) -> None:
+            from dbconsole.tui.screens.profile_form import forget_secrets
+
             if not yes:
                 return
             try:
@@ -332,38 +325,11 @@ class DbconsoleApp(App[int]):
             except OSError as exc:
                 self.notify(error_line(exc), severity="error")
                 return
-            self.notify(f"deleted profile {name}; {self._forget_secrets(profile, new_config)}", timeout=6)
+            self.notify(f"deleted profile {name}; {forget_secrets(profile, new_config)}", timeout=6)
             self.use_config(new_config)
 
         self.push_screen(ConfirmScreen(f"Delete profile '{name}' from {self.config.save_path}?",
                                        yes="Delete"), answered)
-
-    def _forget_secrets(self, profile: Profile, new_config: Config) -> str:
-        """Take the deleted profile's secrets out of ``.env``; say what was removed or kept, and why."""
-        env_path = Path(new_config.save_path).parent / ".env"
-        still_used = {var for p in new_config.profiles.values() for var in secret_references(p.raw)}
-        removed, kept = [], []
-        ours = "DBCONSOLE_"  # the namespace the profile form writes secrets in (config.env_var_name)
-        for var in sorted(secret_references(profile.raw)):
-            if var in still_used:
-                kept.append(f"{var} (used by another profile)")
-                continue
-            if not var.startswith(ours):
-                kept.append(f"{var} (not written by dbconsole; it may serve other tools)")
-                continue
-            try:
-                if remove_env_secret(env_path, var):
-                    removed.append(var)
-                else:
-                    kept.append(f"{var} (not in {env_path})")
-            except OSError as exc:
-                kept.append(f"{var} ({error_line(exc)})")
-        words = []
-        if removed:
-            words.append(f"removed {', '.join(removed)} from {env_path}")
-        if kept:
-            words.append(f"kept {', '.join(kept)}")
-        return "; ".join(words) or "it had no secret in .env"
 
     def _profile_saved(self, new_config: Config | None) -> None:
         if new_config is None:

@@ -22,10 +22,13 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from dbconsole.config import (
     Config,
+    Profile,
     env_var_name,
     is_local_host,
     profile_table,
+    remove_env_secret,
     save_config,
+    secret_references,
     set_env_secret,
     split_password,
     with_profile,
@@ -128,6 +131,34 @@ def save_profile(config: Config, values: ProfileFormValues, old_name: str | None
     for var, value in secrets.items():
         set_env_secret(env_path, var, value)
     return new_config
+
+
+def forget_secrets(profile: Profile, new_config: Config) -> str:
+    """Take the deleted profile's secrets out of ``.env``; say what was removed or kept, and why."""
+    env_path = Path(new_config.save_path).parent / ".env"
+    still_used = {var for p in new_config.profiles.values() for var in secret_references(p.raw)}
+    removed, kept = [], []
+    ours = "DBCONSOLE_"  # the namespace the profile form writes secrets in (config.env_var_name)
+    for var in sorted(secret_references(profile.raw)):
+        if var in still_used:
+            kept.append(f"{var} (used by another profile)")
+            continue
+        if not var.startswith(ours):
+            kept.append(f"{var} (not written by dbconsole; it may serve other tools)")
+            continue
+        try:
+            if remove_env_secret(env_path, var):
+                removed.append(var)
+            else:
+                kept.append(f"{var} (not in {env_path})")
+        except OSError as exc:
+            kept.append(f"{var} ({error_line(exc)})")
+    words = []
+    if removed:
+        words.append(f"removed {', '.join(removed)} from {env_path}")
+    if kept:
+        words.append(f"kept {', '.join(kept)}")
+    return "; ".join(words) or "it had no secret in .env"
 
 
 def values_from_profile(config: Config, name: str) -> ProfileFormValues:
