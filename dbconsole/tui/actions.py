@@ -43,6 +43,8 @@ SCOPE_TITLES = {
 ACTIONS: tuple[ActionSpec, ...] = (
     # Everywhere
     ActionSpec("app.help", "question_mark", "help", "Help", "app", key_display="?"),
+    # the same, for where "?" is typed text (the SQL box, a form): help stays in the footer
+    ActionSpec("app.help_f1", "f1", "help", "Help", "app", key_display="F1", palette=False),
     ActionSpec("app.palette", "ctrl+p", "command_palette", "Commands", "app", show=False),
     ActionSpec("app.quit", "ctrl+q", "quit", "Quit", "app", priority=True),
     ActionSpec("app.theme", "f9", "toggle_theme", "Light/dark theme", "app", show=False),

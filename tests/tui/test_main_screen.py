@@ -214,3 +214,19 @@ async def test_deleting_a_profile_removes_its_secret_from_env(tui_config, dbs):
         assert "TUI_SERVER_PASSWORD=" in env_path.read_text()
         messages = " ".join(n.message for n in app._notifications)
         assert "kept TUI_SERVER_PASSWORD (not written by dbconsole" in messages
+
+
+async def test_help_and_quit_stay_in_the_inspector_footer(tui_config):
+    from dbconsole.tui.screens.help import HelpScreen
+    from dbconsole.tui.screens.inspector import Inspector
+
+    app = DbconsoleApp(config=tui_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_counts(pilot, app)
+        await pilot.press("enter")
+        inspector = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, Inspector) else None, "inspector")
+        await pilot.pause(0.2)
+        keys = [(k.key_display, k.description) for k in inspector.query(FooterKey)]
+        assert {d for _k, d in keys[:2]} == {"Help", "Quit"}, keys  # "?" is typed text here: F1 says Help
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
