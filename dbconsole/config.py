@@ -336,6 +336,9 @@ def _profile_from_raw(name: str, raw: Mapping[str, Any], env: Mapping[str, str],
         _expect(description, str, where, f"{key}.description")
     live_exact_counts = raw.get("live_exact_counts", False)
     _expect(live_exact_counts, bool, where, f"{key}.live_exact_counts")
+    if live_exact_counts and (read_only or ssh is not None or not is_local_host(url)):
+        raise ConfigError(f"{where}: {key}.live_exact_counts: only a local, writable profile may count its "
+                          "tables on every refresh (this one is read-only or remote)")
     return Profile(name=name, url=url, read_only=read_only, ssh=ssh, color=color,
                    connect_timeout=timeout, description=description, origin=origin,
                    raw=copy.deepcopy(dict(raw)), live_exact_counts=live_exact_counts)

@@ -127,3 +127,18 @@ def counts_running(url: str) -> int:
         return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                             "AND pid <> pg_backend_pid() AND state = 'active' "
                             "AND query LIKE 'SELECT count(*) FROM%%slow_count%%'").fetchone()[0]
+
+
+def test_live_exact_counts_is_refused_on_a_read_only_or_remote_profile():
+    import pytest
+
+    from dbconsole.config import ConfigError, parse_config
+
+    ok = parse_config({"profiles": {"dev": {"url": "postgresql://a@localhost/x", "live_exact_counts": True}}},
+                      path=None, environ={})
+    assert ok.profiles["dev"].live_exact_counts and live_counts_exact(ok.profiles["dev"])
+    for table in ({"url": "postgresql://a@localhost/x", "read_only": True, "live_exact_counts": True},
+                  {"url": "postgresql://a@db.example/x", "read_only": False, "live_exact_counts": True},
+                  {"url": "postgresql://a@localhost/x", "live_exact_counts": "yes"}):
+        with pytest.raises(ConfigError, match="live_exact_counts"):
+            parse_config({"profiles": {"prod": table}}, path=None, environ={})

@@ -116,6 +116,8 @@ def build_profile(config: Config, values: ProfileFormValues, old_name: str | Non
     table = profile_table(url=url or None, url_env=url_env, read_only=values.read_only, ssh=ssh or None,
                           color=values.color or None, connect_timeout=old_raw.get("connect_timeout"),
                           description=old_raw.get("description"))
+    if old_raw.get("live_exact_counts"):
+        table["live_exact_counts"] = True  # kept on edit (the form has no field for it)
     environ = {**dict(config.environ), **secrets}
     staged = dataclasses.replace(config, environ=environ)
     return with_profile(staged, name, table, old_name=old_name), secrets
