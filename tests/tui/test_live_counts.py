@@ -142,3 +142,19 @@ def test_live_exact_counts_is_refused_on_a_read_only_or_remote_profile():
                   {"url": "postgresql://a@localhost/x", "live_exact_counts": "yes"}):
         with pytest.raises(ConfigError, match="live_exact_counts"):
             parse_config({"profiles": {"prod": table}}, path=None, environ={})
+
+
+async def test_a_locked_table_fails_the_refresh_instead_of_hanging_it(tmp_path, dbs):
+    """A migration holding ACCESS EXCLUSIVE on a server table: the side reports the lock within
+    seconds (lock_timeout) instead of leaving the browser "connecting" for as long as it lasts."""
+    config = load_config(write_config(tmp_path, dbs.local_url, dbs.server_url), environ={}, cwd=tmp_path)
+    with dbs.server_admin() as admin:
+        admin.execute("BEGIN")
+        admin.execute("LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE")
+        app = DbconsoleApp(config=config)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await wait_for(pilot, lambda: app.browser.sides["right"].stage == "error", "the lock to be reported",
+                           timeout=20)
+            assert "lock" in (app.browser.sides["right"].error or "")
+            assert app.browser.sides["left"].loaded  # the other side is not held up
+        admin.execute("ROLLBACK")

@@ -53,6 +53,7 @@ from dbconsole.tui.widgets.browser.side import SIDES, BrowserSide, Side
 # "live": the timer, a new pair, the end of a sync: estimates, exact only where opted in.
 # "asked": ctrl+r: exact counts of the marked tables (else of every table shown).
 RefreshKind = Literal["live", "asked"]
+LOCK_TIMEOUT_MS = 5_000
 
 
 class CompareBrowser(Vertical):
@@ -148,10 +149,8 @@ class CompareBrowser(Vertical):
         for side, state in self.sides.items():
             if not state.usable or state.profile is None:
                 continue
-            if state.stage == "error":
-                state.stage = "connecting"
             if not state.loaded:
-                state.stage = "connecting"
+                state.stage = "connecting"  # first read, or a retry after an error
             exact: Sequence[TableName] | Literal["all"] | None = asked
             if asked is None and state.live_exact:
                 exact = "all"
@@ -159,7 +158,8 @@ class CompareBrowser(Vertical):
                 exact = synced
             state.counting = exact is not None
             state.counted = 0
-            state.to_count = len(exact) if isinstance(exact, list) else 0
+            state.to_count = len([n for n in exact if not state.tables or n in state.tables]) \
+                if isinstance(exact, list) else 0
             counter = self._counters[side] = ExactCounter()
             self._load_side(self.generation, side, state.profile, exact, counter)
         self.update_status()
@@ -181,7 +181,9 @@ class CompareBrowser(Vertical):
         app = self.app
         app.post_message(ProfileStatusChanged(profile.name, "connecting"))
         try:
-            conn = connect(profile, read_only=True, purpose="browser")
+            # A table locked by a migration must fail this refresh, not hang it (the catalog's
+            # sizes and the counts both wait for an ACCESS EXCLUSIVE lock).
+            conn = connect(profile, read_only=True, purpose="browser", options={"lock_timeout": str(LOCK_TIMEOUT_MS)})
         except Exception as exc:  # every failure becomes one line on screen
             message = error_line(exc)
             app.post_message(ProfileStatusChanged(profile.name, "error", error=message))
@@ -195,7 +197,8 @@ class CompareBrowser(Vertical):
             self.post_message(CatalogLoaded(generation, side, profile.name, snapshot.tables))
             self.post_message(LastSyncedLoaded(generation, side, snapshot.last_synced))
             present = [t.qualified for t in snapshot.tables]
-            wanted = present if exact == "all" else [n for n in (exact or ()) if n in set(present)]
+            known = set(present)
+            wanted = present if exact == "all" else [n for n in (exact or ()) if n in known]
             if wanted and not counter.cancelled:
                 counter.run(conn, wanted, lambda results: self.post_message(CountsArrived(generation, side, results)))
         except Exception as exc:
