@@ -86,11 +86,14 @@ async def first_frame(config_path: Path, tables: int) -> None:
         await wait_for(pilot, lambda: len(browser.shown) >= tables * 0.9)
         estimates = time.perf_counter()
         await wait_for(pilot, lambda: browser.loaded["left"] and browser.loaded["right"] and not browser.busy)
+        asked = time.perf_counter()
+        browser.refresh_counts("asked")  # ctrl+r: exact counts run only when asked
+        await wait_for(pilot, lambda: not browser.busy)
         counted = time.perf_counter()
         shown = len(browser.shown)
     print(f"  first frame (app ready, drawn):      {(ready - started) * 1000:7.0f} ms   goal < 1000 ms")
     print(f"  every table shown with estimates:    {(estimates - started) * 1000:7.0f} ms   ({shown} rows)")
-    print(f"  every exact count in (both sides):   {(counted - started) * 1000:7.0f} ms")
+    print(f"  ctrl+r: every exact count in (both): {(counted - asked) * 1000:7.0f} ms")
 
 
 async def key_delay(pilot: Any, key: str, effect: Callable[[], bool]) -> float:

@@ -795,6 +795,29 @@ def set_env_secret(env_path: Path, name: str, value: str) -> None:
     atomic_write(env_path, "\n".join(lines) + "\n")
 
 
+def secret_references(raw: Mapping[str, Any]) -> set[str]:
+    """The ``${VAR}`` names a raw profile table refers to (URL, ``url_env``, SSH password)."""
+    names: set[str] = set()
+    for value in _string_values(dict(raw)):
+        names.update(_VAR.findall(value))
+    if isinstance(raw.get("url_env"), str):
+        names.add(raw["url_env"])
+    return names
+
+
+def remove_env_secret(env_path: Path, name: str) -> bool:
+    """Drop ``name=...`` from a ``.env`` file (atomic, 0600); False when it was not there."""
+    if not env_path.is_file():
+        return False
+    lines = env_path.read_text(encoding="utf-8").splitlines()
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=")
+    kept = [line for line in lines if not pattern.match(line)]
+    if len(kept) == len(lines):
+        return False
+    atomic_write(env_path, "\n".join(kept) + ("\n" if kept else ""))
+    return True
+
+
 def split_password(url: str, var_name: str) -> tuple[str, str | None]:
     """Move a literal password out of a URL: return the URL with ``${var_name}`` and the value."""
     if "://" not in url:

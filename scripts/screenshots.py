@@ -151,7 +151,9 @@ async def scenes(config_path: Path, out: Path) -> None:
         app.sub_title = "~/.config/dbconsole/dbconsole.toml"  # not the throwaway folder's name
         browser = app.browser
         await wait_for(pilot, lambda: browser.loaded["left"] and browser.loaded["right"] and not browser.busy,
-                       "exact counts")
+                       "estimates")
+        await pilot.press("ctrl+r")  # exact counts run when asked, never on their own
+        await wait_for(pilot, lambda: not browser.busy, "exact counts")
         await pilot.press("down", "down")
         await shoot(pilot, app, out, "browser")
         app.theme = "textual-light"

@@ -23,6 +23,7 @@ class StallableProxy:
         self.flowing.set()
         self.closed = threading.Event()
         self.sockets: list[socket.socket] = []
+        self.bytes_to_client = 0  # what the server sent through the proxy (a test's "rows sent")
         threading.Thread(target=self._accept, daemon=True).start()
 
     def stall(self) -> None:
@@ -55,9 +56,9 @@ class StallableProxy:
                 continue
             self.sockets += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, src is upstream), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, to_client: bool = False) -> None:
         while not self.closed.is_set():
             try:
                 data = src.recv(65536)
@@ -76,3 +77,5 @@ class StallableProxy:
                 dst.sendall(data)
             except OSError:
                 return
+            if to_client:
+                self.bytes_to_client += len(data)

@@ -8,6 +8,7 @@ from dbconsole.catalog import Column, Partition, Table
 from dbconsole.compare import compare_tables
 from dbconsole.names import TableName
 from dbconsole.tui.widgets.browser.rows import PARTITION_LINES, TableRow, name_cell, row_height
+from dbconsole.tui.widgets.browser.side import BrowserSide
 
 ID = Column(name="id", type="integer", type_oid=23, not_null=True, has_default=False, generated=False,
             identity="", builtin_type=True)
@@ -20,10 +21,17 @@ def partitioned(count: int, *, rows: int = 10) -> Table:
                  columns=(ID,), primary_key=("id",), unique_keys=(), foreign_keys=(), partitions=parts)
 
 
+def _row(name: TableName, left: Table | None = None, right: Table | None = None) -> TableRow:
+    """A browser row over two loaded sides holding these catalogs."""
+    sides = {side: BrowserSide(side, stage="loaded", tables={name: table} if table is not None else {})
+             for side, table in (("left", left), ("right", right))}
+    return TableRow(name, sides)
+
+
 def test_partitions_are_listed_beneath_their_table_and_one_side_only_is_marked() -> None:
     left = partitioned(3)
     right = replace(left, partitions=left.partitions[:2])
-    row = TableRow(TableName("public", "payment"), left=left, right=right)
+    row = _row(TableName("public", "payment"), left, right)
     text = name_cell(row).plain.splitlines()
     assert text[0].startswith("public.payment") and "3 partitions" in text[0]
     assert text[1:] == ["  └ payment_p0", "  └ payment_p1", "  └ payment_p2 (only left)"]
@@ -37,7 +45,7 @@ def test_partitions_are_listed_beneath_their_table_and_one_side_only_is_marked()
 
 def test_a_hundred_partitions_take_a_few_lines_not_a_hundred() -> None:
     table = partitioned(100)
-    row = TableRow(TableName("public", "payment"), left=table, right=table)
+    row = _row(TableName("public", "payment"), table, table)
     lines = name_cell(row).plain.splitlines()
     assert len(lines) == row_height(row) == PARTITION_LINES + 2
     assert lines[-1] == f"  └ … {100 - PARTITION_LINES} more"
@@ -45,4 +53,4 @@ def test_a_hundred_partitions_take_a_few_lines_not_a_hundred() -> None:
 
 def test_a_plain_table_is_one_line() -> None:
     table = replace(partitioned(0), kind="r")
-    assert row_height(TableRow(TableName("public", "payment"), left=table)) == 1
+    assert row_height(_row(TableName("public", "payment"), table)) == 1

@@ -49,6 +49,8 @@ SCOPE_TITLES = {
 ACTIONS: tuple[ActionSpec, ...] = (
     # Everywhere
     ActionSpec("app.help", "question_mark", "help", "Help", "app", key_display="?"),
+    # the same, for where "?" is typed text (the SQL box, a form): help stays in the footer
+    ActionSpec("app.help_f1", "f1", "help", "Help", "app", key_display="F1", palette=False),
     ActionSpec("app.palette", "ctrl+p", "command_palette", "Commands", "app", show=False),
     ActionSpec("app.quit", "ctrl+q", "quit", "Quit", "app", priority=True),
     ActionSpec("app.theme", "f9", "toggle_theme", "Light/dark theme", "app", show=False),
@@ -61,14 +63,29 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("profiles.add", "n", "app.add_profile", "New", "profiles", help="add a profile (saved to the config file)"),
     ActionSpec("profiles.edit", "e", "app.edit_profile", "Edit", "profiles", help="edit the highlighted profile"),
     ActionSpec("profiles.delete", "d", "app.delete_profile", "Delete", "profiles", help="delete the highlighted profile from the config file"),
+    ActionSpec("profiles.down", "j", "cursor_down", "Down", "profiles", show=False, palette=False),
+    ActionSpec("profiles.up", "k", "cursor_up", "Up", "profiles", show=False, palette=False),
+    ActionSpec("profiles.quit", "q", "app.quit", "Quit", "profiles", show=False, palette=False),
     # Compare browser
     ActionSpec("browser.filter", "slash", "filter", "Filter", "browser", key_display="/"),
     ActionSpec("browser.mark", "space", "mark", "Mark", "browser"),
     ActionSpec("browser.mark_all", "a", "mark_all", "Mark all", "browser", help="mark every table shown (again: unmark them)"),
     ActionSpec("browser.inspect", "enter", "app.inspect", "Inspect", "browser", help="rows of this table on both sides, and a read-only SQL box"),
     ActionSpec("browser.sync", "s", "app.sync", "Sync…", "browser", help="open the sync wizard with the marked tables"),
-    ActionSpec("browser.refresh", "ctrl+r", "refresh", "Refresh", "browser", help="read both sides again: estimates, then exact counts"),
+    ActionSpec("browser.refresh", "ctrl+r", "refresh", "Count", "browser",
+               help="exact row counts of the marked tables (none marked: every table shown), one at a time"),
     ActionSpec("browser.swap", "x", "app.swap_sides", "Swap", "browser", help="swap the left and right profiles"),
+    ActionSpec("browser.stop", "escape", "stop_or_clear", "Stop counts / clear filter", "browser", show=False,
+               help="stop the exact counts under way; when none run, clear the filter"),
+    ActionSpec("browser.down", "j", "cursor_down", "Down", "browser", show=False, palette=False),
+    ActionSpec("browser.up", "k", "cursor_up", "Up", "browser", show=False, palette=False),
+    ActionSpec("browser.add_profile", "n", "app.add_profile", "New profile", "browser", show=False,
+               help="add a profile (also from the profiles pane)"),
+    ActionSpec("browser.edit_profile", "e", "app.edit_profile", "Edit profile", "browser", show=False,
+               help="edit the profile highlighted in the profiles pane (F2 goes there)"),
+    ActionSpec("browser.delete_profile", "d", "app.delete_profile", "Delete profile", "browser", show=False,
+               help="delete the profile highlighted in the profiles pane, after a confirmation"),
+    ActionSpec("browser.quit", "q", "app.quit", "Quit", "browser", show=False, palette=False),
     # Filter box
     ActionSpec("filter.clear", "escape", "clear_filter", "Clear filter", "filter", palette=False),
     # Sync wizard
@@ -99,6 +116,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("inspector.side", "ctrl+o", "switch_side", "Other side", "inspector", priority=True),
     ActionSpec("inspector.cancel", "ctrl+c", "cancel_query", "Cancel query", "inspector", priority=True),
     ActionSpec("inspector.close", "escape", "close", "Close", "inspector"),
+    ActionSpec("inspector.down", "ctrl+down", "scroll_both(1)", "Both down", "inspector", show=False, priority=True,
+               help="move both sides' previews down one row, lined up by key"),
+    ActionSpec("inspector.up", "ctrl+up", "scroll_both(-1)", "Both up", "inspector", show=False, priority=True,
+               help="move both sides' previews up one row, lined up by key"),
+    ActionSpec("inspector.copy_key", "ctrl+l", "copy_key", "Copy key", "inspector", priority=True,
+               help="copy the key of the highlighted preview row (as a WHERE clause) to the clipboard"),
     # Profile form
     ActionSpec("form.save", "ctrl+s", "save", "Save", "form", priority=True),
     ActionSpec("form.test", "ctrl+t", "test", "Test", "form", priority=True),

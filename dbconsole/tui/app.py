@@ -16,17 +16,19 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from dbconsole.config import Config, load_config, save_config, without_profile
 from dbconsole.connect import tunnels
 from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.commands import ActionCommands
-from dbconsole.tui.jobs import describe_info, error_line, probe
+from dbconsole.tui.jobs import error_line
+from dbconsole.tui.probe import describe_probe, probe
 from dbconsole.tui.messages import JobFailed, PairChosen, ProfileStatusChanged, SyncStateChanged
 from dbconsole.tui.widgets.browser import BrowserGrid, CompareBrowser
-from dbconsole.tui.widgets.profiles import ProfileList, ProfilesPane, ProfileStatus
+from dbconsole.tui.widgets.footer import KeysFooter
+from dbconsole.tui.widgets.profiles import ProfileList, ProfilesPane, ProfileStatus, pair_line
 
 DEFAULT_REFRESH_SECONDS = 60.0
 # The engine and the counts run in threads of this process. With CPython's default 5 ms GIL
@@ -49,7 +51,8 @@ def default_pair(config: Config) -> tuple[str | None, str | None]:
     if left not in config.profiles:
         left = names[0]
     others = [n for n in names if n != left]
-    right = "server" if "server" in others else (others[0] if others else None)
+    usable = [n for n in others if not config.profiles[n].unusable]  # a working pair first
+    right = "server" if "server" in usable else (usable[0] if usable else others[0] if others else None)
     return left, right
 
 
@@ -73,6 +76,7 @@ class DbconsoleApp(App[int]):
         self.refresh_seconds = float(refresh_interval if refresh_interval is not None
                                      else tui.get("refresh_interval", DEFAULT_REFRESH_SECONDS))
         self.running_syncs: set[tuple[str, str]] = set()
+        self._last_target: str | None = None  # the profile the last sync wrote into
         theme = str(tui.get("theme", "dark"))
         self.theme = THEMES.get(theme, theme if theme in self.available_themes else "textual-dark")
 
@@ -86,7 +90,7 @@ class DbconsoleApp(App[int]):
         with Horizontal(id="main"):
             yield self._profiles_pane
             yield self._browser
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._switch_interval = sys.getswitchinterval()
@@ -125,6 +129,7 @@ class DbconsoleApp(App[int]):
         if not self.profiles_pane.is_mounted:
             return  # a late status message while the app shuts down
         self.profiles_pane.show(self.config, self.statuses, self.left, self.right)
+        self.show_pair_line()
 
     def apply_pair(self) -> None:
         """Point the browser at the current left/right profiles and read both."""
@@ -177,7 +182,8 @@ class DbconsoleApp(App[int]):
         self.browser.paused = self._pair_syncing()
         self.browser.update_status()
         if not message.running:
-            self.browser.refresh_counts()
+            self._last_target = message.profiles[1]
+            self.browser.refresh_counts("live", written=message.profiles[1])
 
     def palette_extras(self, screen: Any) -> Any:
         """Palette entries that name a profile: compare it on either side (main screen only)."""
@@ -212,10 +218,19 @@ class DbconsoleApp(App[int]):
         show = not narrow or pane.has_focus_within
         if pane.display != show:
             pane.display = show
+        self.show_pair_line()
+
+    def show_pair_line(self) -> None:
+        """While the pane is folded, the two compared profiles' status stays in one line."""
+        if not self.browser.is_mounted:
+            return
+        folded = not self.profiles_pane.display
+        self.browser.show_pair_line(pair_line(self.config, self.statuses, self.left, self.right) if folded else None)
 
     def action_focus_profiles(self) -> None:
         self.profiles_pane.display = True
         self.profiles_pane.query_one(ProfileList).focus()
+        self.show_pair_line()
 
     def action_focus_browser(self) -> None:
         self.browser.query_one(BrowserGrid).focus()
@@ -252,6 +267,10 @@ class DbconsoleApp(App[int]):
         name = self._selected_profile()
         if name is None:
             return
+        unusable = self.config.profiles[name].unusable
+        if unusable:
+            self.notify(f"{name} is unusable: {unusable}", severity="warning")
+            return
         self.post_message(ProfileStatusChanged(name, "connecting"))
         self._test_profile(name)
 
@@ -259,14 +278,16 @@ class DbconsoleApp(App[int]):
     def _test_profile(self, name: str) -> None:
         profile = self.config.profiles[name]
         try:
-            info = probe(profile)
+            result = probe(profile)
         except Exception as exc:
             message = error_line(exc)
             self.post_message(ProfileStatusChanged(name, "error", error=message))
             self.post_message(JobFailed(f"test {name}", message))
             return
+        info = result.info
         self.post_message(ProfileStatusChanged(name, "connected", version=info.version, read_only=info.read_only))
-        self.call_from_thread(self.notify, f"{name}: {describe_info(info)}", title="connected", timeout=5)
+        self.call_from_thread(self.notify, f"{name}: {describe_probe(profile, result)}", title="connected",
+                              timeout=5)
 
     def action_add_profile(self) -> None:
         from dbconsole.tui.screens.profile_form import ProfileForm
@@ -299,6 +320,8 @@ class DbconsoleApp(App[int]):
             return
 
         def answered(yes: bool | None) -> None:
+            from dbconsole.tui.screens.profile_form import forget_secrets
+
             if not yes:
                 return
             try:
@@ -310,7 +333,7 @@ class DbconsoleApp(App[int]):
             except OSError as exc:
                 self.notify(error_line(exc), severity="error")
                 return
-            self.notify(f"deleted profile {name}", timeout=3)
+            self.notify(f"deleted profile {name}; {forget_secrets(profile, new_config)}", timeout=6)
             self.use_config(new_config)
 
         self.push_screen(ConfirmScreen(f"Delete profile '{name}' from {self.config.save_path}?",
@@ -372,6 +395,11 @@ class DbconsoleApp(App[int]):
         if not (self.left and self.right):
             self.notify("choose two profiles to sync between (l / r in the profiles pane)", severity="warning")
             return
+        for name in (self.left, self.right):
+            unusable = self.config.profiles[name].unusable
+            if unusable:
+                self.notify(f"{name} is unusable: {unusable}", severity="warning")
+                return
         browser = self.browser
         marked = browser.marked_names()
         if not marked:
@@ -385,7 +413,8 @@ class DbconsoleApp(App[int]):
                             tables=[r for r in browser.rows.values()])
 
         def finished(result: Any) -> None:
-            self.browser.refresh_counts()
+            target, self._last_target = self._last_target, None
+            self.browser.refresh_counts("live", written=target)
 
         self.push_screen(wizard, finished)
 

@@ -8,9 +8,11 @@ be tested without a screen.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ from dbconsole.redact import redact
 PREVIEW_ROWS = 50
 QUERY_FETCH_LIMIT = 500
 QUERY_TIMEOUT_MS = 15_000
+COUNT_TIMEOUT_MS = 30_000
 CELL_CHARS = 200
 
 
@@ -75,51 +78,65 @@ def read_last_synced(conn: psycopg.Connection[Any]) -> dict[TableName, Any]:
     return result
 
 
-def stream_counts(conn: psycopg.Connection[Any], tables: Iterable[TableName], emit: Callable[[list[CountResult]], None],
-                  *, cancelled: Callable[[], bool], flush_every: float = 0.1, timeout_ms: int = 30_000) -> None:
-    """``count(*)`` table by table, handing results over in small time-boxed batches.
+class ExactCounter:
+    """``count(*)`` table by table, each under a statement timeout, stoppable from the UI thread.
 
-    Batching by time (not by number) keeps a fast local server from flooding the UI with a
-    thousand messages while a slow remote one still shows each count as soon as it lands.
+    One table at a time so that a cancel stops the table being read (the server is asked to
+    cancel it) rather than a batch of them, and results are handed over in small time-boxed
+    batches: a fast local server does not flood the UI with a thousand messages while a slow
+    remote one still shows each count as soon as it lands.
     """
-    pending: list[CountResult] = []
-    last = time.monotonic()
-    for table in tables:
-        if cancelled():
-            break
+
+    def __init__(self, *, timeout_ms: int = COUNT_TIMEOUT_MS, flush_every: float = 0.1) -> None:
+        self.timeout_ms = timeout_ms
+        self.flush_every = flush_every
+        self._cancelled = threading.Event()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def run(self, conn: psycopg.Connection[Any], tables: Iterable[TableName],
+            emit: Callable[[list[CountResult]], None]) -> None:
+        self._conn = conn
+        pending: list[CountResult] = []
+        last = time.monotonic()
         try:
-            pending.append(exact_count(conn, table, timeout_ms=timeout_ms))
-        except psycopg.Error as exc:
-            pending.append(CountResult(table, None, describe_pg_error(exc)))
-            if conn.closed or conn.broken:
-                break
-        now = time.monotonic()
-        if now - last >= flush_every:
-            emit(pending)
-            pending = []
-            last = now
-    if pending:
-        emit(pending)
+            for table in tables:
+                if self.cancelled:
+                    break
+                try:
+                    result = exact_count(conn, table, timeout_ms=self.timeout_ms)
+                except psycopg.Error as exc:
+                    if self.cancelled:
+                        break
+                    pending.append(CountResult(table, None, describe_pg_error(exc)))
+                    if conn.closed or conn.broken:
+                        break
+                    continue
+                if self.cancelled:
+                    break  # the count that was running when cancel came is not a result
+                pending.append(result)
+                now = time.monotonic()
+                if now - last >= self.flush_every:
+                    emit(pending)
+                    pending = []
+                    last = now
+        finally:
+            self._conn = None
+            if pending:
+                emit(pending)
 
-
-def probe(profile: Profile) -> ServerInfo:
-    """Connect read-only and describe the server (the profile "test" key and the form's Test)."""
-    conn = connect(profile, read_only=True, purpose="test")
-    try:
-        return server_info(profile, conn)
-    finally:
-        conn.close()
-
-
-def describe_info(info: ServerInfo) -> str:
-    parts = [info.version, f"{info.latency_ms:.1f} ms", f"db {info.database} as {info.user}"]
-    if info.read_only:
-        parts.append("read-only session")
-    if info.tunnel:
-        parts.append("via SSH")
-    if info.ssl:
-        parts.append("SSL")
-    return " · ".join(parts)
+    def cancel(self) -> None:
+        """Stop before the next table and ask the server to stop the current one (any thread)."""
+        self._cancelled.set()
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.cancel_safe(timeout=5.0)
+            except psycopg.Error:
+                pass
 
 
 # --------------------------------------------------------------------------- inspector
@@ -140,16 +157,30 @@ def preview_rows(profile: Profile, table: Table, limit: int = PREVIEW_ROWS) -> t
                 cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(QUERY_TIMEOUT_MS),))
                 cur.execute(query)
                 columns = [d.name for d in cur.description or ()]
-                rows = [tuple(display_value(v) for v in row) for row in cur.fetchall()]
+                rows = [display_row(row, cur.description) for row in cur.fetchall()]
         return columns, rows
     finally:
         conn.close()
 
 
-def display_value(value: Any) -> Any:
-    """A cell as text a table can show: NULL marked, long values cut."""
+JSON_TYPES = {114, 3802}  # json, jsonb
+JSON_ARRAY_TYPES = {199, 3807}  # json[], jsonb[]
+
+
+def display_row(row: Sequence[Any], description: Sequence[Any] | None) -> tuple[Any, ...]:
+    """A row as cells, each shown as the database would print it (JSON as JSON, not Python)."""
+    types = [getattr(d, "type_code", None) for d in (description or ())]
+    return tuple(display_value(v, json_value=i < len(types) and types[i] in JSON_TYPES | JSON_ARRAY_TYPES)
+                 for i, v in enumerate(row))
+
+
+def display_value(value: Any, *, json_value: bool = False) -> Any:
+    """A cell as text a table can show: NULL marked, JSON as JSON, long values cut."""
     if value is None:
         return "NULL"
+    if json_value:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        return text[:CELL_CHARS - 1] + "…" if len(text) > CELL_CHARS else text
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         text = "\\x" + data[:32].hex() + ("…" if len(data) > 32 else "")
@@ -169,6 +200,18 @@ class QueryResult:
     status: str
 
 
+BOX_CURSOR = "dbconsole_sql_box"
+# Leading comments and parentheses, then the statement's first word.
+_FIRST_WORD = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/|\()*([A-Za-z]+)", re.DOTALL)
+QUERY_WORDS = {"select", "with", "values", "table"}
+
+
+def is_query(statement: str) -> bool:
+    """Does the statement return rows a cursor can hold (a query, not SHOW or EXPLAIN)?"""
+    match = _FIRST_WORD.match(statement)
+    return bool(match) and match.group(1).lower() in QUERY_WORDS
+
+
 class ReadOnlyQuery:
     """Runs what the SQL box holds, with no way to write, and can be cancelled from another thread.
 
@@ -177,7 +220,11 @@ class ReadOnlyQuery:
     ``SET transaction_read_only = off`` comes too late to take effect), the statement is
     *prepared* (the extended protocol takes exactly one statement, so ``COMMIT; ...`` cannot
     escape the transaction), and the transaction is always rolled back. A statement timeout and
-    a fetch limit keep a careless ``SELECT *`` from hurting the server or the screen.
+    a fetch limit keep a careless ``SELECT *`` from hurting the server or the screen: a query
+    (``SELECT``, ``WITH``, ``VALUES``, ``TABLE``) runs as a server-side cursor and only
+    ``limit + 1`` rows are ever fetched, so 3 million rows stay on the server instead of
+    streaming through the tunnel into this process. Other statements (``SHOW``, ``EXPLAIN``)
+    return a handful of rows and are fetched as they are.
     """
 
     def __init__(self, profile: Profile, *, limit: int = QUERY_FETCH_LIMIT, timeout_ms: int = QUERY_TIMEOUT_MS) -> None:
@@ -202,26 +249,16 @@ class ReadOnlyQuery:
         if not statement:
             raise DbconsoleError("nothing to run: type a SELECT")
         with self._lock:
-            conn = self._connection()
             started = time.perf_counter()
             self._running.set()
             try:
-                with conn.cursor() as cur:
-                    cur.execute("BEGIN READ ONLY")
-                    try:
-                        cur.execute("SELECT 1")
-                        cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(self.timeout_ms),))
-                        cur.execute(statement, prepare=True)
-                        columns = [d.name for d in cur.description or ()]
-                        rows: list[tuple[Any, ...]] = []
-                        truncated = False
-                        if cur.description is not None:
-                            fetched = cur.fetchmany(self.limit + 1)
-                            truncated = len(fetched) > self.limit
-                            rows = [tuple(display_value(v) for v in row) for row in fetched[:self.limit]]
-                        status = cur.statusmessage or ""
-                    finally:
-                        self._end_transaction(conn)
+                try:
+                    columns, rows, truncated, status = self._run_once(statement, through_cursor=is_query(statement))
+                except psycopg.errors.FeatureNotSupported:
+                    # PostgreSQL will not hold this query in a cursor (a data-modifying WITH): the
+                    # statement runs as it is, in a fresh read-only transaction that refuses it
+                    # in its own words
+                    columns, rows, truncated, status = self._run_once(statement, through_cursor=False)
                 return QueryResult(columns, rows, truncated, time.perf_counter() - started, status)
             except psycopg.errors.QueryCanceled as exc:
                 message = describe_pg_error(exc)
@@ -234,6 +271,34 @@ class ReadOnlyQuery:
                 raise DbconsoleError(describe_pg_error(exc)) from None
             finally:
                 self._running.clear()
+
+    def _run_once(self, statement: str, *, through_cursor: bool) -> tuple[list[str], list[tuple[Any, ...]], bool, str]:
+        conn = self._connection()
+        with conn.cursor() as cur:
+            cur.execute("BEGIN READ ONLY")
+            try:
+                cur.execute("SELECT 1")
+                cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(self.timeout_ms),))
+                if through_cursor:
+                    cur.execute(sql.SQL("DECLARE {} NO SCROLL CURSOR FOR {}").format(
+                        sql.Identifier(BOX_CURSOR), sql.SQL(statement)), prepare=True)  # type: ignore[arg-type]
+                    cur.execute(sql.SQL("FETCH FORWARD {} FROM {}").format(
+                        sql.Literal(self.limit + 1), sql.Identifier(BOX_CURSOR)))
+                else:
+                    cur.execute(statement, prepare=True)  # type: ignore[arg-type]
+                columns = [d.name for d in cur.description or ()]
+                rows: list[tuple[Any, ...]] = []
+                truncated = False
+                if cur.description is not None:
+                    fetched = cur.fetchmany(self.limit + 1)
+                    truncated = len(fetched) > self.limit
+                    rows = [display_row(row, cur.description) for row in fetched[:self.limit]]
+                status = cur.statusmessage or ""
+                if status.startswith("FETCH"):
+                    status = "SELECT"
+            finally:
+                self._end_transaction(conn)
+        return columns, rows, truncated, status
 
     def _end_transaction(self, conn: psycopg.Connection[Any]) -> None:
         """Roll back; a session that cannot (left mid-``COPY ... TO STDOUT``, say) is closed, so

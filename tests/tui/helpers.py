@@ -29,6 +29,14 @@ async def wait_counts(pilot: Any, app: Any) -> None:
                    "both sides to be counted")
 
 
+async def count_exactly(pilot: Any, app: Any) -> None:
+    """``ctrl+r`` on the grid (exact counts of what is shown, or marked), until they are all in."""
+    await wait_counts(pilot, app)
+    app.action_focus_browser()
+    await pilot.press("ctrl+r")
+    await wait_counts(pilot, app)
+
+
 def cell_text(grid: Any, row_key: str, column: str) -> str:
     value = grid.get_cell(row_key, column)
     return getattr(value, "plain", str(value))

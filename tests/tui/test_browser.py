@@ -8,7 +8,7 @@ from dbconsole.tui.app import DbconsoleApp
 from dbconsole.tui.messages import CatalogLoaded, CountsArrived, CountsFinished
 from dbconsole.tui.widgets.browser import BrowserGrid
 
-from .helpers import cell_text, unique, wait_counts
+from .helpers import cell_text, count_exactly, unique, wait_counts
 
 
 def exact_counts(url: str) -> dict[str, int]:
@@ -23,7 +23,7 @@ async def test_browser_shows_exact_counts_of_both_sides(tui_config, dbs):
     seen = []
     app = DbconsoleApp(config=tui_config)
     async with app.run_test(size=(140, 40), message_hook=seen.append) as pilot:
-        await wait_counts(pilot, app)
+        await count_exactly(pilot, app)  # exact counts run when asked (ctrl+r), never on their own
         grid = app.query_one(BrowserGrid)
         local, server = exact_counts(dbs.local_url), exact_counts(dbs.server_url)
         assert set(app.browser.rows) and {str(n) for n in app.browser.rows} == set(local) | set(server)
@@ -61,7 +61,7 @@ async def test_marking_and_filtering(tui_config):
         assert isinstance(app.focused, BrowserGrid)
         await pilot.press("space")
         assert {str(n) for n in browser.marked} == {"public.price_history"}
-        assert cell_text(app.query_one(BrowserGrid), "public.price_history", "mark") == "●"
+        assert cell_text(app.query_one(BrowserGrid), "public.price_history", "mark") == "[x]"  # readable without colour
 
         await pilot.press("slash")
         await pilot.press("escape")  # clears the filter

@@ -11,7 +11,7 @@ from dbconsole.tui.app import DbconsoleApp
 from dbconsole.tui.widgets.profiles.pane import TUNNEL
 
 from .conftest import count_rows, write_config
-from .helpers import cell_text, wait_counts
+from .helpers import cell_text, count_exactly
 
 
 async def test_server_behind_ssh_is_counted_through_the_tunnel(tmp_path, dbs, sshd):
@@ -23,7 +23,7 @@ async def test_server_behind_ssh_is_counted_through_the_tunnel(tmp_path, dbs, ss
     assert config.profiles["server"].ssh is not None
     app = DbconsoleApp(config=config)
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_counts(pilot, app)
+        await count_exactly(pilot, app)  # ctrl+r: exact counts through the tunnel
         assert app.statuses["server"].state == "connected", app.statuses["server"].error
         prompt = app.profiles_pane.query_one("#profile-list").get_option("server").prompt
         assert TUNNEL in prompt.plain and "read-only" in prompt.plain

@@ -78,3 +78,11 @@ def test_the_headless_core_never_imports_textual():
             "import dbconsole.config, dbconsole.connect, dbconsole.catalog, dbconsole.compare, dbconsole.sync\n"
             "import dbconsole.sync.engine, dbconsole.sync.state, dbconsole.cli, dbconsole.tui.jobs\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_editing_a_profile_keeps_live_exact_counts():
+    config = parse_config({"profiles": {"dev": {"url": "postgresql://a@localhost/x", "live_exact_counts": True}}},
+                          path=None, environ={})
+    edited, _secrets = build_profile(config, ProfileFormValues(name="dev", url="postgresql://a@localhost/y",
+                                                               read_only=False), "dev")
+    assert edited.profiles["dev"].live_exact_counts

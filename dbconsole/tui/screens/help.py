@@ -17,7 +17,10 @@ from dbconsole.tui.actions import ACTIONS, SCOPE_TITLES, key_label
 
 ABOUT = (
     "dbconsole compares the two profiles marked L and R and syncs tables between them. "
-    "Counts show ~estimates first, then exact numbers as they arrive. "
+    "Counts marked ~ are the catalog's estimates: a live refresh never runs count(*) on a read-only "
+    "or tunnelled profile. ctrl+r counts the marked tables exactly (none marked: every table shown), "
+    "one at a time; esc stops. On the main screen j/k move, q quits, n/e/d add, edit and delete "
+    "the profile highlighted in the profiles pane (F2). "
     "The SQL box of the inspector is always read-only."
 )
 

@@ -3,7 +3,12 @@
 Why a screen of its own: looking at the actual rows is how a developer decides whether a sync
 is needed. The SQL box goes through :class:`~dbconsole.tui.jobs.ReadOnlyQuery` (read-only
 session, ``BEGIN READ ONLY`` after ``SELECT 1``, one prepared statement, always rolled back,
-statement timeout, fetch limit), so even on a writable profile nothing typed here can write.
+statement timeout, server-side cursor), so even on a writable profile nothing typed here can
+write and a ``SELECT *`` over millions of rows fetches only the first 500.
+
+The two previews are lined up by key: a mark column says whether a row is the same on the
+other side (``=``), differs (``≠``) or is on this side only (``+``), in words a monochrome
+terminal can read, and moving the cursor on one side moves the other to the same key.
 """
 
 from __future__ import annotations
@@ -12,27 +17,39 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TextArea
+from textual.widgets import DataTable, Header, Static, TextArea
 
 from dbconsole.config import Profile
 from dbconsole.format import format_count, format_duration
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.jobs import PREVIEW_ROWS, ReadOnlyQuery, error_line, preview_rows
 from dbconsole.tui.messages import QueryFinished, RowsPreviewed
+from dbconsole.tui.screens.row_compare import ROW_MARKS, ROW_STYLES, Preview, RowState, compare_previews, where_clause
 from dbconsole.tui.widgets.browser.rows import TableRow
+from dbconsole.tui.widgets.footer import KeysFooter
 
 SIDES = ("left", "right")
 
 
-def fill_table(table: DataTable, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def fill_table(table: DataTable, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+               states: Sequence[RowState] | None = None) -> None:
+    """Columns and rows; with ``states``, a first column of marks and each row styled by its state."""
     table.clear(columns=True)
+    if states is not None:
+        table.add_column(" ", key="state")
     for index, column in enumerate(columns):
         table.add_column(column, key=f"c{index}")
-    table.add_rows(rows)
+    for number, row in enumerate(rows):
+        if states is None:
+            table.add_row(*row, key=str(number))
+            continue
+        state = states[number]
+        style = ROW_STYLES[state]
+        table.add_row(Text(ROW_MARKS[state], style=style), *(Text(str(c), style=style) for c in row), key=str(number))
 
 
 class Inspector(Screen[None]):
@@ -48,6 +65,10 @@ class Inspector(Screen[None]):
         self.query_side = "left" if left is not None else "right"
         self.runners: dict[str, ReadOnlyQuery] = {}
         self.running = False
+        self.previews: dict[str, Preview] = {}
+        self.states: dict[str, list[RowState]] = {}
+        self._following = False
+        self.copied: str | None = None  # the last key copied (the clipboard cannot be read back)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -56,12 +77,13 @@ class Inspector(Screen[None]):
                 with Vertical(classes="side", id=f"side-{side}"):
                     yield DataTable(id=f"rows-{side}", zebra_stripes=True)
                     yield Static("", classes="side-error", id=f"error-{side}")
+        yield Static("", id="compare-note")
         with Vertical(id="query-box"):
             yield TextArea(f"SELECT * FROM {self.row.name} LIMIT 20", id="sql", soft_wrap=True,
                            show_line_numbers=False, tab_behavior="focus")
             yield Static("", id="query-status")
             yield DataTable(id="query-result", zebra_stripes=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.title = f"Inspect {self.row.name}"
@@ -75,15 +97,24 @@ class Inspector(Screen[None]):
                 self._side_error(side, "no profile chosen for this side")
                 continue
             box.border_title = f"{profile.name}"
+            if profile.unusable:
+                box.border_subtitle = "unusable"
+                self._side_error(side, f"{profile.name} is unusable: {profile.unusable}")
+                continue
             if table is None:
                 box.border_subtitle = "table missing"
                 self._side_error(side, f"{self.row.name} does not exist on {profile.name}")
                 continue
-            box.border_subtitle = f"first {PREVIEW_ROWS} of {format_count(rows)} rows"
+            exact = self.row.left_exact if side == "left" else self.row.right_exact
+            box.border_subtitle = preview_caption(rows, exact)
             self.query_one(f"#error-{side}", Static).update(Text("loading…", style="dim"))
             self._preview(side, profile, table)
         self._show_query_title()
         self.query_one("#sql", TextArea).focus()
+
+    def on_resize(self) -> None:
+        """A short terminal (80x24) gives the SQL box one line so the result keeps its rows."""
+        self.set_class(self.size.height < 32, "-short")
 
     def on_unmount(self) -> None:
         runners = list(self.runners.values())
@@ -114,12 +145,102 @@ class Inspector(Screen[None]):
         self.post_message(RowsPreviewed(side, columns, rows, None))
 
     def on_rows_previewed(self, message: RowsPreviewed) -> None:
+        side = message.side
         if message.error:
-            self._side_error(message.side, message.error)
+            self._side_error(side, message.error)
             return
-        self.query_one(f"#error-{message.side}", Static).update("")
-        self.query_one(f"#error-{message.side}", Static).display = False
-        fill_table(self.query_one(f"#rows-{message.side}", DataTable), message.columns, message.rows)
+        self.query_one(f"#error-{side}", Static).update("")
+        self.query_one(f"#error-{side}", Static).display = False
+        self.previews[side] = Preview(list(message.columns), [tuple(r) for r in message.rows])
+        box = self.query_one(f"#side-{side}")
+        shown = len(message.rows)
+        if shown < PREVIEW_ROWS:
+            box.border_subtitle = f"all {format_count(shown)} rows"
+        self._show_previews()
+
+    def _show_previews(self) -> None:
+        """Fill both previews; once both are in, mark each row against the other side by key."""
+        key = self._key()
+        both = all(side in self.previews for side in SIDES)
+        for side in SIDES:
+            preview = self.previews.get(side)
+            if preview is None:
+                continue
+            other = "right" if side == "left" else "left"
+            states = None
+            if both and key:
+                other_preview = self.previews[other]
+                states = compare_previews(preview, other_preview, key, len(other_preview.rows) < PREVIEW_ROWS)
+                self.states[side] = states
+            fill_table(self.query_one(f"#rows-{side}", DataTable), preview.columns, preview.rows, states)
+        if both and key:
+            counts = {state: sum(s.count(state) for s in self.states.values()) for state in ("differs", "only_here")}
+            note = Text("by key: ", style="dim", no_wrap=True, overflow="ellipsis")
+            note.append(f"≠ {counts['differs'] // 2} differ", style=ROW_STYLES["differs"])
+            note.append(" · ")
+            note.append(f"+ {counts['only_here']} on one side only", style=ROW_STYLES["only_here"])
+            note.append(" (first rows) · ^↑/^↓ both sides · ^l copy key", style="dim")
+            self.query_one("#compare-note", Static).update(note)
+
+    def _key(self) -> tuple[str, ...] | None:
+        for table in (self.row.left, self.row.right):
+            if table is not None and table.key:
+                return tuple(table.key)
+        return None
+
+    @on(DataTable.RowHighlighted, "#rows-left, #rows-right")
+    def _follow(self, event: DataTable.RowHighlighted) -> None:
+        """Moving on one side moves the other to the same key (or leaves it where it is)."""
+        if self._following or event.data_table.id is None:
+            return
+        side = event.data_table.id.removeprefix("rows-")
+        other = "right" if side == "left" else "left"
+        target = self._twin_row(side, other, event.cursor_row)
+        if target is None:
+            return
+        table = self.query_one(f"#rows-{other}", DataTable)
+        self._following = True
+        try:
+            table.move_cursor(row=target, animate=False)
+        finally:
+            self.call_after_refresh(self._stop_following)
+
+    def _stop_following(self) -> None:
+        self._following = False
+
+    def _twin_row(self, side: str, other: str, index: int) -> int | None:
+        key = self._key()
+        mine, theirs = self.previews.get(side), self.previews.get(other)
+        if not key or mine is None or theirs is None or not 0 <= index < len(mine.rows):
+            return None
+        wanted = mine.key_of(mine.rows[index], key)
+        keys = theirs.keys(key)
+        return keys.index(wanted) if wanted in keys else None
+
+    def action_scroll_both(self, step: int) -> None:
+        """``ctrl+↓`` / ``ctrl+↑``: move the focused side (else the left one); the other follows."""
+        focused = self.focused
+        side = focused.id.removeprefix("rows-") if isinstance(focused, DataTable) and focused.id and \
+            focused.id.startswith("rows-") else "left" if "left" in self.previews else "right"
+        table = self.query_one(f"#rows-{side}", DataTable)
+        if table.row_count:
+            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + step)), animate=False)
+
+    def action_copy_key(self) -> None:
+        """Copy the highlighted preview row's key as a WHERE clause (for the SQL box, or a ticket)."""
+        key = self._key()
+        focused = self.focused
+        side = focused.id.removeprefix("rows-") if isinstance(focused, DataTable) and focused.id and \
+            focused.id.startswith("rows-") else "left" if "left" in self.previews else "right"
+        preview = self.previews.get(side)
+        table = self.query_one(f"#rows-{side}", DataTable)
+        if not key or preview is None or not 0 <= table.cursor_row < len(preview.rows):
+            self.notify("no keyed row highlighted to copy", severity="warning", timeout=3)
+            return
+        text = where_clause(preview.columns, key, preview.rows[table.cursor_row])
+        self.copied = text
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied: {text}", timeout=3)
 
     # ------------------------------------------------------------------ the SQL box
 
@@ -158,10 +279,11 @@ class Inspector(Screen[None]):
             if "multiple commands" in text:
                 text = "one statement at a time: the SQL box runs a single read-only statement"
             status.update(Text(f"{name}: {text}", style="red"))
+            self.query_one("#query-result", DataTable).clear(columns=True)  # no stale rows under an error
             return
         shown = len(message.rows)
-        more = f" (first {shown:,}; fetch limit)" if message.truncated else ""
-        status.update(Text(f"{name}: {message.status or 'OK'} · {shown:,} rows{more} · "
+        rows = f"first {shown:,} rows (more not fetched)" if message.truncated else f"{shown:,} rows"
+        status.update(Text(f"{name}: {message.status or 'OK'} · {rows} · "
                            f"{format_duration(message.seconds)}", style="green"))
         fill_table(self.query_one("#query-result", DataTable), message.columns, message.rows)
 
@@ -190,3 +312,12 @@ class Inspector(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def preview_caption(rows: int | None, exact: bool) -> str:
+    """``first 50 of ~1,000,000 rows``; never "first 50 of 10" (then it is simply all of them)."""
+    if rows is not None and rows <= PREVIEW_ROWS and exact:
+        return f"all {format_count(rows)} rows"
+    if rows is None:
+        return f"first {PREVIEW_ROWS} rows"
+    return f"first {PREVIEW_ROWS} of {format_count(rows, exact=exact)} rows"

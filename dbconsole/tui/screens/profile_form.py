@@ -22,17 +22,21 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from dbconsole.config import (
     Config,
+    Profile,
     env_var_name,
     is_local_host,
     profile_table,
+    remove_env_secret,
     save_config,
+    secret_references,
     set_env_secret,
     split_password,
     with_profile,
 )
 from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import describe_info, error_line, probe
+from dbconsole.tui.jobs import error_line
+from dbconsole.tui.probe import describe_probe, probe
 from dbconsole.tui.messages import ProfileTested
 
 COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan", "white", "bright_red", "bright_green",
@@ -112,6 +116,8 @@ def build_profile(config: Config, values: ProfileFormValues, old_name: str | Non
     table = profile_table(url=url or None, url_env=url_env, read_only=values.read_only, ssh=ssh or None,
                           color=values.color or None, connect_timeout=old_raw.get("connect_timeout"),
                           description=old_raw.get("description"))
+    if old_raw.get("live_exact_counts"):
+        table["live_exact_counts"] = True  # kept on edit (the form has no field for it)
     environ = {**dict(config.environ), **secrets}
     staged = dataclasses.replace(config, environ=environ)
     return with_profile(staged, name, table, old_name=old_name), secrets
@@ -127,6 +133,34 @@ def save_profile(config: Config, values: ProfileFormValues, old_name: str | None
     for var, value in secrets.items():
         set_env_secret(env_path, var, value)
     return new_config
+
+
+def forget_secrets(profile: Profile, new_config: Config) -> str:
+    """Take the deleted profile's secrets out of ``.env``; say what was removed or kept, and why."""
+    env_path = Path(new_config.save_path).parent / ".env"
+    still_used = {var for p in new_config.profiles.values() for var in secret_references(p.raw)}
+    removed, kept = [], []
+    ours = "DBCONSOLE_"  # the namespace the profile form writes secrets in (config.env_var_name)
+    for var in sorted(secret_references(profile.raw)):
+        if var in still_used:
+            kept.append(f"{var} (used by another profile)")
+            continue
+        if not var.startswith(ours):
+            kept.append(f"{var} (not written by dbconsole; it may serve other tools)")
+            continue
+        try:
+            if remove_env_secret(env_path, var):
+                removed.append(var)
+            else:
+                kept.append(f"{var} (not in {env_path})")
+        except OSError as exc:
+            kept.append(f"{var} ({error_line(exc)})")
+    words = []
+    if removed:
+        words.append(f"removed {', '.join(removed)} from {env_path}")
+    if kept:
+        words.append(f"kept {', '.join(kept)}")
+    return "; ".join(words) or "it had no secret in .env"
 
 
 def values_from_profile(config: Config, name: str) -> ProfileFormValues:
@@ -264,17 +298,18 @@ class ProfileForm(ModalScreen[Config | None]):
     @work(thread=True, group="profile-test", exclusive=True, exit_on_error=False)
     def _test(self, profile: Any) -> None:
         try:
-            info = probe(profile)
+            result = probe(profile)
         except Exception as exc:
             self.post_message(ProfileTested(None, error_line(exc)))
             return
-        self.post_message(ProfileTested(describe_info(info), None))
+        self.post_message(ProfileTested(describe_probe(profile, result), None))
 
     def on_profile_tested(self, message: ProfileTested) -> None:
         if message.error:
             self.show_status(message.error, "red")
         else:
-            self.show_status(f"connected: {message.summary}", "green")
+            summary = message.summary or ""
+            self.show_status(f"connected: {summary}", "yellow" if "NOT fully writable" in summary else "green")
 
     def action_cancel(self) -> None:
         self.dismiss(None)

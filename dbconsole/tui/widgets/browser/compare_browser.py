@@ -1,29 +1,33 @@
 """The compare browser: every table of the two compared profiles, side by side, kept live.
 
-Estimates come first, from one catalog query per side; exact counts then stream in from a
-thread worker per side, a few tables per message, and only the changed cells are updated (by
-row key), so a thousand tables fill in without a rebuild and without freezing the keyboard.
-A refresh interval repeats the whole read while no sync runs against the pair.
+A refresh reads one catalog query per side: tables, keys, sizes and the catalog's row
+*estimates* (shown as ``~12,345``). It never runs ``count(*)`` by itself on a read-only or
+tunnelled profile, which is production as a rule: a console left open must not full-scan the
+server every minute. Exact counts run when asked (``ctrl+r``: the marked tables, else every
+table shown), one table at a time under a statement timeout, and ``escape`` stops them. A local
+writable profile may opt in to exact live counts (``live_exact_counts = true``). Each side's
+state is one :class:`~dbconsole.tui.widgets.browser.side.BrowserSide`; only the changed cells of
+the grid are updated (by row key), so a thousand tables fill in without a rebuild.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
-from textual.widgets.data_table import ColumnKey
-from textual.worker import get_current_worker
+from textual.widgets import Input, Static
 
 from dbconsole.config import Profile
 from dbconsole.connect import connect
 from dbconsole.names import TableName
-from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import error_line, read_side, stream_counts
+from dbconsole.tui.widgets.browser.grid import BrowserGrid, FilterBox
+from dbconsole.tui.widgets.browser.status import browser_status
+from dbconsole.tui.jobs import ExactCounter, error_line, read_side
 from dbconsole.tui.messages import (
     CatalogLoaded,
     CountsArrived,
@@ -33,10 +37,12 @@ from dbconsole.tui.messages import (
     ProfileStatusChanged,
     SideFailed,
 )
+from dbconsole.tui.widgets.browser.columns import GridLayout, layout
 from dbconsole.tui.widgets.browser.rows import (
     TableRow,
     count_cell,
     diff_cell,
+    elide_middle,
     key_cell,
     mark_cell,
     name_cell,
@@ -44,46 +50,12 @@ from dbconsole.tui.widgets.browser.rows import (
     size_cell,
     synced_cell,
 )
+from dbconsole.tui.widgets.browser.side import SIDES, BrowserSide, Side
 
-SIDES = ("left", "right")
-
-
-class BrowserGrid(DataTable):
-    """The table grid; its keys (mark, filter, inspect, sync) act on the browser around it."""
-
-    ACTION_SCOPE = "browser"
-    BINDINGS = bindings("browser")
-
-    @property
-    def browser(self) -> CompareBrowser:
-        return self.query_ancestor(CompareBrowser)
-
-    def on_focus(self) -> None:
-        self.app.call_later(getattr(self.app, "fold_profiles", lambda: None))
-
-    def action_filter(self) -> None:
-        self.browser.open_filter()
-
-    def action_mark(self) -> None:
-        self.browser.toggle_mark()
-
-    def action_mark_all(self) -> None:
-        self.browser.mark_all_shown()
-
-
-    def action_refresh(self) -> None:
-        self.browser.refresh_counts()
-
-
-class FilterBox(Input):
-    """``/`` opens it; typing narrows the grid at once; ``enter`` goes back to the grid."""
-
-    ACTION_SCOPE = "filter"
-    BINDINGS = bindings("filter")
-
-    def action_clear_filter(self) -> None:
-        self.value = ""
-        self.query_ancestor(CompareBrowser).close_filter()
+# "live": the timer, a new pair, the end of a sync: estimates, exact only where opted in.
+# "asked": ctrl+r: exact counts of the marked tables (else of every table shown).
+RefreshKind = Literal["live", "asked"]
+LOCK_TIMEOUT_MS = 5_000
 
 
 class CompareBrowser(Vertical):
@@ -93,24 +65,20 @@ class CompareBrowser(Vertical):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.sides: dict[Side, BrowserSide] = {side: BrowserSide(side) for side in SIDES}
         self.rows: dict[TableName, TableRow] = {}
         self.marked: set[TableName] = set()
         self.filter_text = ""
         self.shown: list[TableName] = []
-        self.profiles: dict[str, Profile | None] = {"left": None, "right": None}
-        self.loaded: dict[str, bool] = {"left": False, "right": False}
-        self.errors: dict[str, str | None] = {"left": None, "right": None}
-        self.counting: dict[str, bool] = {"left": False, "right": False}
-        self.counted: dict[str, int] = {"left": 0, "right": 0}
-        self.last_synced: dict[str, dict[TableName, Any]] = {"left": {}, "right": {}}
         self.generation = 0
         self.paused = False
         self.refresh_interval = 0.0
         self._timer: Timer | None = None
-        self._notified: dict[str, str | None] = {"left": None, "right": None}
-        self._columns: list[str] = []
+        self._counters: dict[Side, ExactCounter] = {}
+        self._layout: GridLayout | None = None
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="pair-line")
         yield FilterBox(placeholder="/ filter tables by name (enter: back to the list, esc: clear)", id="filter",
                         compact=True)
         yield BrowserGrid(id="grid", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")
@@ -118,22 +86,43 @@ class CompareBrowser(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(FilterBox).display = False
+        self.query_one("#pair-line").display = False
         self.border_title = "Tables"
         self._setup_columns()
+
+    # ------------------------------------------------------------------ state seen from outside
+
+    @property
+    def profiles(self) -> dict[Side, Profile | None]:
+        return {side: state.profile for side, state in self.sides.items()}
+
+    @property
+    def loaded(self) -> dict[Side, bool]:
+        return {side: state.loaded for side, state in self.sides.items()}
+
+    @property
+    def errors(self) -> dict[Side, str | None]:
+        return {side: state.error for side, state in self.sides.items()}
+
+    @property
+    def counting(self) -> bool:
+        return any(state.counting for state in self.sides.values())
+
+    @property
+    def busy(self) -> bool:
+        """A refresh is under way: a side still connecting, or counts still coming."""
+        return any(state.counting or state.stage == "connecting" for state in self.sides.values())
 
     # ------------------------------------------------------------------ loading
 
     def set_pair(self, left: Profile | None, right: Profile | None) -> None:
         """Compare these two profiles from now on (clears what was shown for the old pair)."""
-        self.profiles = {"left": left, "right": right}
+        self.stop_counts()
+        self.sides = {"left": BrowserSide.for_profile("left", left), "right": BrowserSide.for_profile("right", right)}
         self.rows.clear()
-        self.last_synced = {"left": {}, "right": {}}
-        self.loaded = {"left": False, "right": False}
-        self.errors = {"left": None, "right": None}
-        self._notified = {"left": None, "right": None}
         self._setup_columns()
         self.rebuild()
-        self.refresh_counts()
+        self.refresh_counts("live")
 
     def set_refresh_interval(self, seconds: float) -> None:
         if self._timer is not None:
@@ -144,34 +133,64 @@ class CompareBrowser(Vertical):
             self._timer = self.set_interval(seconds, self._tick)
 
     def _tick(self) -> None:
-        if not self.paused and not any(self.counting.values()):
-            self.refresh_counts()
+        if not self.paused and not self.busy:
+            self.refresh_counts("live")
 
-    def refresh_counts(self) -> None:
-        """Read both sides again: catalog (estimates) first, then exact counts per table."""
-        self.workers.cancel_group(self, "counts")
+    def refresh_counts(self, kind: RefreshKind = "live", *, written: str | None = None) -> None:
+        """Read both sides again: the catalog (estimates), then exact counts where asked or allowed.
+
+        ``written``: a sync just wrote into this profile; its marked tables are counted exactly
+        there (a target is writable, so never the read-only server), so the numbers the user
+        checks after a sync are not estimates.
+        """
+        self.stop_counts()
         self.generation += 1
-        for side in SIDES:
-            profile = self.profiles[side]
-            if profile is None:
+        asked = (self.marked_names() or list(self.shown)) if kind == "asked" else None
+        current = self.current_name()
+        synced = self.marked_names() or ([current] if current is not None else [])
+        for side, state in self.sides.items():
+            if not state.usable or state.profile is None:
                 continue
-            self.counting[side] = True
-            self.counted[side] = 0
-            self._load_side(self.generation, side, profile)
+            if not state.loaded:
+                state.stage = "connecting"  # first read, or a retry after an error
+            exact: Sequence[TableName] | Literal["all"] | None = asked
+            if asked is None and state.live_exact:
+                exact = "all"
+            elif asked is None and written == state.profile.name and not state.profile.read_only and synced:
+                exact = synced
+            state.counting = exact is not None
+            state.counted = 0
+            state.to_count = len([n for n in exact if not state.tables or n in state.tables]) \
+                if isinstance(exact, list) else 0
+            counter = self._counters[side] = ExactCounter()
+            self._load_side(self.generation, side, state.profile, exact, counter)
         self.update_status()
 
+    def stop_counts(self) -> None:
+        """Stop every exact count under way (the server is asked to cancel the current one)."""
+        counters, self._counters = self._counters, {}
+        for counter in counters.values():
+            counter.cancel()
+        for state in self.sides.values():
+            state.counting = False
+        if self.is_mounted:
+            self.update_status()
+
     @work(thread=True, group="counts", exit_on_error=False)
-    def _load_side(self, generation: int, side: str, profile: Profile) -> None:
-        """Runs in a thread: connect read-only, read the catalog, then count table by table."""
-        worker = get_current_worker()
+    def _load_side(self, generation: int, side: Side, profile: Profile,
+                   exact: Sequence[TableName] | Literal["all"] | None, counter: ExactCounter) -> None:
+        """Runs in a thread: connect read-only, read the catalog, then count what was asked."""
         app = self.app
         app.post_message(ProfileStatusChanged(profile.name, "connecting"))
         try:
-            conn = connect(profile, read_only=True, purpose="browser")
+            # A table locked by a migration must fail this refresh, not hang it (the catalog's
+            # sizes and the counts both wait for an ACCESS EXCLUSIVE lock).
+            conn = connect(profile, read_only=True, purpose="browser", options={"lock_timeout": str(LOCK_TIMEOUT_MS)})
         except Exception as exc:  # every failure becomes one line on screen
             message = error_line(exc)
             app.post_message(ProfileStatusChanged(profile.name, "error", error=message))
             self.post_message(SideFailed(generation, side, profile.name, message))
+            self.post_message(CountsFinished(generation, side))
             return
         try:
             snapshot = read_side(conn, profile)
@@ -179,9 +198,11 @@ class CompareBrowser(Vertical):
                                                   read_only=snapshot.info.read_only))
             self.post_message(CatalogLoaded(generation, side, profile.name, snapshot.tables))
             self.post_message(LastSyncedLoaded(generation, side, snapshot.last_synced))
-            stream_counts(conn, [t.qualified for t in snapshot.tables],
-                          lambda results: self.post_message(CountsArrived(generation, side, results)),
-                          cancelled=lambda: worker.is_cancelled)
+            present = [t.qualified for t in snapshot.tables]
+            known = set(present)
+            wanted = present if exact == "all" else [n for n in (exact or ()) if n in known]
+            if wanted and not counter.cancelled:
+                counter.run(conn, wanted, lambda results: self.post_message(CountsArrived(generation, side, results)))
         except Exception as exc:
             message = error_line(exc)
             app.post_message(ProfileStatusChanged(profile.name, "error", error=message))
@@ -198,30 +219,15 @@ class CompareBrowser(Vertical):
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         if message.generation != self.generation:
             return
-        side = message.side
-        by_name = {t.qualified: t for t in message.tables}
+        state = self.sides[message.side]  # type: ignore[index]
         names_before = set(self.rows)
-        for name, table in by_name.items():
-            row = self.rows.get(name) or self.rows.setdefault(name, TableRow(name))
-            old_table = getattr(row, side)
-            setattr(row, side, table)
-            exact = row.left_exact if side == "left" else row.right_exact
-            if old_table is None or not exact:
-                # keep an exact count from the last round on screen until the new one lands
-                row.set_count(side, table.estimated_rows, None)
-                if side == "left":
-                    row.left_exact = False
-                else:
-                    row.right_exact = False
-        for name, row in list(self.rows.items()):
-            if name not in by_name and getattr(row, side) is not None:
-                setattr(row, side, None)
-                row.set_count(side, None, None)
-            if row.left is None and row.right is None:
-                del self.rows[name]
-        self.loaded[side] = True
-        self.errors[side] = None
-        self._notified[side] = None
+        state.take_catalog(message.tables)
+        state.notified_error = None
+        present = set(self.sides["left"].tables) | set(self.sides["right"].tables)
+        for name in present - names_before:
+            self.rows[name] = TableRow(name, self.sides, self._latest_sync(name))
+        for name in names_before - present:
+            del self.rows[name]
         if set(self.rows) != names_before or not self.shown:
             self.rebuild()
         else:
@@ -232,102 +238,89 @@ class CompareBrowser(Vertical):
     def on_side_failed(self, message: SideFailed) -> None:
         if message.generation != self.generation:
             return
-        self.errors[message.side] = message.error
-        self.counting[message.side] = False
-        if self._notified[message.side] != message.error:
-            self._notified[message.side] = message.error
+        state = self.sides[message.side]  # type: ignore[index]
+        state.fail(message.error)
+        if state.notified_error != message.error:
+            state.notified_error = message.error
             self.post_message(JobFailed("counts", f"{message.profile}: {message.error}"))
+        for name in self.shown:
+            self._update_row(name)
         self.update_status()
 
     def on_counts_arrived(self, message: CountsArrived) -> None:
         if message.generation != self.generation:
             return
-        side = message.side
+        side: Side = message.side  # type: ignore[assignment]
+        state = self.sides[side]
         grid = self.query_one(BrowserGrid)
         for result in message.results:
+            state.take_count(result.table, result.rows, result.error)
             row = self.rows.get(result.table)
-            if row is None:
-                continue
-            row.set_count(side, result.rows, result.error)
-            self.counted[side] += 1
-            if row.key in grid.rows:
-                grid.update_cell(row.key, side, count_cell(row, side, True))
-                grid.update_cell(row.key, "diff", diff_cell(row, self.loaded["left"] and self.loaded["right"]))
+            if row is not None and row.key in grid.rows:
+                grid.update_cell(row.key, side, count_cell(row, side))
+                grid.update_cell(row.key, "diff", diff_cell(row))
         self.update_status()
 
     def on_counts_finished(self, message: CountsFinished) -> None:
         if message.generation != self.generation:
             return
-        self.counting[message.side] = False
+        self.sides[message.side].counting = False  # type: ignore[index]
         self.update_status()
 
     def on_last_synced_loaded(self, message: LastSyncedLoaded) -> None:
         if message.generation != self.generation:
             return
-        self.last_synced[message.side] = message.entries
+        self.sides[message.side].last_synced = message.entries  # type: ignore[index]
         grid = self.query_one(BrowserGrid)
         for name, row in self.rows.items():
             latest = self._latest_sync(name)
             if latest is not row.last_synced:
                 row.last_synced = latest
-                if row.key in grid.rows:
+                if row.key in grid.rows and "synced" in self._columns:
                     grid.update_cell(row.key, "synced", synced_cell(row))
 
     def _latest_sync(self, name: TableName) -> Any:
-        entries = [e for e in (self.last_synced["left"].get(name), self.last_synced["right"].get(name)) if e is not None]
+        entries = [e for e in (s.last_synced.get(name) for s in self.sides.values()) if e is not None]
         return max(entries, key=lambda e: e.finished_at) if entries else None
 
     # ------------------------------------------------------------------ the grid
 
-    # Column widths for a wide and a narrow screen; the table name takes what is left.
-    WIDE = {"mark": 1, "left": 13, "right": 13, "diff": 11, "size": 9, "key": 3, "synced": 8}
-    NARROW = {"mark": 1, "left": 10, "right": 10, "diff": 10, "key": 3, "synced": 8}
-    NARROW_BELOW = 96
+    @property
+    def _columns(self) -> list[str]:
+        return self._layout.columns if self._layout is not None else []
 
-    def _widths(self) -> dict[str, int]:
-        return dict(self.NARROW if 0 < self.size.width < self.NARROW_BELOW else self.WIDE)
+    def _current_layout(self) -> GridLayout:
+        longest = max((len(str(n)) for n in self.rows), default=20)
+        return layout(self.size.width, longest)
 
     def _setup_columns(self) -> None:
         grid = self.query_one(BrowserGrid)
         grid.clear(columns=True)
-        widths = self._widths()
-        self._columns = list(widths)
-        self._columns.insert(1, "table")
-        left = self.profiles["left"].name if self.profiles["left"] else "left"
-        right = self.profiles["right"].name if self.profiles["right"] else "right"
-        labels = {"mark": " ", "left": left, "right": right, "diff": "diff", "size": "size", "key": "key",
-                  "synced": "synced"}
-        for key in self._columns:
+        self._layout = current = self._current_layout()
+        labels = {"mark": " ", "left": self.sides["left"].label, "right": self.sides["right"].label,
+                  "diff": "diff", "size": "size", "key": "key", "synced": "synced"}
+        for key in current.columns:
             if key == "table":
-                grid.add_column("table", key="table", width=self._name_width())
+                grid.add_column("table", key="table", width=current.name_width)
                 continue
-            label = labels[key][:widths[key]]
+            width = current.widths[key]
+            label = elide_middle(labels[key], width)
             justify = "right" if key in ("left", "right", "diff", "size") else "left"
-            grid.add_column(Text(label, justify=justify), key=key, width=widths[key])
-
-    def _name_width(self) -> int:
-        longest = max((len(str(n)) for n in self.rows), default=20)
-        widths = self._widths()
-        # two cells of padding per column, the borders and the scrollbar
-        room = self.size.width - sum(widths.values()) - 2 * (len(widths) + 1) - 4 if self.size.width else 40
-        return max(12, min(longest, 48, room)) if room >= 12 else 12
+            grid.add_column(Text(label, justify=justify), key=key, width=width)
 
     def on_resize(self) -> None:
-        grid = self.query_one(BrowserGrid)
-        column = grid.columns.get(ColumnKey("table"))
-        widths = self._widths()
-        if column is None or column.width != self._name_width() or set(widths) != set(self._columns) - {"table"}:
+        if self._current_layout() != self._layout:
             self._setup_columns()
             self.rebuild()
 
     def _cells(self, row: TableRow) -> list[Any]:
-        both = self.loaded["left"] and self.loaded["right"]
+        name_width = self._layout.name_width if self._layout else 40
         cells = {
             "mark": lambda: mark_cell(row.name in self.marked),
-            "table": lambda: name_cell(row),
-            "left": lambda: count_cell(row, "left", self.loaded["left"] or self.errors["left"] is not None),
-            "right": lambda: count_cell(row, "right", self.loaded["right"] or self.errors["right"] is not None),
-            "diff": lambda: diff_cell(row, both),
+            "table": lambda: name_cell(row, name_width),
+            "left": lambda: count_cell(row, "left"),
+            "right": lambda: count_cell(row, "right"),
+            "diff": lambda: diff_cell(row),
             "size": lambda: size_cell(row),
             "key": lambda: key_cell(row),
             "synced": lambda: synced_cell(row),
@@ -341,9 +334,7 @@ class CompareBrowser(Vertical):
         """Re-create the rows shown (after a filter change or a new set of tables)."""
         grid = self.query_one(BrowserGrid)
         cursor_key = self.current_name()
-        width = self._name_width()
-        column = grid.columns.get(ColumnKey("table"))
-        if column is None or column.width != width:
+        if self._current_layout() != self._layout:
             self._setup_columns()
         grid.clear()
         self.shown = [name for name in sorted(self.rows) if self.matches(name)]
@@ -356,8 +347,8 @@ class CompareBrowser(Vertical):
 
     def _update_row(self, name: TableName) -> None:
         grid = self.query_one(BrowserGrid)
-        row = self.rows[name]
-        if row.key not in grid.rows:
+        row = self.rows.get(name)
+        if row is None or row.key not in grid.rows:
             return
         if grid.rows[row.key].height != row_height(row):  # the other side brought other partitions
             self.rebuild()
@@ -441,38 +432,21 @@ class CompareBrowser(Vertical):
     # ------------------------------------------------------------------ status line
 
     def update_status(self) -> None:
-        total = len(self.rows)
-        parts = [f"{total:,} tables"]
-        if self.filter_text:
-            parts.append(f"{len(self.shown):,} shown for '{self.filter_text}'")
-        parts.append(f"{len(self.marked):,} marked")
-        for side in SIDES:
-            profile = self.profiles[side]
-            if profile is None:
-                continue
-            if self.errors[side]:
-                parts.append(f"{profile.name}: error")
-            elif not self.loaded[side]:
-                parts.append(f"{profile.name}: connecting…")
-            elif self.counting[side]:
-                tables = sum(1 for r in self.rows.values() if getattr(r, side) is not None)
-                parts.append(f"{profile.name}: counting {min(self.counted[side], tables):,}/{tables:,}")
-        if self.paused:
-            parts.append("live refresh paused (sync running)")
-        elif self.refresh_interval:
-            parts.append(f"refresh every {self.refresh_interval:g}s")
-        status = Text("  ·  ".join(parts), style="dim", no_wrap=True, overflow="ellipsis")
-        for side in SIDES:
-            if self.errors[side] and self.profiles[side] is not None:
-                status.append(f"\n{self.profiles[side].name}: {self.errors[side]}", style="red")
-        self.query_one("#browser-status", Static).update(status)
-        left = self.profiles["left"].name if self.profiles["left"] else "?"
-        right = self.profiles["right"].name if self.profiles["right"] else "?"
-        self.border_title = f"Tables · {left} ⇄ {right}"
+        self.query_one("#browser-status", Static).update(browser_status(
+            self.sides, tables=len(self.rows), shown=len(self.shown), marked=len(self.marked),
+            filter_text=self.filter_text, paused=self.paused, refresh_interval=self.refresh_interval))
+        names = [state.profile.name if state.profile else "?" for state in self.sides.values()]
+        self.border_title = f"Tables · {names[0]} ⇄ {names[1]}"
 
-    @property
-    def busy(self) -> bool:
-        return any(self.counting.values())
+    def show_pair_line(self, text: Text | None) -> None:
+        """The profiles' status folded into one line, while the profiles pane is folded away."""
+        found = self.query("#pair-line")
+        if not found:
+            return  # shutting down
+        line = found.first(Static)
+        line.display = text is not None
+        if text is not None:
+            line.update(text)
 
     def marked_names(self) -> list[TableName]:
         return sorted(n for n in self.marked if n in self.rows)

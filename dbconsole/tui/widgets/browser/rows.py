@@ -6,7 +6,7 @@ Kept apart from the widget so the wording and colours of a row (``~12,345`` esti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,44 +16,68 @@ from dbconsole.catalog import Table
 from dbconsole.compare import TableComparison
 from dbconsole.format import STATUS_STYLES, format_bytes, format_count, format_difference
 from dbconsole.names import TableName
+from dbconsole.tui.widgets.browser.side import BrowserSide, RowCount
 
 PARTITION_LINES = 4  # partitions listed beneath a partitioned table; more are summed up in one line
 COLUMNS = ("mark", "table", "left", "right", "diff", "size", "key", "synced")
 PENDING = "…"
 
 
-@dataclass
 class TableRow:
-    name: TableName
-    left: Table | None = None
-    right: Table | None = None
-    left_rows: int | None = None
-    right_rows: int | None = None
-    left_exact: bool = False
-    right_exact: bool = False
-    left_error: str | None = None
-    right_error: str | None = None
-    last_synced: Any = None  # LastSync from the engine's state
+    """One table as the grid shows it: a view over what both sides know about it.
+
+    The facts live in the two :class:`BrowserSide` objects; a row only names the table, so a
+    count arriving for one side is seen by every row, the inspector and the wizard at once.
+    """
+
+    def __init__(self, name: TableName, sides: Mapping[str, BrowserSide], last_synced: Any = None) -> None:
+        self.name = name
+        self.sides = sides
+        self.last_synced = last_synced  # LastSync from the engine's state
 
     @property
     def key(self) -> str:
         return str(self.name)
+
+    def table(self, side: str) -> Table | None:
+        return self.sides[side].tables.get(self.name)
+
+    def count(self, side: str) -> RowCount | None:
+        return self.sides[side].counts.get(self.name) if self.table(side) is not None else None
+
+    def rows(self, side: str) -> int | None:
+        count = self.count(side)
+        return count.rows if count is not None else None
+
+    def exact(self, side: str) -> bool:
+        count = self.count(side)
+        return bool(count and count.exact)
+
+    def error(self, side: str) -> str | None:
+        count = self.count(side)
+        return count.error if count is not None else None
+
+    # the names the wizard, the inspector and the tests read
+    left = property(lambda self: self.table("left"))
+    right = property(lambda self: self.table("right"))
+    left_rows = property(lambda self: self.rows("left"))
+    right_rows = property(lambda self: self.rows("right"))
+    left_exact = property(lambda self: self.exact("left"))
+    right_exact = property(lambda self: self.exact("right"))
+    left_error = property(lambda self: self.error("left"))
+    right_error = property(lambda self: self.error("right"))
 
     def comparison(self) -> TableComparison:
         return TableComparison(self.name, self.left, self.right, self.left_rows, self.right_rows,
                                exact=self.left_exact and self.right_exact,
                                left_error=self.left_error, right_error=self.right_error)
 
-    def set_count(self, side: str, rows: int | None, error: str | None) -> None:
-        if side == "left":
-            self.left_rows, self.left_exact, self.left_error = rows, error is None, error
-        else:
-            self.right_rows, self.right_exact, self.right_error = rows, error is None, error
 
 
-def name_cell(row: TableRow) -> Text:
-    """The table's name; a partitioned table shows its partitions beneath it (one sync unit)."""
-    text = Text(str(row.name), no_wrap=True, overflow="ellipsis")
+def name_cell(row: TableRow, width: int = 40) -> Text:
+    """The table's name (elided in the middle to ``width``); a partitioned table shows its
+    partitions beneath it (one sync unit)."""
+    text = Text(elide_middle(str(row.name), width), no_wrap=True, overflow="ellipsis")
     partitions = row.comparison().partitions
     if partitions:
         text.append(f"  {len(partitions)} partitions", style="dim")
@@ -71,27 +95,33 @@ def row_height(row: TableRow) -> int:
     return 1 + min(count, PARTITION_LINES + 1) if count else 1
 
 
-def count_cell(row: TableRow, side: str, loaded: bool) -> Text:
-    table = row.left if side == "left" else row.right
-    rows = row.left_rows if side == "left" else row.right_rows
-    exact = row.left_exact if side == "left" else row.right_exact
-    error = row.left_error if side == "left" else row.right_error
-    if not loaded:
-        return Text(PENDING, style="dim", justify="right")
-    if table is None:
+def count_cell(row: TableRow, side: str) -> Text:
+    """``12,345`` exact, ``~12,345`` the catalog's estimate, ``-`` absent, ``?`` failed."""
+    state = row.sides[side]
+    if state.stage == "idle":
+        return Text("", justify="right")
+    if state.stage == "unusable":
         return Text("-", style="dim", justify="right")
-    if error:
-        return Text("?", style="red", justify="right")
-    return Text(format_count(rows, exact=exact), style="" if exact else "dim", justify="right")
-
-
-def diff_cell(row: TableRow, loaded: bool) -> Text:
-    if not loaded:
+    if state.stage == "connecting" and not state.tables:
         return Text(PENDING, style="dim", justify="right")
+    if row.table(side) is None:
+        return Text("-", style="dim", justify="right")
+    if row.error(side):
+        return Text("?", style="red", justify="right")
+    exact = row.exact(side)
+    return Text(format_count(row.rows(side), exact=exact), style="" if exact else "dim", justify="right")
+
+
+def diff_cell(row: TableRow) -> Text:
+    """The difference right - left, ``~`` in front when either side is an estimate."""
+    sides = row.sides
+    if not all(s.loaded for s in sides.values()):
+        return Text(PENDING if any(s.stage == "connecting" for s in sides.values()) else "",
+                    style="dim", justify="right")
     comparison = row.comparison()
     status = comparison.status
     text = format_difference(comparison)
-    if status in ("more_left", "more_right") and not comparison.exact:
+    if status in ("more_left", "more_right", "equal") and not comparison.exact:
         text = "~" + text
     return Text(text, style=STATUS_STYLES[status], justify="right")
 
@@ -130,4 +160,16 @@ def ago(moment: datetime, now: datetime | None = None) -> str:
 
 
 def mark_cell(marked: bool) -> Text:
-    return Text("●", style="bold cyan") if marked else Text(" ")
+    """``[x]`` / ``[ ]``: a mark reads without colour (a monochrome terminal, a screen reader)."""
+    return Text("[x]", style="bold cyan") if marked else Text("[ ]", style="dim")
+
+
+def elide_middle(text: str, width: int) -> str:
+    """``scan…_rank`` rather than ``scan_r…``: names that share a prefix stay apart when cut."""
+    if width <= 0 or len(text) <= width:
+        return text
+    if width <= 3:
+        return text[:width]
+    tail = (width - 1) // 2
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail:]

@@ -1,3 +1,3 @@
-from dbconsole.tui.widgets.profiles.pane import ProfileList, ProfileStatus, ProfilesPane
+from dbconsole.tui.widgets.profiles.pane import ProfileList, ProfileStatus, ProfilesPane, pair_line
 
-__all__ = ["ProfileList", "ProfileStatus", "ProfilesPane"]
+__all__ = ["ProfileList", "ProfileStatus", "ProfilesPane", "pair_line"]

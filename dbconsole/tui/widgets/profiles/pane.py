@@ -26,6 +26,7 @@ STATUS_GLYPHS = {
     "connecting": ("◐", "yellow"),
     "connected": ("●", "green"),
     "error": ("✗", "red"),
+    "unusable": ("⊘", "red"),
 }
 LOCK = "🔒"
 TUNNEL = "⇄"
@@ -60,25 +61,66 @@ def short_version(version: str) -> str:
     return words[0] if words else version
 
 
+def status_glyph(profile: Profile, status: ProfileStatus) -> tuple[str, str]:
+    state = "unusable" if profile.unusable else status.state
+    return STATUS_GLYPHS.get(state, STATUS_GLYPHS["unknown"])
+
+
 def profile_prompt(profile: Profile, status: ProfileStatus, side: str | None) -> Text:
     """Two lines: status, name, side and version; then the lock and the tunnel."""
-    glyph, style = STATUS_GLYPHS.get(status.state, STATUS_GLYPHS["unknown"])
+    glyph, style = status_glyph(profile, status)
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f"{glyph} ", style=style)
     line.append(profile.name, style=f"bold {safe_color(profile.color) or ''}".strip())
     if side:
         line.append(" ")
         line.append(f" {side} ", style="reverse bold")
-    if status.version:
+    if profile.unusable:
+        line.append("  unusable", style="red")
+    elif status.version:
         line.append(f"  {short_version(status.version)}", style="dim")
     elif status.state == "error":
         line.append("  unreachable", style="red")
     line.append("\n  ")
+    if profile.unusable:
+        line.append(profile.unusable, style="red")  # "needs NOPE_PASS": what to do about it
+        return line
     details = Text(style="dim")
     details.append(f"{LOCK} read-only" if profile.read_only else "writable")
     if profile.ssh is not None:
         details.append(f" · {TUNNEL} ssh tunnel")
     line.append_text(details)
+    return line
+
+
+def pair_line(config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None) -> Text:
+    """The compared profiles in one line (``L ● local pg 15 ⇄ R ● server 🔒 ⇄ssh pg 15``), for a
+    terminal too narrow for the profiles pane; F2 opens the pane."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for side, name in (("L", left), ("R", right)):
+        if side == "R":
+            line.append("   ")
+        line.append(f" {side} ", style="reverse bold")
+        profile = config.profiles.get(name) if name else None
+        if profile is None:
+            line.append(" add a second profile (n) to compare" if side == "R" else " none", style="yellow")
+            continue
+        status = statuses.get(profile.name, ProfileStatus())
+        glyph, style = status_glyph(profile, status)
+        line.append(f" {glyph} ", style=style)
+        line.append(profile.name, style=f"bold {safe_color(profile.color) or ''}".strip())
+        if profile.unusable:
+            line.append(f" {profile.unusable}", style="red")
+            continue
+        if profile.read_only:
+            line.append(f" {LOCK}")
+        if profile.ssh is not None:
+            line.append(f" {TUNNEL}", style="dim")
+        if status.state == "error":
+            line.append(" unreachable", style="red")
+        elif status.version:
+            line.append(f" {short_version(status.version)}", style="dim")
+    line.append("   F2 profiles", style="dim")
     return line
 
 
@@ -166,6 +208,8 @@ class ProfilesPane(Vertical):
             text.append(f"\nvia ssh {user}{ssh.host}{port}", style="dim")
         if profile.origin != "file":
             text.append(f"\nfrom ${profile.origin.split(':', 1)[-1]}", style="dim italic")
-        if status.error:
+        if profile.unusable:
+            text.append(f"\nunusable: {profile.unusable}; never connected until that is fixed", style="red")
+        elif status.error:
             text.append("\n" + status.error, style="red")
         detail.update(text)
