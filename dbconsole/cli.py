@@ -74,6 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _add_json(sync)
     _add_common(sync)
+
+    diff = sub.add_parser("diff", help="which rows differ, by checksums computed on each server")
+    diff.add_argument("--left", required=True, metavar="PROFILE")
+    diff.add_argument("--right", required=True, metavar="PROFILE")
+    diff.add_argument("--tables", metavar="T1,T2", help="tables to compare (default: every table on either side)")
+    diff.add_argument("--where", metavar="SQL", help="compare only these rows (both sides) of the named tables")
+    diff.add_argument("--rows", action="store_true", help="list the keys of differing rows")
+    diff.add_argument("--limit", type=_batch_size, default=100, metavar="N", help="keys listed per table (default 100)")
+    diff.add_argument("--exit-code", action="store_true", help="exit 3 when any table differs")
+    diff.add_argument("--timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+                      help="statement timeout on each server (default 300)")
+    _add_json(diff)
+    _add_common(diff)
     return parser
 
 
@@ -350,6 +363,35 @@ def _cancel_on_sigint(*, quiet: bool):
         signal.signal(signal.SIGINT, previous)
 
 
+EXIT_DIFFERS = 3
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dbconsole.diff import DiffRequest, default_source, diff_tables
+    from dbconsole.diff.render import render_report
+    from dbconsole.names import split_list
+
+    config = _load(args)
+    left, right = config.profile(args.left), config.profile(args.right)
+    request = DiffRequest(left=left, right=right, tables=tuple(split_list(args.tables)) if args.tables else (),
+                          where=args.where, row_limit=args.limit if (args.rows or args.json) else 0,
+                          source=default_source(left, right), timeout_ms=int(args.timeout * 1000),
+                          settings=config.sync)
+    with _cancel_on_sigint(quiet=args.json) as cancel:
+        report = diff_tables(request, cancel=cancel)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        render_report(report, _console(), show_rows=args.rows)
+    for failed in (t for t in report.tables if t.status == "error"):
+        print(f"dbconsole: error: {failed.table}: {redact(failed.error or 'failed')}", file=sys.stderr)
+    if report.cancelled:
+        return 130
+    if report.failed:
+        return EXIT_FAILED
+    return EXIT_DIFFERS if args.exit_code and report.differs else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dbconsole.demo import run_demo
 
@@ -369,6 +411,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "tables": cmd_tables,
     "sync": cmd_sync,
+    "diff": cmd_diff,
     "demo": cmd_demo,
     "tui": cmd_tui,
 }
