@@ -116,3 +116,14 @@ def test_human_summary_lines() -> None:
     assert table_summary(TableDiff(table="t", status="only_left"), "local", "server") == "table only on local"
     assert table_summary(TableDiff(table="t", status="error", error="boom"), "l", "r") == "error: boom"
     assert key_text(RowDifference({"id": 3, "Region": "서울"}, "changed")) == 'id=3, "Region"=서울'
+
+
+def test_the_diff_engine_is_headless() -> None:
+    """dbconsole.diff and dbconsole.sessions import with Textual and the CLI out of reach."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['textual'] = None; sys.modules['dbconsole.cli'] = None\n"
+            "import dbconsole.diff, dbconsole.diff.render, dbconsole.sessions\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
