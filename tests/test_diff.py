@@ -83,6 +83,8 @@ def test_every_kind_of_difference_is_found_and_nothing_else(empty_dbs, config) -
     assert result.steps.get("bisect", 0) >= 6, result.steps  # composite text keys cut by walking the key
     dense, _ = run_diff(config, tables=('"Kinds"',))  # 13 differences in 6 ranges: all differ, so streamed
     assert found(dense.tables[0]) == expected and "bisect" not in dense.tables[0].steps
+    with_md5, _ = run_diff(config, tables=('"Kinds"',), hash_kind="md5", tuning=never_dense)
+    assert found(with_md5.tables[0]) == expected
     assert not report.same and report.differs
     progress = [e for e in events if e.event == "diff_progress"]
     assert progress and progress[-1].fraction == 1.0

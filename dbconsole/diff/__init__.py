@@ -14,9 +14,10 @@ The algorithm, per table (see :class:`~dbconsole.diff.table.TableDiffer`):
    server's collation. Ranges, not one whole-table checksum, because a difference must be
    *located*, and because a range's statement can be retried smaller after a timeout.
 2. **One aggregate per range**, in one statement per side, both sides at once: ``count(*)``
-   and the exact sums of both 64-bit halves of ``md5(ROW(columns)::text)``. 128 bits per row
-   before aggregation, so an accidental collision is astronomically unlikely; sums, not XOR, so
-   duplicated or swapped values do not cancel out. Rows render with the same session settings
+   and the exact sums of two 64-bit hashes of ``ROW(columns)::text`` (``hashtextextended``
+   with two seeds, or md5's two halves when the servers hash differently: :mod:`.checksum`).
+   128 bits per row before aggregation, so an accidental collision is astronomically unlikely;
+   sums, not XOR, so duplicated or swapped values do not cancel out. Rows render with the same session settings
    on both sides (:mod:`dbconsole.sessions`: UTC, ISO dates, exact floats, hex bytea), types
    that print differently are cast to one canonical type or refused (:mod:`.columns`), and
    masks apply on the source, so a masked column compares as its masked value.

@@ -2,21 +2,38 @@
 
 Every statement reads one side of one table, restricted to a key range ``[lower, upper)``
 and the user's ``--where``; range bounds travel as text literals cast to the key's compare
-type on that server (no ``%s`` parameters, so a ``%`` in a ``--where`` stays what it is). A row's fingerprint is ``md5`` of the row constructor's text over the
-compared columns (``ROW(a, b, ...)::text`` tells NULL from an empty string, and quotes values
-that hold commas or parentheses), so 128 bits per row before aggregation.
+type on that server (no ``%s`` parameters, so a ``%`` in a ``--where`` stays what it is).
+
+A row is fingerprinted from its text: ``ROW(a, b, ...)::text`` over the compared columns
+(it tells NULL from an empty string and quotes values holding commas or parentheses), rendered
+once per row. Two 64-bit hashes of that text make the 128 bits per row: by default
+``hashtextextended`` with two seeds (the hash PostgreSQL itself keeps stable for hash
+partitioning; measured ~3x cheaper per row than ``md5``, whose per-call set-up dominates a
+scan), or the two halves of ``md5`` when the two servers' ``hashtextextended`` disagree (a
+different byte order) -- see :data:`HashKind`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from psycopg import sql
 
 from dbconsole.diff.columns import SideColumn
 from dbconsole.diff.ranges import Bound, KeyRange
 from dbconsole.sync.statements import user_filter
+
+
+HashKind = Literal["hashtext", "md5"]
+SECOND_SEED = 0x5DB_C0_501E  # any fixed seed other than 0; both sides must use the same
+PROBE_TEXT = "dbconsole diff: hash probe"
+
+
+def probe_hash() -> sql.Composable:
+    """What both servers must answer alike for ``hashtext`` fingerprints to be comparable."""
+    return sql.SQL("SELECT hashtextextended({}, {})::text").format(sql.Literal(PROBE_TEXT), sql.Literal(SECOND_SEED))
 
 
 @dataclass(frozen=True)
@@ -28,6 +45,7 @@ class SideSql:
     columns: Mapping[str, SideColumn]
     compared: tuple[str, ...]
     where: str | None = None
+    hash_kind: HashKind = "hashtext"
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -43,10 +61,19 @@ class SideSql:
                  for c, value in zip(self._key_items(), bound)]
         return sql.SQL("({})").format(sql.SQL(", ").join(items))
 
-    def fingerprint(self) -> sql.Composable:
-        """md5 (32 hex digits) of the row's text over the compared columns."""
-        return sql.SQL("md5(ROW({})::text)").format(
+    def digest(self) -> sql.Composable:
+        """Per row, what the two hashes are taken from: the row's text, or its md5."""
+        text = sql.SQL('(ROW({})::text COLLATE "C")').format(
             sql.SQL(", ").join(self.columns[c].expression for c in self.compared))
+        return sql.SQL("md5({})").format(text) if self.hash_kind == "md5" else text
+
+    def hashes(self, digest: sql.Composable) -> tuple[sql.Composable, sql.Composable]:
+        """The two 64-bit halves of the 128-bit fingerprint, from a column holding :meth:`digest`."""
+        if self.hash_kind == "md5":
+            return (sql.SQL("('x' || left({}, 16))::bit(64)::bigint").format(digest),
+                    sql.SQL("('x' || right({}, 16))::bit(64)::bigint").format(digest))
+        return (sql.SQL("hashtextextended({}, 0)").format(digest),
+                sql.SQL("hashtextextended({}, {})").format(digest, sql.Literal(SECOND_SEED)))
 
     def conditions(self, key_range: KeyRange) -> sql.Composable:
         parts: list[sql.Composable] = []
@@ -75,21 +102,25 @@ class SideSql:
     # -- statements -----------------------------------------------------------------------
 
     def bucket_checksums(self, key_range: KeyRange, cuts: Sequence[Bound]) -> sql.Composable:
-        """Per sub-range: (bucket, rows, sum of md5's high 64 bits, sum of its low 64 bits).
+        """Per sub-range: (bucket, rows, sum of the first 64-bit hashes, sum of the second).
 
-        ``OFFSET 0`` keeps the inner query a separate step, so each row's md5 is computed once
-        and both halves are taken from it. ``sum(bigint)`` is exact (numeric result), so the
-        aggregate is order-independent and counts duplicates, unlike an XOR.
+        ``OFFSET 0`` keeps the inner query a separate step, so each row is rendered (and hashed
+        with md5) once and both hashes are taken from that. ``sum(bigint)`` is exact (numeric
+        result), so the aggregate is order-independent and counts duplicates, unlike an XOR.
         """
+        digest = sql.Identifier("_dbconsole_d")
+        first, second = self.hashes(digest)
         return sql.SQL(
-            "SELECT b, count(*), sum(('x' || left(m, 16))::bit(64)::bigint), sum(('x' || right(m, 16))::bit(64)::bigint)"
-            " FROM (SELECT {bucket} AS b, {fp} AS m FROM {table} WHERE {cond} OFFSET 0) s GROUP BY b").format(
-            bucket=self._bucket(cuts), fp=self.fingerprint(), table=self.table, cond=self.conditions(key_range))
+            "SELECT b, count(*), sum({first}), sum({second})"
+            " FROM (SELECT {bucket} AS b, {digest} AS {d} FROM {table} WHERE {cond} OFFSET 0) s GROUP BY b").format(
+            first=first, second=second, bucket=self._bucket(cuts), digest=self.digest(), d=digest, table=self.table,
+            cond=self.conditions(key_range))
 
     def row_hashes(self, key_range: KeyRange) -> sql.Composable:
         """(key columns..., 64-bit hash) for every row of the range, in no particular order."""
-        return sql.SQL("SELECT {keys}, ('x' || left({fp}, 16))::bit(64)::bigint FROM {table} WHERE {cond}").format(
-            keys=self._key_select(), fp=self.fingerprint(), table=self.table, cond=self.conditions(key_range))
+        return sql.SQL("SELECT {keys}, {hash} FROM {table} WHERE {cond}").format(
+            keys=self._key_select(), hash=self.hashes(self.digest())[0], table=self.table,
+            cond=self.conditions(key_range))
 
     def keys_in(self, key_range: KeyRange, limit: int) -> sql.Composable:
         return sql.SQL("SELECT {keys} FROM {table} WHERE {cond} ORDER BY {order} LIMIT {limit}").format(

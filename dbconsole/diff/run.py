@@ -24,7 +24,8 @@ from dbconsole.diff.columns import NoKey, Refused, TablePair, pair_table, rules_
 from dbconsole.diff.events import DiffDone, DiffEvent, DiffTableDone, DiffTableStart
 from dbconsole.diff.model import DIFFERING, DiffError, DiffReport, RowDifference, Side, TableDiff
 from dbconsole.diff.strategy import Tuning
-from dbconsole.diff.table import TableDiffer
+from dbconsole.diff.checksum import HashKind
+from dbconsole.diff.table import TableDiffer, choose_hash
 from dbconsole.errors import Cancelled, UsageError
 from dbconsole.names import TableName, resolve_name
 from dbconsole.sessions import open_read_snapshot
@@ -46,6 +47,7 @@ class DiffRequest:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     settings: SyncSettings = field(default_factory=SyncSettings)
     tuning: Tuning = field(default_factory=Tuning)
+    hash_kind: HashKind | None = None  # None: hashtext when both servers agree on it (probed), else md5
 
 
 def default_source(left: Profile, right: Profile) -> Side:
@@ -76,13 +78,14 @@ def diff_tables(request: DiffRequest, on_event: Callable[[DiffEvent], None] | No
             catalogs = {side: pool.submit(read_catalog, conn) for side, conn in conns.items()}
             left_tables = {t.qualified: t for t in catalogs["left"].result()}
             right_tables = {t.qualified: t for t in catalogs["right"].result()}
+            hash_kind = request.hash_kind or choose_hash(conns)
             for name in select_tables(request, left_tables, right_tables):
                 if cancel.is_set():
                     report.cancelled = True
                     break
                 try:
                     result = _diff_one(request, name, left_tables.get(name), right_tables.get(name), conns, pool,
-                                       emit, cancel, on_difference)
+                                       emit, cancel, on_difference, hash_kind)
                 except Cancelled:
                     report.cancelled = True
                     break
@@ -114,7 +117,8 @@ def select_tables(request: DiffRequest, left: dict[TableName, Table], right: dic
 
 def _diff_one(request: DiffRequest, name: TableName, left: Table | None, right: Table | None,
               conns: dict[Side, psycopg.Connection[Any]], pool: ThreadPoolExecutor, emit: Callable[[DiffEvent], None],
-              cancel: threading.Event, on_difference: Callable[[str, RowDifference], None] | None) -> TableDiff:
+              cancel: threading.Event, on_difference: Callable[[str, RowDifference], None] | None,
+              hash_kind: HashKind) -> TableDiff:
     if left is None or right is None:
         return TableDiff(table=str(name), status="only_right" if left is None else "only_left",
                          notes=[f"table exists only on {request.right.name if left is None else request.left.name}"])
@@ -133,7 +137,8 @@ def _diff_one(request: DiffRequest, name: TableName, left: Table | None, right: 
     emit(DiffTableStart(str(name), source_table.estimated_rows))
     differ = TableDiffer(pair, conns, pool, source=request.source, where=where, tuning=request.tuning,
                          row_limit=request.row_limit, timeout_ms=request.timeout_ms, emit=emit, cancel=cancel,
-                         on_difference=(lambda d: on_difference(str(name), d)) if on_difference else None)
+                         on_difference=(lambda d: on_difference(str(name), d)) if on_difference else None,
+                         hash_kind=hash_kind)
     return differ.run()
 
 

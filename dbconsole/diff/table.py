@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from dbconsole.connect import describe_pg_error
-from dbconsole.diff.checksum import SideSql
+from dbconsole.diff.checksum import HashKind, SideSql, probe_hash
 from dbconsole.diff.columns import TablePair
 from dbconsole.diff.events import DiffEvent, DiffProgress
 from dbconsole.diff.model import RowDifference, RowKind, Side, TableDiff
@@ -44,6 +44,21 @@ class RangeTimeout(Exception):
         self.range = key_range
 
 
+def choose_hash(conns: dict[Side, psycopg.Connection[Any]]) -> HashKind:
+    """``hashtext`` when both servers hash alike (one probe each), else ``md5`` (same everywhere)."""
+    answers = []
+    for conn in conns.values():
+        try:
+            with conn.cursor() as cur:
+                cur.execute(probe_hash())
+                answers.append(cur.fetchone()[0])  # type: ignore[index]
+        except psycopg.Error:
+            answers.append(None)  # a server older than PG 11
+        finally:
+            conn.rollback()
+    return "hashtext" if None not in answers and len(set(answers)) == 1 else "md5"
+
+
 class TableDiffer:
     """Diffs one table; ``run`` returns its :class:`TableDiff` (never raises for the table's own faults)."""
 
@@ -51,7 +66,7 @@ class TableDiffer:
                  source: Side = "right", where: str | None = None, tuning: Tuning = Tuning(),
                  row_limit: int | None = 100, timeout_ms: int = 0,
                  emit: Callable[[DiffEvent], None] | None = None, cancel: threading.Event | None = None,
-                 on_difference: Callable[[RowDifference], None] | None = None) -> None:
+                 on_difference: Callable[[RowDifference], None] | None = None, hash_kind: HashKind = "hashtext") -> None:
         self.pair = pair
         self.conns = conns
         self.pool = pool
@@ -64,7 +79,7 @@ class TableDiffer:
         self.on_difference = on_difference
         self.sides: dict[Side, SideSql] = {
             side: SideSql(table=pair.table(side).qualified.ident, key=pair.key, columns=pair.side(side),
-                          compared=pair.columns, where=where) for side in ("left", "right")}
+                          compared=pair.columns, where=where, hash_kind=hash_kind) for side in ("left", "right")}
         self.result = TableDiff(table=str(pair.name), key=pair.key, notes=list(pair.notes))
         self.rows_total = 0
         self.rows_settled = 0
