@@ -23,10 +23,12 @@ from psycopg import sql
 
 from dbconsole.diff.columns import SideColumn
 from dbconsole.diff.ranges import Bound, KeyRange
+from dbconsole.sync.plan import base_type
 from dbconsole.sync.statements import user_filter
 
 
 HashKind = Literal["hashtext", "md5"]
+INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 SECOND_SEED = 0x5DB_C0_501E  # any fixed seed other than 0; both sides must use the same
 PROBE_TEXT = "dbconsole diff: hash probe"
 
@@ -90,6 +92,16 @@ class SideSql:
         if not cuts:
             return sql.SQL("0")
         items = self._key_items()
+        step = evenly_spaced(cuts) if len(items) == 1 and base_type(items[0].type) in INTEGER_TYPES else None
+        if step is not None:
+            # Arithmetic instead of a search: measured ~0.9 us a row for width_bucket over 100
+            # cuts on a busy 2-core machine, as much as rendering and hashing the row.
+            first, last = int(cuts[0][0]), int(cuts[-1][0])
+            key = sql.SQL("({})::bigint").format(items[0].expression)
+            return sql.SQL("CASE WHEN {k} < {first} THEN 0 WHEN {k} >= {last} THEN {n} "
+                           "ELSE ({k} - {first}) / {step} + 1 END").format(
+                k=key, first=sql.Literal(first), last=sql.Literal(last), n=sql.Literal(len(cuts)),
+                step=sql.Literal(step))
         if len(items) == 1:  # one binary search per row, done by the server in C
             item = items[0]
             collate = sql.SQL(' COLLATE "C"') if item.collate_c else sql.SQL("")
@@ -163,3 +175,17 @@ class SideSql:
         return sql.SQL(", ").join(c.ordered for c in self._key_items())
 
 
+
+
+def evenly_spaced(cuts: Sequence[Bound]) -> int | None:
+    """The common step of integer cut points in arithmetic progression (None if they are not)."""
+    try:
+        values = [int(cut[0]) for cut in cuts]
+    except ValueError:
+        return None
+    if len(values) < 2:
+        return None
+    step = values[1] - values[0]
+    if step <= 0 or any(b - a != step for a, b in zip(values, values[1:])):
+        return None
+    return step

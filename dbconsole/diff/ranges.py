@@ -55,3 +55,27 @@ def first_level_parts(estimated_rows: int | None, *, rows_per_range: int, max_ra
     if not estimated_rows or estimated_rows <= rows_per_range:
         return 1
     return max(2, min(max_ranges, -(-estimated_rows // rows_per_range)))
+
+
+def even_integer_cuts(sorted_keys: Sequence[Bound], parts: int, *, max_skew: float = 4.0) -> list[Bound] | None:
+    """Evenly spaced cut points for a single integer key, when the sample says keys are spread evenly.
+
+    The server then finds a row's range by arithmetic rather than by a search. Skewed keys (a
+    sampled range holding over ``max_skew`` times its share) get None: sample-picked cuts
+    instead, so no first-level range is much bigger than the rest.
+    """
+    if parts < 2 or len(sorted_keys) < parts:
+        return None
+    try:
+        low, high = int(sorted_keys[0][0]), int(sorted_keys[-1][0])
+    except (ValueError, IndexError):
+        return None
+    step = (high - low + 1) // parts
+    if step < 1:
+        return None
+    counts = [0] * parts
+    for key in sorted_keys:
+        counts[min(parts - 1, (int(key[0]) - low) // step)] += 1
+    if max(counts) > max_skew * len(sorted_keys) / parts:
+        return None
+    return [(str(low + i * step),) for i in range(1, parts)]

@@ -20,13 +20,14 @@ import psycopg
 from psycopg import sql
 
 from dbconsole.connect import describe_pg_error
-from dbconsole.diff.checksum import HashKind, SideSql, probe_hash
+from dbconsole.diff.checksum import INTEGER_TYPES, HashKind, SideSql, probe_hash
 from dbconsole.diff.columns import TablePair
 from dbconsole.diff.events import DiffEvent, DiffProgress
 from dbconsole.diff.model import RowDifference, RowKind, Side, TableDiff
-from dbconsole.diff.ranges import Bound, KeyRange, first_level_parts, pick_boundaries
+from dbconsole.diff.ranges import Bound, KeyRange, even_integer_cuts, first_level_parts, pick_boundaries
 from dbconsole.diff.strategy import Checksum, RangeCompare, Step, Tuning, decide, split_step
 from dbconsole.errors import Cancelled
+from dbconsole.sync.plan import base_type
 
 T = TypeVar("T")
 SAMPLE_KEYS_PER_RANGE = 20  # sampled keys per first-level range: enough for even cut points
@@ -129,6 +130,11 @@ class TableDiffer:
         pages = max(1, table.size_bytes // PAGE_BYTES)
         percent = min(100.0, max(100.0 * parts * SAMPLE_KEYS_PER_RANGE / estimate, 100.0 * parts * PAGES_PER_RANGE / pages))
         keys = self._one(self.source, lambda cur: self._fetch_bounds(cur, self.sides[self.source].sample_keys(percent)))
+        key_type = self.pair.side(self.source)[self.pair.key[0]].type
+        if len(self.pair.key) == 1 and base_type(key_type) in INTEGER_TYPES:
+            even = even_integer_cuts(keys, parts)
+            if even is not None:
+                return even
         return pick_boundaries(keys, parts)
 
     def _settle(self, first: list[RangeCompare]) -> None:
