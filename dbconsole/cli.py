@@ -374,7 +374,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     config = _load(args)
     left, right = config.profile(args.left), config.profile(args.right)
     request = DiffRequest(left=left, right=right, tables=tuple(split_list(args.tables)) if args.tables else (),
-                          where=args.where, row_limit=args.limit if (args.rows or args.json) else 0,
+                          where=args.where, row_limit=args.limit if args.rows else 0,
                           source=default_source(left, right), timeout_ms=int(args.timeout * 1000),
                           settings=config.sync)
     with _cancel_on_sigint(quiet=args.json) as cancel:

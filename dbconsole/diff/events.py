@@ -35,7 +35,6 @@ class DiffProgress(DiffEvent):
     table: str
     rows_settled: int
     rows_total: int
-    ranges_open: int
     differences: int
 
     @property

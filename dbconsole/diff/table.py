@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ PAGES_PER_RANGE = 4  # sampled pages per first-level range (size_bytes counts in
 PAGE_BYTES = 8192
 FETCH_ROWS = 10_000  # rows per fetchmany when streaming per-row hashes
 POLL_SECONDS = 0.2  # how often a wait looks at the cancel event
+PROGRESS_SECONDS = 0.2  # progress events at most this often
 
 
 class RangeTimeout(Exception):
@@ -84,7 +85,7 @@ class TableDiffer:
         self.result = TableDiff(table=str(pair.name), key=pair.key, notes=list(pair.notes))
         self.rows_total = 0
         self.rows_settled = 0
-        self.open_ranges = 0
+        self._last_progress = 0.0
 
     # -- the story -----------------------------------------------------------------------
 
@@ -138,28 +139,42 @@ class TableDiffer:
         return pick_boundaries(keys, parts)
 
     def _settle(self, first: list[RangeCompare]) -> None:
-        """Resolve every differing range, depth first, so only one path of siblings is held."""
-        groups: list[list[RangeCompare]] = [first]
-        while groups:
+        """Resolve every differing range depth first, in key order: a bisected range's children
+        are settled before its next sibling, so only one path of siblings is held at a time and
+        differences are found (and listed) in key order."""
+        stack: list[Iterator[tuple[RangeCompare, Step]]] = [iter(decide(first, self.tuning))]
+        while stack:
             self._check_cancel()
-            siblings = groups.pop()
-            for compare, step in decide(siblings, self.tuning):
-                self.result.steps[step.value] = self.result.steps.get(step.value, 0) + 1
-                if step is Step.SAME:
-                    self.rows_settled += compare.rows
-                elif step is Step.ONE_SIDED:
-                    self._one_sided(compare)
-                elif step is Step.STREAM:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                continue
+            compare, step = item
+            self.result.steps[step.value] = self.result.steps.get(step.value, 0) + 1
+            if step is Step.SAME:
+                self.rows_settled += compare.rows
+            elif step is Step.ONE_SIDED:
+                self._one_sided(compare)
+            elif step is Step.STREAM:
+                self._stream(compare)
+            else:
+                children = self._bisect(compare)
+                if children is None:
                     self._stream(compare)
                 else:
-                    children = self._bisect(compare)
-                    if children is None:
-                        self._stream(compare)
-                    else:
-                        groups.append(children)
-            self.open_ranges = sum(len(g) for g in groups)
-            self.emit(DiffProgress(self.result.table, self.rows_settled, self.rows_total, self.open_ranges,
-                                   self.result.differences))
+                    stack.append(iter(decide(children, self.tuning)))
+            self._progress(final=not stack)
+        self._progress(final=True)
+
+    def _progress(self, *, final: bool) -> None:
+        """A progress event at most every PROGRESS_SECONDS (and once at the end)."""
+        now = time.monotonic()
+        if not final and now - self._last_progress < PROGRESS_SECONDS:
+            return
+        if final and self._last_progress == float("inf"):
+            return
+        self._last_progress = float("inf") if final else now
+        self.emit(DiffProgress(self.result.table, self.rows_settled, self.rows_total, self.result.differences))
 
     # -- steps ---------------------------------------------------------------------------
 
