@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ PAGE_BYTES = 8192
 FETCH_ROWS = 10_000  # rows per fetchmany when streaming per-row hashes
 POLL_SECONDS = 0.2  # how often a wait looks at the cancel event
 PROGRESS_SECONDS = 0.2  # progress events at most this often
+STREAM_BATCH = 64  # ranges streamed in one pipelined round trip at most
 
 
 class RangeTimeout(Exception):
@@ -142,29 +143,47 @@ class TableDiffer:
         """Resolve every differing range depth first, in key order: a bisected range's children
         are settled before its next sibling, so only one path of siblings is held at a time and
         differences are found (and listed) in key order."""
-        stack: list[Iterator[tuple[RangeCompare, Step]]] = [iter(decide(first, self.tuning))]
+        stack: list[tuple[list[tuple[RangeCompare, Step]], int]] = [(decide(first, self.tuning), 0)]
         while stack:
             self._check_cancel()
-            item = next(stack[-1], None)
-            if item is None:
-                stack.pop()
+            items, index = stack.pop()
+            if index >= len(items):
                 continue
-            compare, step = item
-            self.result.steps[step.value] = self.result.steps.get(step.value, 0) + 1
-            if step is Step.SAME:
-                self.rows_settled += compare.rows
-            elif step is Step.ONE_SIDED:
-                self._one_sided(compare)
-            elif step is Step.STREAM:
-                self._stream(compare)
+            compare, step = items[index]
+            if step is Step.STREAM:  # neighbours streamed too go in the same round trip
+                batch = self._stream_batch(items, index)
+                stack.append((items, index + len(batch)))
+                self._count_steps(step, len(batch))
+                self._stream_many(batch)
             else:
-                children = self._bisect(compare)
-                if children is None:
-                    self._stream(compare)
+                stack.append((items, index + 1))
+                self._count_steps(step, 1)
+                if step is Step.SAME:
+                    self.rows_settled += compare.rows
+                elif step is Step.ONE_SIDED:
+                    self._one_sided(compare)
                 else:
-                    stack.append(iter(decide(children, self.tuning)))
-            self._progress(final=not stack)
+                    children = self._bisect(compare)
+                    if children is None:
+                        self._stream(compare)
+                    else:
+                        stack.append((decide(children, self.tuning), 0))
+            self._progress(final=False)
         self._progress(final=True)
+
+    def _count_steps(self, step: Step, count: int) -> None:
+        self.result.steps[step.value] = self.result.steps.get(step.value, 0) + count
+
+    def _stream_batch(self, items: list[tuple[RangeCompare, Step]], index: int) -> list[RangeCompare]:
+        """Consecutive ranges to stream from ``index`` on, together at most ``stream_rows`` rows."""
+        batch = [items[index][0]]
+        rows = batch[0].rows
+        for compare, step in items[index + 1:index + STREAM_BATCH]:
+            if step is not Step.STREAM or rows + compare.rows > self.tuning.stream_rows:
+                break
+            batch.append(compare)
+            rows += compare.rows
+        return batch
 
     def _progress(self, *, final: bool) -> None:
         """A progress event at most every PROGRESS_SECONDS (and once at the end)."""
@@ -205,6 +224,23 @@ class TableDiffer:
             return None
         return self._level(compare.range, cuts)
 
+    def _stream_many(self, batch: list[RangeCompare]) -> None:
+        """Per-row hashes of several ranges in one round trip per side (a psycopg pipeline):
+        through a tunnel, one range after the other would cost a round trip each."""
+        if len(batch) == 1:
+            return self._stream(batch[0])
+        try:
+            hashes = self._both(lambda side, cur: self._fetch_hashes_pipelined(
+                side, [self.sides[side].row_hashes(c.range) for c in batch]))
+        except psycopg.errors.QueryCanceled:
+            if self.cancel.is_set():
+                raise Cancelled("cancelled") from None
+            for compare in batch:  # one by one, so a slow range can be split on its own
+                self._stream(compare)
+            return
+        for compare, left, right in zip(batch, hashes["left"], hashes["right"]):
+            self._compare_hashes(compare, left, right)
+
     def _stream(self, compare: RangeCompare) -> None:
         """Per-row (key, 64-bit hash) of one range from both sides, compared here."""
         try:
@@ -221,7 +257,10 @@ class TableDiffer:
                 else:
                     self._count_same(child)
             return
-        left, right = hashes["left"], hashes["right"]
+        self._compare_hashes(compare, hashes["left"], hashes["right"])
+
+    def _compare_hashes(self, compare: RangeCompare, left: dict[tuple[Any, ...], int],
+                        right: dict[tuple[Any, ...], int]) -> None:
         found: list[RowDifference] = []
         for key, digest in left.items():
             other = right.pop(key, None)
@@ -341,6 +380,18 @@ class TableDiffer:
     def _fetch_keys(cur: psycopg.Cursor[Any], statement: sql.Composable) -> list[tuple[Any, ...]]:
         cur.execute(statement)
         return [tuple(row) for row in cur.fetchall()]
+
+    def _fetch_hashes_pipelined(self, side: Side, statements: list[sql.Composable]) -> list[dict[tuple[Any, ...], int]]:
+        conn = self.conns[side]
+        with conn.pipeline():
+            cursors = [conn.cursor() for _ in statements]
+            for cur, statement in zip(cursors, statements):
+                cur.execute(statement)
+        results = []
+        for cur in cursors:
+            results.append({row[:-1]: row[-1] for row in cur.fetchall()})
+            cur.close()
+        return results
 
     @staticmethod
     def _fetch_hashes(cur: psycopg.Cursor[Any], statement: sql.Composable) -> dict[tuple[Any, ...], int]:
