@@ -25,7 +25,8 @@ from dbconsole.diff.events import DiffDone, DiffEvent, DiffTableDone, DiffTableS
 from dbconsole.diff.model import DIFFERING, DiffError, DiffReport, RowDifference, Side, TableDiff
 from dbconsole.diff.strategy import Tuning
 from dbconsole.diff.checksum import HashKind
-from dbconsole.diff.table import TableDiffer, choose_hash
+from dbconsole.diff.sides import choose_hash
+from dbconsole.diff.table import TableDiffer
 from dbconsole.errors import Cancelled, UsageError
 from dbconsole.names import TableName, resolve_name
 from dbconsole.sessions import open_read_snapshot

@@ -13,30 +13,28 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
-from typing import Any, TypeVar
+from concurrent.futures import Executor
+from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from dbconsole.connect import describe_pg_error
-from dbconsole.diff.checksum import INTEGER_TYPES, HashKind, SideSql, probe_hash
+from dbconsole.diff.checksum import INTEGER_TYPES, HashKind, SideSql
 from dbconsole.diff.columns import TablePair
 from dbconsole.diff.events import DiffEvent, DiffProgress
 from dbconsole.diff.model import RowDifference, RowKind, Side, TableDiff
 from dbconsole.diff.ranges import Bound, KeyRange, even_integer_cuts, first_level_parts, pick_boundaries
+from dbconsole.diff.sides import (
+    BothSides, as_checksums, as_hashes, bucket_sums, fetch_bounds, fetch_hashes, fetch_keys, fetch_pipelined)
 from dbconsole.diff.strategy import Checksum, RangeCompare, Step, Tuning, decide, split_step
 from dbconsole.errors import Cancelled
 from dbconsole.sync.plan import base_type
 
-T = TypeVar("T")
 SAMPLE_KEYS_PER_RANGE = 20  # sampled keys per first-level range: enough for even cut points
 PAGES_PER_RANGE = 4  # sampled pages per first-level range (size_bytes counts indexes too, hence 4)
 PAGE_BYTES = 8192
-FETCH_ROWS = 10_000  # rows per fetchmany when streaming per-row hashes
-POLL_SECONDS = 0.2  # how often a wait looks at the cancel event
 PROGRESS_SECONDS = 0.2  # progress events at most this often
-STREAM_BATCH = 64  # ranges streamed in one pipelined round trip at most
+PIPELINE = 64  # statements sent in one pipelined round trip at most
 
 
 class RangeTimeout(Exception):
@@ -45,21 +43,6 @@ class RangeTimeout(Exception):
     def __init__(self, key_range: KeyRange) -> None:
         super().__init__(str(key_range))
         self.range = key_range
-
-
-def choose_hash(conns: dict[Side, psycopg.Connection[Any]]) -> HashKind:
-    """``hashtext`` when both servers hash alike (one probe each), else ``md5`` (same everywhere)."""
-    answers = []
-    for conn in conns.values():
-        try:
-            with conn.cursor() as cur:
-                cur.execute(probe_hash())
-                answers.append(cur.fetchone()[0])  # type: ignore[index]
-        except psycopg.Error:
-            answers.append(None)  # a server older than PG 11
-        finally:
-            conn.rollback()
-    return "hashtext" if None not in answers and len(set(answers)) == 1 else "md5"
 
 
 class TableDiffer:
@@ -80,6 +63,7 @@ class TableDiffer:
         self.emit = emit or (lambda event: None)
         self.cancel = cancel or threading.Event()
         self.on_difference = on_difference
+        self.io = BothSides(conns, pool, self.cancel)
         self.sides: dict[Side, SideSql] = {
             side: SideSql(table=pair.table(side).qualified.ident, key=pair.key, columns=pair.side(side),
                           compared=pair.columns, where=where, hash_kind=hash_kind) for side in ("left", "right")}
@@ -131,7 +115,7 @@ class TableDiffer:
         # the cut points bunch up inside the few pages picked and the ranges come out lopsided.
         pages = max(1, table.size_bytes // PAGE_BYTES)
         percent = min(100.0, max(100.0 * parts * SAMPLE_KEYS_PER_RANGE / estimate, 100.0 * parts * PAGES_PER_RANGE / pages))
-        keys = self._one(self.source, lambda cur: self._fetch_bounds(cur, self.sides[self.source].sample_keys(percent)))
+        keys = self.io.one(self.source, lambda cur: fetch_bounds(cur, self.sides[self.source].sample_keys(percent)))
         key_type = self.pair.side(self.source)[self.pair.key[0]].type
         if len(self.pair.key) == 1 and base_type(key_type) in INTEGER_TYPES:
             even = even_integer_cuts(keys, parts)
@@ -140,50 +124,89 @@ class TableDiffer:
         return pick_boundaries(keys, parts)
 
     def _settle(self, first: list[RangeCompare]) -> None:
-        """Resolve every differing range depth first, in key order: a bisected range's children
-        are settled before its next sibling, so only one path of siblings is held at a time and
-        differences are found (and listed) in key order."""
-        stack: list[tuple[list[tuple[RangeCompare, Step]], int]] = [(decide(first, self.tuning), 0)]
-        while stack:
+        """Resolve every differing range, one level at a time.
+
+        A level's work goes out in batches, one round trip per side for each kind of step
+        (cut points of every range to bisect, then their children's checksums, then the
+        per-row hashes of every range to stream), because through a tunnel each round trip
+        costs tens of milliseconds and a level may hold dozens of ranges. Only differing
+        ranges are carried to the next level, so what is held is bounded by the differences.
+        """
+        level = decide(first, self.tuning)
+        while level:
             self._check_cancel()
-            items, index = stack.pop()
-            if index >= len(items):
-                continue
-            compare, step = items[index]
-            if step is Step.STREAM:  # neighbours streamed too go in the same round trip
-                batch = self._stream_batch(items, index)
-                stack.append((items, index + len(batch)))
-                self._count_steps(step, len(batch))
-                self._stream_many(batch)
-            else:
-                stack.append((items, index + 1))
+            streams: list[RangeCompare] = []
+            bisects: list[RangeCompare] = []
+            for compare, step in level:
                 self._count_steps(step, 1)
                 if step is Step.SAME:
                     self.rows_settled += compare.rows
                 elif step is Step.ONE_SIDED:
                     self._one_sided(compare)
+                elif step is Step.STREAM:
+                    streams.append(compare)
                 else:
+                    bisects.append(compare)
+            following: list[tuple[RangeCompare, Step]] = []
+            for group in self._bisect_many(bisects, streams):
+                following += decide(group, self.tuning)
+            for batch in self._stream_batches(streams):
+                self._stream_many(batch)
+                self._progress(final=False)
+            level = following
+        self._progress(final=True)
+        with contextlib.suppress(TypeError):  # keys of types Python cannot order stay in found order
+            self.result.rows.sort(key=lambda f: tuple(f.key.values()))
+
+    def _bisect_many(self, bisects: list[RangeCompare], streams: list[RangeCompare]) -> list[list[RangeCompare]]:
+        """Children of every range to bisect; a range that cannot be cut joins ``streams``."""
+        groups: list[list[RangeCompare]] = []
+        for start in range(0, len(bisects), PIPELINE):
+            chunk = [c for c in bisects[start:start + PIPELINE] if getattr(c, self.source).rows >= 2]
+            streams += [c for c in bisects[start:start + PIPELINE] if getattr(c, self.source).rows < 2]
+            if not chunk:
+                continue
+            source = self.sides[self.source]
+            statements = [source.cut_points(c.range, split_step(getattr(c, self.source).rows, self.tuning))
+                          for c in chunk]
+            try:
+                cut_lists = self.io.one(self.source, lambda cur: fetch_pipelined(cur.connection, statements))
+                cuts = [[tuple(row) for row in rows] for rows in cut_lists]
+                cut = [(c, k) for c, k in zip(chunk, cuts) if k]
+                streams += [c for c, k in zip(chunk, cuts) if not k]
+                sums = self.io.both(lambda side, cur: fetch_pipelined(
+                    cur.connection, [self.sides[side].bucket_checksums(c.range, k) for c, k in cut]))
+            except psycopg.errors.QueryCanceled:
+                if self.cancel.is_set():
+                    raise Cancelled("cancelled") from None
+                for compare in chunk:  # one by one, so a slow range is split on its own
                     children = self._bisect(compare)
                     if children is None:
-                        self._stream(compare)
+                        streams.append(compare)
                     else:
-                        stack.append((decide(children, self.tuning), 0))
-            self._progress(final=False)
-        self._progress(final=True)
+                        groups.append(children)
+                continue
+            for index, (compare, k) in enumerate(cut):
+                left, right = (as_checksums(sums[side][index]) for side in ("left", "right"))
+                groups.append([RangeCompare(child, left.get(i, Checksum()), right.get(i, Checksum()))
+                               for i, child in enumerate(compare.range.split(k))])
+        return groups
+
+    def _stream_batches(self, streams: list[RangeCompare]) -> list[list[RangeCompare]]:
+        """Ranges to stream, grouped so a group holds at most ``stream_rows`` rows (memory)."""
+        batches: list[list[RangeCompare]] = []
+        rows = 0
+        for compare in streams:
+            if batches and len(batches[-1]) < PIPELINE and rows + compare.rows <= self.tuning.stream_rows:
+                batches[-1].append(compare)
+                rows += compare.rows
+            else:
+                batches.append([compare])
+                rows = compare.rows
+        return batches
 
     def _count_steps(self, step: Step, count: int) -> None:
         self.result.steps[step.value] = self.result.steps.get(step.value, 0) + count
-
-    def _stream_batch(self, items: list[tuple[RangeCompare, Step]], index: int) -> list[RangeCompare]:
-        """Consecutive ranges to stream from ``index`` on, together at most ``stream_rows`` rows."""
-        batch = [items[index][0]]
-        rows = batch[0].rows
-        for compare, step in items[index + 1:index + STREAM_BATCH]:
-            if step is not Step.STREAM or rows + compare.rows > self.tuning.stream_rows:
-                break
-            batch.append(compare)
-            rows += compare.rows
-        return batch
 
     def _progress(self, *, final: bool) -> None:
         """A progress event at most every PROGRESS_SECONDS (and once at the end)."""
@@ -201,7 +224,7 @@ class TableDiffer:
         """Checksums of ``parent`` cut at ``cuts``, both sides at once; timeouts split the work."""
         children = parent.split(cuts)
         try:
-            sums = self._both(lambda side, cur: self._bucket_sums(cur, self.sides[side].bucket_checksums(parent, cuts)))
+            sums = self.io.both(lambda side, cur: bucket_sums(cur, self.sides[side].bucket_checksums(parent, cuts)))
             return [RangeCompare(child, sums["left"].get(i, Checksum()), sums["right"].get(i, Checksum()))
                     for i, child in enumerate(children)]
         except psycopg.errors.QueryCanceled:
@@ -217,7 +240,7 @@ class TableDiffer:
             return None
         statement = self.sides[self.source].cut_points(compare.range, split_step(source_rows, self.tuning))
         try:
-            cuts = self._one(self.source, lambda cur: self._fetch_bounds(cur, statement))
+            cuts = self.io.one(self.source, lambda cur: fetch_bounds(cur, statement))
         except psycopg.errors.QueryCanceled:
             raise self._timeout(compare.range) from None
         if not cuts:
@@ -230,8 +253,8 @@ class TableDiffer:
         if len(batch) == 1:
             return self._stream(batch[0])
         try:
-            hashes = self._both(lambda side, cur: self._fetch_hashes_pipelined(
-                side, [self.sides[side].row_hashes(c.range) for c in batch]))
+            hashes = self.io.both(lambda side, cur: [as_hashes(rows) for rows in fetch_pipelined(
+                cur.connection, [self.sides[side].row_hashes(c.range) for c in batch])])
         except psycopg.errors.QueryCanceled:
             if self.cancel.is_set():
                 raise Cancelled("cancelled") from None
@@ -244,7 +267,7 @@ class TableDiffer:
     def _stream(self, compare: RangeCompare) -> None:
         """Per-row (key, 64-bit hash) of one range from both sides, compared here."""
         try:
-            hashes = self._both(lambda side, cur: self._fetch_hashes(cur, self.sides[side].row_hashes(compare.range)))
+            hashes = self.io.both(lambda side, cur: fetch_hashes(cur, self.sides[side].row_hashes(compare.range)))
         except psycopg.errors.QueryCanceled:
             if self.cancel.is_set():
                 raise Cancelled("cancelled") from None
@@ -278,7 +301,7 @@ class TableDiffer:
         wanted = compare.rows if self.on_difference else self._room()
         keys = []
         if wanted:
-            keys = self._one(side, lambda cur: self._fetch_keys(cur, self.sides[side].keys_in(compare.range, wanted)))
+            keys = self.io.one(side, lambda cur: fetch_keys(cur, self.sides[side].keys_in(compare.range, wanted)))
         found = [self._difference(key, kind) for key in keys]
         self._record(compare, found, count={kind: compare.rows})
 
@@ -327,77 +350,3 @@ class TableDiffer:
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
             raise Cancelled("cancelled")
-
-    # -- running statements --------------------------------------------------------------
-
-    def _both(self, work: Callable[[Side, psycopg.Cursor[Any]], T]) -> dict[Side, T]:
-        """``work`` on both sides at once; a statement timeout on either side rolls that side back."""
-        futures: dict[Side, Future[T]] = {side: self.pool.submit(self._run, side, work) for side in ("left", "right")}
-        self._wait(list(futures.values()))
-        return {side: future.result() for side, future in futures.items()}
-
-    def _one(self, side: Side, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
-        future = self.pool.submit(self._run, side, lambda _side, cur: work(cur))
-        self._wait([future])
-        return future.result()
-
-    def _run(self, side: Side, work: Callable[[Side, psycopg.Cursor[Any]], T]) -> T:
-        conn = self.conns[side]
-        try:
-            with conn.cursor() as cur:
-                return work(side, cur)
-        except psycopg.errors.QueryCanceled:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            raise
-
-    def _wait(self, futures: list[Future[Any]]) -> None:
-        """Wait for statements, cancelling them on the server as soon as ``cancel`` is set."""
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
-            if any(f.exception() is not None for f in done):
-                wait(pending)  # let the other side finish (or fail) before anyone reuses its connection
-                return
-            if pending and self.cancel.is_set():
-                for conn in self.conns.values():
-                    with contextlib.suppress(Exception):
-                        conn.cancel_safe(timeout=5)
-                wait(pending)
-                raise Cancelled("cancelled")
-
-    @staticmethod
-    def _bucket_sums(cur: psycopg.Cursor[Any], statement: sql.Composable) -> dict[int, Checksum]:
-        cur.execute(statement)
-        return {int(b): Checksum(int(n), int(high or 0), int(low or 0)) for b, n, high, low in cur.fetchall()}
-
-    @staticmethod
-    def _fetch_bounds(cur: psycopg.Cursor[Any], statement: sql.Composable) -> list[Bound]:
-        cur.execute(statement)
-        return [tuple(row) for row in cur.fetchall()]
-
-    @staticmethod
-    def _fetch_keys(cur: psycopg.Cursor[Any], statement: sql.Composable) -> list[tuple[Any, ...]]:
-        cur.execute(statement)
-        return [tuple(row) for row in cur.fetchall()]
-
-    def _fetch_hashes_pipelined(self, side: Side, statements: list[sql.Composable]) -> list[dict[tuple[Any, ...], int]]:
-        conn = self.conns[side]
-        with conn.pipeline():
-            cursors = [conn.cursor() for _ in statements]
-            for cur, statement in zip(cursors, statements):
-                cur.execute(statement)
-        results = []
-        for cur in cursors:
-            results.append({row[:-1]: row[-1] for row in cur.fetchall()})
-            cur.close()
-        return results
-
-    @staticmethod
-    def _fetch_hashes(cur: psycopg.Cursor[Any], statement: sql.Composable) -> dict[tuple[Any, ...], int]:
-        cur.execute(statement)
-        hashes: dict[tuple[Any, ...], int] = {}
-        while rows := cur.fetchmany(FETCH_ROWS):
-            for row in rows:
-                hashes[row[:-1]] = row[-1]
-        return hashes
