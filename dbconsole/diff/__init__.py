@@ -27,7 +27,9 @@ The algorithm, per table (see :class:`~dbconsole.diff.table.TableDiffer`):
    bounded by the range's size. The **density switch**: when most siblings differ (changes
    spread evenly, e.g. one key in a hundred, as a nightly job leaves them), another level would
    find every child differing again and only re-scan the range; those ranges are streamed at
-   once instead. A range empty on one side is settled by its counts alone.
+   once instead. A range empty on one side is settled by its counts alone. Ranges are settled
+   a level at a time and each level's statements are pipelined, one round trip per side per
+   kind of step, because through a tunnel a round trip costs tens of milliseconds.
 4. Read-only sessions and transactions on both sides, a statement timeout on every statement;
    a timed-out statement is retried on smaller ranges, and a range that still times out is
    reported as that table's ``error``. ``cancel`` (a ``threading.Event``) stops the run and
