@@ -320,7 +320,7 @@ class DbconsoleApp(App[int]):
             return
 
         def answered(yes: bool | None) -> None:
-            from dbconsole.tui.screens.profile_form import forget_secrets
+            from dbconsole.config import forget_secrets
 
             if not yes:
                 return

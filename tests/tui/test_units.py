@@ -11,7 +11,7 @@ import pytest
 from dbconsole.config import ConfigError, parse_config
 from dbconsole.sync.events import Progress, TableDone, TableStart
 from dbconsole.tui.actions import ACTIONS, bindings, key_label, specs
-from dbconsole.tui.screens.profile_form import ProfileFormValues, build_profile, with_password_reference
+from dbconsole.config import ProfileFormValues, build_profile, with_password_reference
 from dbconsole.tui.screens.wizard import EventThrottle
 from dbconsole.tui.widgets.browser.rows import ago
 
