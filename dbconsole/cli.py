@@ -254,6 +254,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from dbconsole.pairing import SYNC_ROLES, choose_pair
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
     from dbconsole.sync import SyncRequest
+    from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
 
     config = _load(args)
@@ -267,8 +268,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
         with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
         triggers=args.triggers, refresh_matviews=args.refresh_matviews)
-    if request.needs_confirmation and not args.yes:
-        _confirm(request)
+    reason = confirmation_reason(request)
+    if reason and not args.yes:
+        _confirm(reason, request.target.name)
     printer = JsonLinesPrinter() if args.json else LivePrinter()
     with _cancel_on_sigint(quiet=args.json) as cancel:
         try:
@@ -309,13 +311,12 @@ def _split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | N
     return bare[0], by_table
 
 
-def _confirm(request: Any) -> None:
+def _confirm(reason: str, target_name: str) -> None:
     """``replace`` or a non-local target: the user types the target's name (or passes --yes)."""
-    why = "mode replace deletes target rows" if request.mode == "replace" else f"{request.target.name} is not a local database"
     if not sys.stdin.isatty():
-        raise UsageError(f"this sync needs --yes ({why})")
-    answer = input(f"{why}. Type '{request.target.name}' to sync into it: ")
-    if answer.strip() != request.target.name:
+        raise UsageError(f"this sync needs --yes ({reason})")
+    answer = input(f"{reason}. Type '{target_name}' to sync into it: ")
+    if answer.strip() != target_name:
         raise UsageError("not confirmed; nothing was written")
 
 
