@@ -23,8 +23,7 @@ from dbconsole.connect import tunnels
 from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.commands import ActionCommands
-from dbconsole.tui.jobs import error_line
-from dbconsole.tui.probe import describe_probe, probe
+from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.messages import JobFailed, PairChosen, ProfileStatusChanged, SyncStateChanged
 from dbconsole.tui.widgets.browser import BrowserGrid, CompareBrowser
 from dbconsole.tui.widgets.footer import KeysFooter

@@ -76,7 +76,7 @@ def test_the_password_box_wins_and_ssh_is_validated(tmp_path):
 def test_the_headless_core_never_imports_textual():
     code = ("import sys; sys.modules['textual'] = None\n"
             "import dbconsole.config, dbconsole.connect, dbconsole.catalog, dbconsole.compare, dbconsole.sync\n"
-            "import dbconsole.sync.engine, dbconsole.sync.state, dbconsole.cli, dbconsole.tui.jobs\n")
+            "import dbconsole.sync.engine, dbconsole.sync.state, dbconsole.cli, dbconsole.reading\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -30,8 +30,7 @@ from dbconsole.config import (
 )
 from dbconsole.errors import DbconsoleError
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import error_line
-from dbconsole.tui.probe import describe_probe, probe
+from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.messages import ProfileTested
 
 COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan", "white", "bright_red", "bright_green",
