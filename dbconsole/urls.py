@@ -3,8 +3,11 @@
 Why one module: expanding ``${VAR}`` into a password, moving a typed password out to ``.env``,
 putting a ``${VAR}`` reference in its place and masking a password for display all need the
 same cut of ``scheme://userinfo@host...``. Written four times, the four cuts drifted apart
-(one stopped at ``?``, one did not); here there is one rule: the authority runs to the first
-``/`` after the scheme, and the user part ends at its *last* ``@``.
+(one stopped at ``?``, one did not); here there is one rule. As libpq reads it, the user part
+is there when an ``@`` comes before the first ``/``, and the host starts after it; the host ends
+at ``/``, ``?`` or ``#``. Of the at-signs before that end, the *last* one closes the user part,
+so a password with a raw ``@`` is masked whole, while an ``@`` in the query string is not
+mistaken for one.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ def split_userinfo(url: str) -> UserInfoUrl | None:
     if not sep:
         return None
     authority, slash, tail = rest.partition("/")
-    userinfo, at, hostinfo = authority.rpartition("@")
-    if not at:
+    first_at = authority.find("@")
+    if first_at < 0:
         return None
-    user, colon, password = userinfo.partition(":")
+    ends = [i for i in (authority.find(c, first_at) for c in "?#") if i >= 0]
+    last_at = authority.rfind("@", 0, min(ends, default=len(authority)))
+    user, colon, password = authority[:last_at].partition(":")
     return UserInfoUrl(scheme=scheme, user=user, password=password if colon else None,
-                       host_and_rest=f"{hostinfo}{slash}{tail}")
+                       host_and_rest=f"{authority[last_at + 1:]}{slash}{tail}")
 
 
 def looks_like_url(text: str) -> bool:
