@@ -21,9 +21,9 @@ from textual.widgets import Header
 from dbconsole.config import Config, load_config, save_config, without_profile
 from dbconsole.connect import tunnels
 from dbconsole.errors import ConfigError, DbconsoleError
+from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.commands import ActionCommands
-from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.messages import JobFailed, PairChosen, ProfileStatusChanged, SyncStateChanged
 from dbconsole.tui.widgets.browser import BrowserGrid, CompareBrowser
 from dbconsole.tui.widgets.footer import KeysFooter

@@ -25,8 +25,8 @@ from textual.widgets import DataTable, Header, Static, TextArea
 
 from dbconsole.config import Profile
 from dbconsole.format import format_count, format_duration
-from dbconsole.tui.actions import bindings
 from dbconsole.reading import PREVIEW_ROWS, ReadOnlyQuery, error_line, preview_rows
+from dbconsole.tui.actions import bindings
 from dbconsole.tui.messages import QueryFinished, RowsPreviewed
 from dbconsole.tui.screens.row_compare import ROW_MARKS, ROW_STYLES, Preview, RowState, compare_previews, where_clause
 from dbconsole.tui.widgets.browser.rows import TableRow

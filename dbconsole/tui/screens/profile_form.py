@@ -29,8 +29,8 @@ from dbconsole.config import (
     values_from_profile,
 )
 from dbconsole.errors import DbconsoleError
-from dbconsole.tui.actions import bindings
 from dbconsole.reading import describe_probe, error_line, probe
+from dbconsole.tui.actions import bindings
 from dbconsole.tui.messages import ProfileTested
 
 COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan", "white", "bright_red", "bright_green",
