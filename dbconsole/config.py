@@ -33,6 +33,7 @@ from dotenv import dotenv_values
 from psycopg.conninfo import conninfo_to_dict
 
 from dbconsole.errors import ConfigError
+from dbconsole.modes import SYNC_MODES, Mode
 from dbconsole.fsutil import atomic_write
 from dbconsole.redact import mask_url, register_secret
 
@@ -42,7 +43,6 @@ SERVER_ENV_VAR = "SERVER_DATABASE_URL"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
 DEFAULT_CONNECT_TIMEOUT = 10
 MASK_RULES = ("mask_email", "null", "hash", "redact")
-SYNC_MODES = ("upsert", "replace", "incremental", "xmin")
 
 # Every key the file may hold, so a typo is caught and a close match suggested.
 TOP_KEYS = {"default_profile", "profiles", "sync", "detect", "tui"}
@@ -121,7 +121,7 @@ class Profile:
 class TableRules:
     """Per-table sync settings from ``[sync.tables."schema.table"]``."""
 
-    mode: str | None = None
+    mode: Mode | None = None
     where: str | None = None
     preserve_columns: tuple[str, ...] = ()
     mask: Mapping[str, str] = field(default_factory=dict)
@@ -133,7 +133,7 @@ class TableRules:
 @dataclass(frozen=True)
 class SyncSettings:
     batch_size: int | None = None
-    mode: str | None = None
+    mode: Mode | None = None
     retries: int | None = None
     stall_timeout: float | None = None  # seconds without a byte from the source before giving up
     tables: Mapping[str, TableRules] = field(default_factory=dict)

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from dbconsole.catalog import Column, Table, Trigger
 from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
+from dbconsole.modes import DEFAULT_MODE, KEYED_MODES, Mode
 from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 from dbconsole.sync import checks
 from dbconsole.sync.triggers import DEFAULT_TRIGGER_POLICY, TriggerPolicy, triggers_to_disable
 
-DEFAULT_MODE = "upsert"
 DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_OVERLAP_SECONDS = 300.0
 DEFAULT_CURSOR = "updated_at"
@@ -54,7 +54,7 @@ class SyncRequest:
     source: Profile
     target: Profile
     tables: tuple[str, ...] = ()
-    mode: str | None = None
+    mode: Mode | None = None
     where: str | None = None  # one filter for every table in ``tables`` (the wizard's option)
     with_parents: bool = False
     batch_size: int | None = None
@@ -93,7 +93,7 @@ class TablePlan:
     name: TableName
     source: Table
     target: Table
-    mode: str
+    mode: Mode
     columns: list[str]
     key: tuple[str, ...] | None
     copy_format: str
@@ -187,7 +187,7 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
             mode = "upsert"  # a parent pulled in by --with-parents: its other rows are not ours to delete
         table_plan = _plan_table(name, source[name], target[name], mode, rules, request,
                                  where=filters.get(name) or (request.where if name in named else None))
-        if table_plan.mode in ("upsert", "incremental", "xmin") and table_plan.key is None:
+        if table_plan.mode in KEYED_MODES and table_plan.key is None:
             reason = (f"{name} has no primary key or unique key of NOT NULL columns, so {mode} cannot match "
                       "rows; use --mode replace for it, or add a key")
             if name in literal:
@@ -246,7 +246,7 @@ def _filters_by_table(request: SyncRequest, source: Mapping[TableName, Table],
     return filters
 
 
-def effective_mode(name: TableName, request: SyncRequest) -> str:
+def effective_mode(name: TableName, request: SyncRequest) -> Mode:
     """The mode a table would be synced in: the request's, its rules', the settings', upsert."""
     return (request.mode or _rules_for(name, request.settings.tables).mode or request.settings.mode
             or DEFAULT_MODE)
@@ -282,7 +282,7 @@ def _close_over_parents(selected: list[TableName], source: Mapping[TableName, Ta
     return result
 
 
-def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: TableRules,
+def _plan_table(name: TableName, src: Table, tgt: Table, mode: Mode, rules: TableRules,
                 request: SyncRequest, *, where: str | None) -> TablePlan:
     warnings: list[str] = []
     src_cols = {c.name: c for c in src.columns}
