@@ -113,7 +113,8 @@ def _conninfo_params(profile: Profile) -> dict[str, Any]:
     try:
         params = conninfo_to_dict(profile.url)
     except psycopg.Error:
-        raise ConnectError(f"{profile.name}: malformed connection URL {profile.display_url!r}", transient=False) from None
+        raise ConnectError(f"{profile.name}: malformed connection URL {profile.display_url!r}",
+                           transient=False) from None
     register_secret(params.get("password"))
     return dict(params)
 

@@ -90,7 +90,8 @@ def _load_private_key(path: str) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
-        raise TunnelError(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})", transient=False) from None
+        raise TunnelError(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})",
+                          transient=False) from None
     except (paramiko.SSHException, OSError, ValueError) as exc:
         raise TunnelError(f"cannot load SSH key {path}: {exc.__class__.__name__}", transient=False) from None
 
@@ -112,7 +113,8 @@ def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey) -> None:
         try:
             host_keys = paramiko.HostKeys(path)
         except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise TunnelError(f"cannot read known_hosts file {path}: {exc.__class__.__name__}", transient=False) from None
+            raise TunnelError(f"cannot read known_hosts file {path}: {exc.__class__.__name__}",
+                              transient=False) from None
         for name in names:
             entry = host_keys.lookup(name)
             if not entry:
@@ -129,11 +131,13 @@ def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey) -> None:
     if known_types:
         raise TunnelError(
             f"SSH host key for {names[0]} does not match known_hosts (server offers {offered.get_name()} "
-            f"{fingerprint}, known_hosts holds {', '.join(sorted(known_types))}): refusing to connect", transient=False)
+            f"{fingerprint}, known_hosts holds {', '.join(sorted(known_types))}): refusing to connect",
+            transient=False)
     raise TunnelError(
         f"SSH host key for {names[0]} is unknown (server offers {offered.get_name()} {fingerprint}; "
         f"not in {', '.join(resolved.known_hosts_files[:1])}): verify it and record it with "
-        f"ssh-keyscan -p {resolved.port} {resolved.hostname} >> ~/.ssh/known_hosts, or connect once with ssh", transient=False)
+        f"ssh-keyscan -p {resolved.port} {resolved.hostname} >> ~/.ssh/known_hosts, or connect once with ssh",
+        transient=False)
 
 
 class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
@@ -204,7 +208,8 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
-            raise TunnelError(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}", transient=True) from None
+            raise TunnelError(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}",
+                              transient=True) from None
         transport.close()
         tried = f"{len(self._keys)} key(s)" + (" and a password" if resolved.password else "")
         raise TunnelError(f"SSH authentication failed for {target} (tried {tried})", transient=False)
