@@ -22,13 +22,14 @@ import psycopg
 from psycopg import sql
 
 from dbconsole.catalog import ForeignKey, Table
+from dbconsole.errors import Cancelled
+from dbconsole.names import TableName
 from dbconsole.sync import statements as q
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Progress, SyncEvent, TableDone
 from dbconsole.sync.fk_errors import Phase
 from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan
 from dbconsole.sync.watchdog import Watchdog
-from dbconsole.errors import Cancelled
 
 EventSink = Callable[[SyncEvent], None]
 StageLifetime = Literal["DELETE ROWS", "DROP"]  # a table's batches reuse it; or gone at commit
@@ -67,7 +68,7 @@ class RunContext:
         return self.request.dry_run
 
     @property
-    def planned(self) -> set[Any]:
+    def planned(self) -> set[TableName]:
         return {t.name for t in self.plan.tables}
 
     def start_table(self, plan: TablePlan) -> None:
