@@ -24,7 +24,8 @@ from dbconsole.errors import SyncError, UsageError
 from dbconsole.modes import DEFAULT_MODE, KEYED_MODES, Mode
 from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 from dbconsole.sync import checks
-from dbconsole.sync.column_types import check_mask, types_compatible
+# base_type is re-exported: dbconsole.diff (on main) imports it from here.
+from dbconsole.sync.column_types import base_type, check_mask, types_compatible  # noqa: F401
 from dbconsole.sync.fk_order import fk_order
 from dbconsole.sync.triggers import DEFAULT_TRIGGER_POLICY, TriggerPolicy, triggers_to_disable
 
