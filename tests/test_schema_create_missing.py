@@ -1,0 +1,163 @@
+"""``sync --create-missing`` against real clusters: an application schema that exists only on the
+server is created on an empty local database in dependency order, the rows then match, a second
+run changes nothing, and an existing table only ever gains (never loses or retypes) columns."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from tests.cli_checks import database_state, run_cli, sync_events, user_tables
+from tests.profiles import write_config
+from tests.schema_samples import SAMPLE_TABLES, build_sample_schema
+from tests.sync_checks import table_checksum
+
+
+def _checksums(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
+    return {t: table_checksum(conn, t) for t in SAMPLE_TABLES}
+
+
+def _sync(capsys, config, *args: str):
+    code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "server_direct", "--to", "local",
+                             "--create-missing", "--yes", "--json", *args)
+    return code, sync_events(out), err
+
+
+def test_create_missing_builds_the_whole_schema_and_the_rows_match(empty_dbs, tmp_path, capsys) -> None:
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_sample_schema(server)
+    config = write_config(tmp_path, empty_dbs)
+
+    code, events, err = _sync(capsys, config)
+    assert code == 0, err
+    created = next(e for e in events if e["event"] == "create_missing")
+    assert created["applied"] and not created["conflicts"]
+    assert sorted(created["created_tables"]) == sorted(['"Sales"."Order Lines"', "public.accounts", "public.articles",
+                                                        "public.events", "public.projects", "public.tasks"])
+    assert any("triggers are not created" in note for note in created["notes"])
+    with empty_dbs.local_admin() as local, empty_dbs.server_admin() as server:
+        assert _checksums(local) == _checksums(server)
+        # The partitions, with their bounds, exist and hold the rows where the server has them.
+        parts = "SELECT c.relname, count(*) OVER () FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid ORDER BY 1"
+        assert local.execute(parts).fetchall() == server.execute(parts).fetchall()
+        assert local.execute("SELECT count(*) FROM events_2024_click").fetchone() == \
+            server.execute("SELECT count(*) FROM events_2024_click").fetchone()
+        # Types, the FK chain with its actions, identity and generated columns came along.
+        assert local.execute("SELECT enum_range(NULL::status)::text").fetchone()[0] == "{todo,doing,done}"
+        fks = ("SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+               "WHERE contype = 'f' ORDER BY 1, 2")
+        assert local.execute(fks).fetchall() == server.execute(fks).fetchall()
+        idx = "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c " \
+              "ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace " \
+              "WHERE n.nspname IN ('public', 'Sales') ORDER BY 1"
+        assert local.execute(idx).fetchall() == server.execute(idx).fetchall()
+        ident = ("SELECT attrelid::regclass::text, attname, attidentity, attgenerated FROM pg_attribute "
+                 "WHERE (attidentity <> '' OR attgenerated <> '') ORDER BY 1, 2")
+        assert local.execute(ident).fetchall() == server.execute(ident).fetchall()
+        # Sequences moved past the synced maximum: the next insert does not collide.
+        local.execute("INSERT INTO projects (account_id, title) VALUES (1, 'new')")
+        local.execute("INSERT INTO accounts (email) VALUES ('new@example.com')")
+        before = database_state(local)
+
+    code, events, err = _sync(capsys, config)
+    assert code == 0, err
+    again = next(e for e in events if e["event"] == "create_missing")
+    assert again["statements"] == [] and not again["applied"]
+    done = [e for e in events if e["event"] == "done"][0]
+    with empty_dbs.local_admin() as local:
+        after = database_state(local)
+    # Only the two rows inserted above differ from the server; the sync wrote nothing else.
+    assert done["inserted"] == 0 and done["deleted"] == 0
+    assert {k: v for k, v in after.items() if not k.startswith("_dbconsole.")} == \
+        {k: v for k, v in before.items() if not k.startswith("_dbconsole.")}
+
+
+def test_dry_run_prints_the_ddl_and_writes_nothing(empty_dbs, tmp_path, capsys) -> None:
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_sample_schema(server)
+    config = write_config(tmp_path, empty_dbs)
+    with empty_dbs.local_admin() as local:
+        before = user_tables(local)
+    code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "server_direct", "--to", "local",
+                             "--create-missing", "--dry-run")
+    assert code == 0, err
+    assert 'CREATE TYPE "public"."status" AS ENUM' in out
+    assert 'CREATE TABLE "public"."events_2024" PARTITION OF "public"."events"' in out
+    # Foreign keys come after every table they join.
+    assert out.index('CREATE TABLE "Sales"."Order Lines"') < out.index("FOREIGN KEY") 
+    with empty_dbs.local_admin() as local:
+        assert user_tables(local) == before
+        assert local.execute("SELECT to_regtype('public.status')").fetchone()[0] is None
+
+
+def _both_sample(empty_dbs) -> None:
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_sample_schema(server)
+    with empty_dbs.local.connect(empty_dbs.local_db) as local:
+        build_sample_schema(local, data=False)
+
+
+def test_a_server_column_appears_locally_and_a_local_one_is_untouched(empty_dbs, tmp_path, capsys) -> None:
+    _both_sample(empty_dbs)
+    with empty_dbs.server_admin() as server:
+        server.execute("ALTER TABLE accounts ADD COLUMN plan text NOT NULL DEFAULT 'free'")
+        server.execute("UPDATE accounts SET plan = 'pro' WHERE id % 2 = 0")
+        server.execute("ALTER TABLE projects ADD COLUMN archived_at timestamptz")
+        server.execute("ALTER TYPE status ADD VALUE 'blocked' AFTER 'doing'")
+    with empty_dbs.local_admin() as local:
+        local.execute("ALTER TABLE accounts ADD COLUMN local_note text DEFAULT 'mine'")
+    config = write_config(tmp_path, empty_dbs)
+    code, events, err = _sync(capsys, config, "--tables", "accounts,projects")
+    assert code == 0, err
+    created = next(e for e in events if e["event"] == "create_missing")
+    assert created["created_tables"] == []
+    with empty_dbs.local_admin() as local:
+        columns = [r[0] for r in local.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attnum > 0 "
+            "AND NOT attisdropped ORDER BY attnum")]
+        assert columns[-2:] == ["local_note", "plan"]
+        assert local.execute("SELECT count(*) FILTER (WHERE plan = 'pro'), count(*) FILTER (WHERE local_note = 'mine') "
+                             "FROM accounts").fetchone() == (20, 40)
+        assert local.execute("SELECT is_nullable FROM information_schema.columns "
+                             "WHERE table_name = 'projects' AND column_name = 'archived_at'").fetchone() == ("YES",)
+        assert local.execute("SELECT enum_range(NULL::status)::text").fetchone()[0] == "{todo,doing,blocked,done}"
+
+
+def test_a_type_conflict_skips_the_table_naming_column_and_both_types(empty_dbs, tmp_path, capsys) -> None:
+    _both_sample(empty_dbs)
+    with empty_dbs.server_admin() as server:
+        server.execute("ALTER TABLE tasks ADD COLUMN note text")
+    with empty_dbs.local_admin() as local:
+        local.execute("DROP VIEW open_tasks")
+        local.execute("ALTER TABLE tasks ALTER COLUMN weight TYPE text")
+    config = write_config(tmp_path, empty_dbs)
+    with empty_dbs.local_admin() as local:
+        before = local.execute("SELECT count(*) FROM tasks").fetchone()
+    code, events, err = _sync(capsys, config, "--tables", "accounts,projects,tasks")
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "public.tasks.weight" in lines[0] and "public.small_positive" in lines[0] and "has text" in lines[0]
+    with empty_dbs.local_admin() as local:
+        # The conflicting table is left exactly as it was: no column added, no rows synced.
+        assert local.execute("SELECT to_regclass('tasks'), count(*) FROM pg_attribute "
+                             "WHERE attrelid = 'tasks'::regclass AND attname = 'note'").fetchone()[1] == 0
+        assert local.execute("SELECT count(*) FROM tasks").fetchone() == before
+        assert local.execute("SELECT count(*) FROM accounts").fetchone()[0] == 40
+    done = [e for e in events if e["event"] == "table_done"]
+    assert {e["table"] for e in done} == {"public.accounts", "public.projects"}
+
+
+def test_create_missing_json_names_what_it_would_create(empty_dbs, tmp_path, capsys) -> None:
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_sample_schema(server)
+    config = write_config(tmp_path, empty_dbs)
+    code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "server_direct", "--to", "local",
+                             "--create-missing", "--dry-run", "--json", "--tables", "tasks")
+    assert code == 0, err
+    event = json.loads(out.splitlines()[0])
+    assert event["event"] == "create_missing" and event["created_tables"] == ["public.tasks"]
+    # tasks' parent (projects) is not selected and not on local: its FK is named as not created.
+    assert any("tasks_project_id_fkey" in note for note in event["notes"])
+    assert any("CREATE DOMAIN \"public\".\"positive_int\"" in s for s in event["statements"])
