@@ -50,10 +50,11 @@ class MigrationHistory:
     table: TableName
     current: str | None  # the newest applied migration (alembic: the head(s))
     applied: tuple[str, ...] | None  # oldest first; None when the tool keeps only the current one
+    error: str | None = None  # the table is there but this login may not read it
 
     def to_json(self) -> dict[str, Any]:
         return {"tool": self.tool, "table": str(self.table), "current": self.current,
-                "applied": list(self.applied) if self.applied is not None else None}
+                "applied": list(self.applied) if self.applied is not None else None, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,12 @@ def _read(conn: psycopg.Connection[Any], table: TableName, columns: set[str]) ->
     tool, query = _READERS[table.name]
     if tool == "rails" and "dirty" in columns:
         tool, query = "golang-migrate", _GOLANG_MIGRATE
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL(query).format(t=table.ident))  # type: ignore[arg-type]
-        row = cur.fetchone()
+    try:
+        with conn.transaction(), conn.cursor() as cur:  # a savepoint: a refusal leaves the session usable
+            cur.execute(sql.SQL(query).format(t=table.ident))  # type: ignore[arg-type]
+            row = cur.fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return MigrationHistory(tool, table, None, None, error=f"permission denied for {table}")
     listed = tuple(row[0] or ()) if row else ()
     if tool in ONLY_CURRENT:
         return MigrationHistory(tool, table, ", ".join(listed) or None, None)
@@ -106,6 +110,8 @@ def compare_migrations(left: MigrationHistory | None, right: MigrationHistory | 
         has, lacks = (right_name, left_name) if left is None else (left_name, right_name)
         tool = (left or right).tool  # type: ignore[union-attr]
         return MigrationComparison(None, (), (), f"{has} has {tool} migrations, {lacks} has no migration table")
+    if left.error or right.error:
+        return MigrationComparison(None, (), (), f"{left_name if left.error else right_name}: {left.error or right.error}")
     if left.tool != right.tool:
         return MigrationComparison(None, (), (), f"{left_name} uses {left.tool}, {right_name} uses {right.tool}")
     if left.applied is None or right.applied is None:

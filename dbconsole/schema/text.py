@@ -52,6 +52,8 @@ def report_lines(report: SchemaReport, left: str, right: str) -> Iterator[str]:
         for name, history in sides:
             if history is None:
                 yield f"  {name}: no migration table"
+            elif history.error:
+                yield f"  {name}: {history.tool} ({history.table}) unreadable: {history.error}"
             else:
                 count = f", {len(history.applied)} applied" if history.applied is not None else ""
                 yield f"  {name}: {history.tool} ({history.table}) at {history.current or '-'}{count}"
