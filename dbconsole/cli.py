@@ -323,6 +323,9 @@ def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
         print(f"dbconsole: create-missing: {conflict}", file=sys.stderr)
     left_out = set(plan.conflicted_tables) | (set(plan.created_tables) if request.dry_run else set())
     remaining = [t for t in outcome.selection if t not in left_out]
+    if request.dry_run and plan.created_tables and not args.json:
+        print(f"  the sync's dry run leaves out the {len(plan.created_tables)} tables this would create "
+              f"({'nothing else to preview' if not remaining else 'previewing the rest'})")
     if not remaining:
         return None, bool(plan.conflicts)
     if left_out:

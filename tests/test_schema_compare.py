@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import psycopg
+
 from tests.cli_checks import run_cli
 from tests.profiles import write_config
 from tests.schema_samples import build_sample_schema
@@ -101,3 +103,44 @@ def test_identical_schemas_have_no_differences(empty_dbs, tmp_path, capsys) -> N
     code, out, err = _schema(capsys, write_config(tmp_path, empty_dbs))
     assert code == 0, err
     assert out.strip() == "no schema differences between local and server_direct"
+
+
+def test_schema_through_the_ssh_tunnel_and_with_the_pair_defaulted(empty_dbs, sshd, tmp_path, capsys) -> None:
+    _planted(empty_dbs)
+    config = write_config(tmp_path, empty_dbs, sshd)
+    code, out, err = run_cli(capsys, "--config", str(config), "schema", "--right", "server", "--json")
+    assert code == 0, err
+    assert json.loads(out)["right"] == "server" and "public.audit" in json.loads(out)["tables"]
+    plain = write_config(tmp_path / "plain", empty_dbs)  # local + server_direct: the pair is unambiguous
+    code, out, err = run_cli(capsys, "--config", str(plain), "schema", "--json")
+    assert code == 0, err
+    assert (json.loads(out)["left"], json.loads(out)["right"]) == ("local", "server_direct")
+
+
+class _CountingCursor(psycopg.Cursor):
+    statements = 0
+
+    def execute(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        type(self).statements += 1
+        return super().execute(*args, **kwargs)
+
+
+def test_one_statement_reads_a_whole_schema(empty_dbs) -> None:
+    from dbconsole.schema.run import read_side
+
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_sample_schema(server)
+    with empty_dbs.server.connect(empty_dbs.server_db, autocommit=False) as conn:
+        conn.cursor_factory = _CountingCursor
+        side = read_side(conn)
+        assert _CountingCursor.statements == 1
+        assert len(side.schema.relations) == 11 and side.migrations is None
+        # The session's search path is as it was (the query's SET LOCAL did not leak).
+        assert conn.execute("SHOW search_path").fetchone()[0] == '"$user", public'
+
+
+def test_bad_table_name_is_one_line_and_exit_2(empty_dbs, tmp_path, capsys) -> None:
+    from tests.cli_checks import assert_one_line
+
+    code, out, err = _schema(capsys, write_config(tmp_path, empty_dbs), "--tables", "no_such_table")
+    assert_one_line(code, err, 2, "no_such_table")

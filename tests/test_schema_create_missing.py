@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pytest
 
-from tests.cli_checks import database_state, run_cli, sync_events, user_tables
+from tests.cli_checks import assert_one_line, database_state, run_cli, sync_events, user_tables
 from tests.profiles import write_config
 from tests.schema_samples import SAMPLE_TABLES, build_sample_schema
 from tests.sync_checks import table_checksum
@@ -161,3 +162,23 @@ def test_create_missing_json_names_what_it_would_create(empty_dbs, tmp_path, cap
     # tasks' parent (projects) is not selected and not on local: its FK is named as not created.
     assert any("tasks_project_id_fkey" in note for note in event["notes"])
     assert any("CREATE DOMAIN \"public\".\"positive_int\"" in s for s in event["statements"])
+
+
+def test_a_feature_the_older_target_lacks_is_refused_and_nothing_is_created(empty_dbs, tmp_path, capsys) -> None:
+    """Server PG 16 -> local PG 15 (run with DBCONSOLE_TEST_SERVER_BIN=pgserver): ``IS JSON`` (new in
+    16) in a check constraint cannot be created on 15; the whole DDL step is refused, in one line."""
+    with empty_dbs.server_admin() as server, empty_dbs.local_admin() as local:
+        server_version = server.info.server_version // 10000
+        local_version = local.info.server_version // 10000
+    if server_version < 16 or local_version >= 16:
+        pytest.skip(f"needs a PG 16+ server and an older local (have {server_version} -> {local_version})")
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_sample_schema(server, data=False)
+        server.execute("CREATE TABLE docs (id int PRIMARY KEY, body text CHECK (body IS JSON OBJECT))")
+    config = write_config(tmp_path, empty_dbs)
+    code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "server_direct", "--to", "local",
+                             "--create-missing", "--yes")
+    assert_one_line(code, err, 1, "local refused to create constraint docs_body_check on public.docs",
+                           "PostgreSQL 16", "local is 15", "nothing was created")
+    with empty_dbs.local_admin() as local:
+        assert user_tables(local) == []

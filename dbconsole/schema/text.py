@@ -36,6 +36,12 @@ def difference_line(d: Difference, left: str, right: str) -> str:
 def report_lines(report: SchemaReport, left: str, right: str) -> Iterator[str]:
     diff = report.diff
     for table, diffs in diff.tables.items():
+        if len(diffs) == 1 and diffs[0].kind == "table":  # only on one side: one line says it all
+            only = diffs[0]
+            side, word = (right, only.right) if only.left is None else (left, only.left)
+            yield f"{table}: only on {side} ({word})" if only.left is None or only.right is None \
+                else f"{table}: {left} {only.left} | {right} {only.right}"
+            continue
         yield str(table)
         for d in diffs:
             yield "  " + difference_line(d, left, right)
