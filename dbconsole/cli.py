@@ -306,7 +306,7 @@ def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
             connect(request.target, purpose="create-missing") as target_conn:
         outcome = create_missing(source_conn, target_conn, source_name=request.source.name,
                                  target_name=request.target.name, tables=request.tables, exclude=request.exclude,
-                                 dry_run=request.dry_run)
+                                 with_parents=request.with_parents, dry_run=request.dry_run)
     plan = outcome.plan
     if args.json:
         _print_json({"event": "create_missing", "applied": outcome.applied, "statements": outcome.statements,

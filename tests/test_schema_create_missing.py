@@ -155,10 +155,12 @@ def test_create_missing_json_names_what_it_would_create(empty_dbs, tmp_path, cap
         build_sample_schema(server)
     config = write_config(tmp_path, empty_dbs)
     code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "server_direct", "--to", "local",
-                             "--create-missing", "--dry-run", "--json", "--tables", "tasks")
+                             "--create-missing", "--dry-run", "--json", "--tables", "tasks,events_2024_click")
     assert code == 0, err
     event = json.loads(out.splitlines()[0])
-    assert event["event"] == "create_missing" and event["created_tables"] == ["public.tasks"]
+    # A partition named means its partitioned table, created with every partition.
+    assert event["event"] == "create_missing" and event["created_tables"] == ["public.tasks", "public.events"]
+    assert sum("PARTITION OF" in s for s in event["statements"]) == 4
     # tasks' parent (projects) is not selected and not on local: its FK is named as not created.
     assert any("tasks_project_id_fkey" in note for note in event["notes"])
     assert any("CREATE DOMAIN \"public\".\"positive_int\"" in s for s in event["statements"])
@@ -182,3 +184,40 @@ def test_a_feature_the_older_target_lacks_is_refused_and_nothing_is_created(empt
                            "PostgreSQL 16", "local is 15", "nothing was created")
     with empty_dbs.local_admin() as local:
         assert user_tables(local) == []
+
+
+def test_the_real_schema_is_created_from_nothing_with_its_partition_fks(empty_dbs, tmp_path, capsys) -> None:
+    """Issue 9's schema (FKs declared on each partition, a sequence shared by two tables without
+    OWNED BY, an FK to a UNIQUE key, two schemas with the same table name) into an empty local."""
+    from tests.real_schemas import REAL_TABLES, build_real_schema
+
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_real_schema(server, older=False)
+    config = write_config(tmp_path, empty_dbs)
+    code, events, err = _sync(capsys, config)
+    assert code == 0, err
+    created = next(e for e in events if e["event"] == "create_missing")
+    assert sorted(created["created_tables"]) == sorted(REAL_TABLES)
+    with empty_dbs.local_admin() as local, empty_dbs.server_admin() as server:
+        for table in REAL_TABLES:
+            assert table_checksum(local, table) == table_checksum(server, table), table
+        fks = ("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+               "WHERE contype = 'f' AND conparentid = 0 ORDER BY 1, 2")
+        assert local.execute(fks).fetchall() == server.execute(fks).fetchall()
+        # The shared sequence is one sequence on local too, past both tables' maximum.
+        assert local.execute("SELECT nextval('shared_id_seq') > (SELECT max(staff_id) FROM staff) "
+                             "AND currval('shared_id_seq') > (SELECT max(store_id) FROM store)").fetchone()[0]
+
+
+def test_with_parents_creates_the_parents_too(empty_dbs, tmp_path, capsys) -> None:
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        build_sample_schema(server)
+    config = write_config(tmp_path, empty_dbs)
+    code, events, err = _sync(capsys, config, "--tables", "tasks", "--with-parents")
+    assert code == 0, err
+    created = next(e for e in events if e["event"] == "create_missing")
+    assert sorted(created["created_tables"]) == ["public.accounts", "public.projects", "public.tasks"]
+    assert not created["notes"]
+    with empty_dbs.local_admin() as local, empty_dbs.server_admin() as server:
+        for table in ("public.accounts", "public.projects", "public.tasks"):
+            assert table_checksum(local, table) == table_checksum(server, table), table

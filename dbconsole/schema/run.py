@@ -70,12 +70,16 @@ class CreateOutcome:
 
 def create_missing(source_conn: psycopg.Connection[Any], target_conn: psycopg.Connection[Any], *,
                    source_name: str, target_name: str, tables: Sequence[str] = (), exclude: Sequence[str] = (),
-                   dry_run: bool = False) -> CreateOutcome:
+                   with_parents: bool = False, dry_run: bool = False) -> CreateOutcome:
     """Plan (and unless ``dry_run``, run) the DDL that gives the target the selected source tables.
-    No ``tables``: every table of the source."""
+    No ``tables``: every table of the source. ``with_parents``: their FK parents too, as the sync
+    will then copy them."""
     source, target = read_schema(source_conn), read_schema(target_conn)
-    roots = [r.qualified for r in source.root_tables()]
-    selection = select_tables(list(tables), roots, exclude=exclude, where=source_name)
+    every = [r.qualified for r in source.relations.values() if r.is_table]  # a partition named means its root
+    selection = list(dict.fromkeys(_root(source, name) for name in
+                                   select_tables(list(tables), every, exclude=exclude, where=source_name)))
+    if with_parents:
+        selection = _with_parents(source, selection)
     plan = plan_create_missing(source, target, selection, source_name=source_name, target_name=target_name)
     outcome = CreateOutcome(plan, render_steps(target_conn, plan), selection)
     if not dry_run and plan.steps:
@@ -83,3 +87,37 @@ def create_missing(source_conn: psycopg.Connection[Any], target_conn: psycopg.Co
                              target_version=target.version_num)
         outcome.applied = True
     return outcome
+
+
+def _with_parents(source: Schema, selection: list[TableName]) -> list[TableName]:
+    """The selection and every table its foreign keys reach (transitively), parents first."""
+    ordered: list[TableName] = []
+    seen: set[TableName] = set()
+
+    def visit(name: TableName) -> None:
+        if name in seen or name not in source.relations:
+            return
+        seen.add(name)
+        relations = [source.relations[name], *_all_partitions(source, name)]
+        for relation in relations:
+            for con in relation.constraints:
+                if con.kind == "f" and con.references is not None:
+                    visit(con.references)
+        ordered.append(name)
+
+    for name in selection:
+        visit(name)
+    return ordered
+
+
+def _all_partitions(source: Schema, name: TableName) -> list:
+    found = []
+    for part in source.partitions_of(name):
+        found += [part, *_all_partitions(source, part.qualified)]
+    return found
+
+
+def _root(source: Schema, name: TableName) -> TableName:
+    while (parent := source.relations[name].parent) is not None:
+        name = parent
+    return name
