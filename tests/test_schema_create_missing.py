@@ -128,26 +128,35 @@ def test_a_server_column_appears_locally_and_a_local_one_is_untouched(empty_dbs,
 def test_a_type_conflict_skips_the_table_naming_column_and_both_types(empty_dbs, tmp_path, capsys) -> None:
     _both_sample(empty_dbs)
     with empty_dbs.server_admin() as server:
-        server.execute("ALTER TABLE tasks ADD COLUMN note text")
+        server.execute('ALTER TABLE "Sales"."Order Lines" ADD COLUMN "Extra" text')
     with empty_dbs.local_admin() as local:
-        local.execute("DROP VIEW open_tasks")
-        local.execute("ALTER TABLE tasks ALTER COLUMN weight TYPE text")
+        local.execute('ALTER TABLE "Sales"."Order Lines" ALTER COLUMN "Note" TYPE integer USING 0')
+        before = local.execute('SELECT count(*) FROM "Sales"."Order Lines"').fetchone()
     config = write_config(tmp_path, empty_dbs)
-    with empty_dbs.local_admin() as local:
-        before = local.execute("SELECT count(*) FROM tasks").fetchone()
-    code, events, err = _sync(capsys, config, "--tables", "accounts,projects,tasks")
+    code, events, err = _sync(capsys, config, "--tables", 'accounts,projects,tasks,"Sales"."Order Lines"')
     assert code == 1
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert "public.tasks.weight" in lines[0] and "public.small_positive" in lines[0] and "has text" in lines[0]
+    assert '"Sales"."Order Lines"."Note"' in lines[0], lines[0]
+    assert "server_direct has character varying(40), local has integer" in lines[0], lines[0]
     with empty_dbs.local_admin() as local:
         # The conflicting table is left exactly as it was: no column added, no rows synced.
-        assert local.execute("SELECT to_regclass('tasks'), count(*) FROM pg_attribute "
-                             "WHERE attrelid = 'tasks'::regclass AND attname = 'note'").fetchone()[1] == 0
-        assert local.execute("SELECT count(*) FROM tasks").fetchone() == before
-        assert local.execute("SELECT count(*) FROM accounts").fetchone()[0] == 40
+        assert local.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = '\"Sales\".\"Order Lines\"'::regclass "
+                             "AND attname = 'Extra'").fetchone()[0] == 0
+        assert local.execute('SELECT count(*) FROM "Sales"."Order Lines"').fetchone() == before
+        assert local.execute("SELECT count(*) FROM tasks").fetchone()[0] == 300
     done = [e for e in events if e["event"] == "table_done"]
-    assert {e["table"] for e in done} == {"public.accounts", "public.projects"}
+    assert {e["table"] for e in done} == {"public.accounts", "public.projects", "public.tasks"}
+
+
+def test_a_column_the_sync_can_load_is_no_conflict(empty_dbs, tmp_path, capsys) -> None:
+    """The sync's own type rule decides: integer on the server into bigint on local loads fine."""
+    _both_sample(empty_dbs)
+    with empty_dbs.local_admin() as local:
+        local.execute("ALTER TABLE articles ALTER COLUMN id TYPE bigint")
+    code, events, err = _sync(capsys, write_config(tmp_path, empty_dbs), "--tables", "articles")
+    assert code == 0, err
+    assert next(e for e in events if e["event"] == "create_missing")["conflicts"] == []
 
 
 def test_create_missing_json_names_what_it_would_create(empty_dbs, tmp_path, capsys) -> None:
