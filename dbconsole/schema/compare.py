@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dbconsole.names import TableName
-from dbconsole.schema.model import KIND_WORDS, TYPE_WORDS, Relation, Schema
+from dbconsole.schema.model import KIND_WORDS, Relation, Schema, UserType
 
 DiffKind = Literal[
     "table", "kind", "partition", "partition_key", "bound", "column", "type", "nullable", "default",
@@ -72,9 +72,12 @@ def compare_schemas(left: Schema, right: Schema, *, tables: Collection[TableName
     diff.sequences = _compare_objects(
         "sequence", left.sequences, right.sequences, lambda s: s.definition(), used_sequences)
     if tables is None:
-        views = lambda s: {r.qualified: KIND_WORDS[r.kind] for r in s.relations.values() if not r.is_table}  # noqa: E731
-        diff.views = _compare_objects("view", views(left), views(right), lambda word: word, None)
+        diff.views = _compare_objects("view", _views(left), _views(right), lambda word: word, None)
     return diff
+
+
+def _views(schema: Schema) -> dict[TableName, str]:
+    return {r.qualified: KIND_WORDS[r.kind] for r in schema.relations.values() if not r.is_table}
 
 
 def _compare_unit(left: Schema, right: Schema, name: TableName) -> dict[TableName, list[Difference]]:
@@ -146,23 +149,23 @@ def _compare_named(kind: DiffKind, left: dict[str, str], right: dict[str, str]) 
             for name in sorted(left.keys() | right.keys()) if left.get(name) != right.get(name)]
 
 
-def _compare_types(left: Schema, right: Schema, used: set[TableName] | None) -> list[Difference]:
-    def shape(t: Any) -> Any:
-        if t.kind == "e":
-            return list(t.labels)
-        if t.kind == "d":
-            return {"base": t.base, "not_null": t.not_null, "default": t.default, "checks": list(t.checks)}
-        return TYPE_WORDS[t.kind]
+def _type_shape(t: UserType) -> Any:
+    """What two types of one name must share: an enum's labels in order, a domain's definition."""
+    if t.kind == "e":
+        return list(t.labels)
+    return {"base": t.base, "not_null": t.not_null, "default": t.default, "checks": list(t.checks)}
 
+
+def _compare_types(left: Schema, right: Schema, used: set[TableName] | None) -> list[Difference]:
+    """Enums and domains. An extension's types are the extension's business; composite, range and
+    base types are not compared."""
     found = []
     for name in sorted(left.types.keys() | right.types.keys()):
-        if used is not None and name not in used:
+        sides = [t for t in (left.types.get(name), right.types.get(name)) if t is not None]
+        if (used is not None and name not in used) or any(t.extension or t.kind not in ("e", "d") for t in sides):
             continue
-        lt, rt = left.types.get(name), right.types.get(name)
-        kind: DiffKind = "enum" if (lt or rt).kind == "e" else "domain"  # type: ignore[union-attr]
-        if (lt and lt.extension) or (rt and rt.extension) or (lt or rt).kind not in ("e", "d"):  # type: ignore[union-attr]
-            continue  # an extension's types are the extension's business; others are not compared
-        l_shape, r_shape = (shape(lt) if lt else None), (shape(rt) if rt else None)
+        kind: DiffKind = "enum" if sides[0].kind == "e" else "domain"
+        l_shape, r_shape = (_type_shape(t) if t else None for t in (left.types.get(name), right.types.get(name)))
         if l_shape != r_shape:
             found.append(Difference(kind, str(name), l_shape, r_shape))
     return found
@@ -201,3 +204,22 @@ def _used(left: Schema, right: Schema, roots: Iterable[TableName], what: str) ->
                     used.add(t.base_ref)
                     pending.append(t.base_ref)
     return used
+
+
+def differing_tables(left: Schema, right: Schema, diff: SchemaDiff) -> dict[TableName, list[Difference]]:
+    """The tables on both sides whose schema differs, keyed by sync unit (a partition's
+    differences count as its root's): what the console marks. Tables on one side only are
+    left out (the browser already says "only left/right")."""
+    found: dict[TableName, list[Difference]] = {}
+    for name, diffs in diff.tables.items():
+        if any(d.kind == "table" for d in diffs):
+            continue
+        found.setdefault(_root_of(left, right, name), []).extend(diffs)
+    return found
+
+
+def _root_of(left: Schema, right: Schema, name: TableName) -> TableName:
+    for schema in (left, right):
+        while name in schema.relations and schema.relations[name].parent is not None:
+            name = schema.relations[name].parent  # type: ignore[assignment]
+    return name

@@ -71,6 +71,8 @@ class _Builder:
         self.indexes: list[Step] = []
         self.foreign: list[tuple[Relation, Any]] = []
         self.ownership: list[Step] = []
+        self.owners: list[tuple[str, str, str]] = []  # (schema, table, column) of each ownership step
+        self.added_columns: set[tuple[TableName, str]] = set()
         self.done: set[TableName] = set()  # types, sequences, schemas and tables already planned
         self.made_schemas: set[str] = set()
         self.made_relations: set[TableName] = set()
@@ -95,6 +97,7 @@ class _Builder:
             new_columns = [c for c in relation.columns if existing.column(c.name) is None]
             for column in new_columns:
                 self.columns.append(Step(f"column {relation.qualified}.{column.name}", ddl.add_column(relation, column)))
+                self.added_columns.add((relation.qualified, column.name))
             for column in relation.columns:  # an enum the target has may lack labels the rows carry
                 if not column.builtin and existing.column(column.name) is not None:
                     self._type(column.type_ref)
@@ -156,7 +159,7 @@ class _Builder:
                         f"{TYPE_WORDS[target_type.kind]} on {self.names[1]}")
             return None
         if source_type is None:
-            return f"type {column.type} is not readable on {self.names[0]}"
+            return f"type {column.type} is not an enum or domain, which dbconsole does not create"
         if source_type.extension:
             return (f"type {ref} comes from extension {source_type.extension}, which {self.names[1]} lacks "
                     f"(CREATE EXTENSION {source_type.extension} there first)")
@@ -176,8 +179,10 @@ class _Builder:
         if ref in self.done or ref.schema == "pg_catalog":
             return
         self.done.add(ref)
-        source_type = self.source.types[ref]
+        source_type = self.source.types.get(ref)
         target_type = self.target.types.get(ref)
+        if source_type is None:
+            return  # not a type of ours to create (a table's row type): the conflict check said so
         if target_type is not None:
             if source_type.kind == "e":
                 self._missing_labels(source_type, target_type.labels)
@@ -212,12 +217,22 @@ class _Builder:
         self.sequences.append(Step(f"sequence {name}", ddl.create_sequence(sequence)))
         if sequence.owned_by:
             self.ownership.append(Step(f"sequence {name} owner", ddl.sequence_owned_by(sequence)))
+            self.owners.append(sequence.owned_by)
 
     def _schema(self, name: str) -> None:
         if name in self.target.schemas or name in self.made_schemas:
             return
         self.made_schemas.add(name)
         self.schemas.append(Step(f"schema {name}", ddl.create_schema(name)))
+
+    def _will_have(self, schema: str, table: str, column: str) -> bool:
+        """Whether the target has (or this plan gives it) ``table.column``: a sequence owned by a
+        table that is not selected stays unowned on the target rather than fail the step."""
+        name = TableName(schema, table)
+        if name in self.made_relations:
+            return True
+        existing = self.target.relations.get(name)
+        return existing is not None and (existing.column(column) is not None or (name, column) in self.added_columns)
 
     # ------------------------------------------------------------------ the result
 
@@ -230,8 +245,9 @@ class _Builder:
             else:
                 self.plan.notes.append(f"{relation.qualified}: foreign key {con.name} not created: its parent "
                                        f"{con.references} is not on {self.names[1]} (select it too)")
+        ownership = [step for step, owner in zip(self.ownership, self.owners) if self._will_have(*owner)]
         self.plan.steps = (self.schemas + self.types + self.sequences + self.tables + self.columns + self.keys
-                           + self.indexes + foreign + self.ownership)
+                           + self.indexes + foreign + ownership)
         return self.plan
 
 
