@@ -140,12 +140,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = _load(args)
     profile = _resolve_profile(config, args.profile)
-    info = probe(profile, purpose="check", ask_write_access=False).info
+    probed = probe(profile, purpose="check", ask_write_access=False, ask_migrations=True)
+    info, migrations = probed.info, probed.migrations
     data = {
         "profile": profile.name, "url": profile.display_url, "ok": True,
         "version": info.version, "version_num": info.version_num, "latency_ms": round(info.latency_ms, 2),
         "read_only": info.read_only, "in_recovery": info.in_recovery, "ssl": info.ssl,
         "tunnel": info.tunnel, "database": info.database, "user": info.user,
+        "migrations": migrations.to_json() if migrations else None,
     }
     if args.json:
         _print_json(data)
@@ -160,6 +162,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     console.print(f"    latency   {info.latency_ms:.1f} ms")
     console.print(f"    access    {access}")
     console.print(f"    ssl       {'yes' if info.ssl else 'no'}")
+    if migrations:
+        applied = f", {len(migrations.applied)} applied" if migrations.applied is not None else ""
+        console.print(f"    migrations {migrations.tool} at {migrations.current or '-'}{applied}", markup=False)
     return EXIT_OK
 
 
@@ -229,17 +234,65 @@ def cmd_sync(args: argparse.Namespace) -> int:
         source=source, target=target, tables=tables, mode=args.mode, where=where,
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
         with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
-        triggers=args.triggers, refresh_matviews=args.refresh_matviews)
+        triggers=args.triggers, refresh_matviews=args.refresh_matviews, create_missing=args.create_missing)
     reason = confirmation_reason(request)
     if reason and not args.yes:
         _confirm(reason, request.target.name)
+    conflicts = False
+    if request.create_missing:
+        request, conflicts = _create_missing(request, args)
+        if request is None:
+            return EXIT_FAILED if conflicts else EXIT_OK
     printer = JsonLinesPrinter() if args.json else LivePrinter()
     with _cancel_on_sigint(quiet=args.json) as cancel:
         try:
             summary = run_sync(request, on_event=printer, cancel=cancel)
         finally:
             printer.close()
-    return 130 if summary.cancelled else EXIT_OK
+    return 130 if summary.cancelled else (EXIT_FAILED if conflicts else EXIT_OK)
+
+
+def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
+    """``--create-missing``: the DDL step before the sync (its own target connection and transaction).
+
+    Returns the request the sync then runs (conflicting tables left out; in a dry run, only the
+    tables the target already has, since the new ones exist only once the DDL runs), or None when
+    nothing is left to sync, and whether any table was skipped for a conflict.
+    """
+    import dataclasses
+
+    from dbconsole.connect import connect
+    from dbconsole.schema.run import create_missing
+
+    with connect(request.source, purpose="schema", read_only=True) as source_conn, \
+            connect(request.target, purpose="create-missing") as target_conn:
+        outcome = create_missing(source_conn, target_conn, source_name=request.source.name,
+                                 target_name=request.target.name, tables=request.tables, exclude=request.exclude,
+                                 with_parents=request.with_parents, dry_run=request.dry_run)
+    plan = outcome.plan
+    if args.json:
+        _print_json({"event": "create_missing", "applied": outcome.applied, "statements": outcome.statements,
+                     "created_tables": [str(t) for t in plan.created_tables], "conflicts": plan.conflicts,
+                     "notes": plan.notes})
+    else:
+        verb = "would run" if request.dry_run else "ran"
+        print(f"create-missing: {verb} {len(outcome.statements)} DDL statements on {request.target.name}")
+        for statement in outcome.statements if request.dry_run else ():
+            print(f"  {statement}")
+        for note in plan.notes:
+            print(f"  note: {note}")
+    for conflict in plan.conflicts:
+        print(f"dbconsole: create-missing: {conflict}", file=sys.stderr)
+    left_out = set(plan.conflicted_tables) | (set(plan.created_tables) if request.dry_run else set())
+    remaining = [t for t in outcome.selection if t not in left_out]
+    if request.dry_run and plan.created_tables and not args.json:
+        print(f"  the sync's dry run leaves out the {len(plan.created_tables)} tables this would create "
+              f"({'nothing else to preview' if not remaining else 'previewing the rest'})")
+    if not remaining:
+        return None, bool(plan.conflicts)
+    if left_out:
+        request = dataclasses.replace(request, tables=tuple(str(t) for t in remaining), exclude=())
+    return request, bool(plan.conflicts)
 
 
 def _split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | None, dict[str, str]]:
@@ -311,7 +364,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from dbconsole.diff import DiffRequest, default_source, diff_tables
     from dbconsole.diff.render import render_report
     from dbconsole.names import split_list
-
     from dbconsole.pairing import TABLES_ROLES, choose_pair
 
     config = _load(args)
@@ -334,6 +386,29 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if report.failed:
         return EXIT_FAILED
     return EXIT_DIFFERS if args.exit_code and report.differs else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from dbconsole.names import split_list
+    from dbconsole.pairing import TABLES_ROLES, choose_pair
+    from dbconsole.reading import both_sides
+    from dbconsole.schema.run import read_side, schema_report
+    from dbconsole.schema.text import report_lines
+
+    config = _load(args)
+    left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
+    left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
+    with both_sides(left, right, purpose="schema") as (pool, conns):  # one schema query per side, both at once
+        left_side, right_side = pool.map(read_side, conns)
+    report = schema_report(left_side, right_side, left_name=left.name, right_name=right.name,
+                           tables=split_list(args.tables) if args.tables else (),
+                           exclude=split_list(args.exclude) if args.exclude else ())
+    if args.json:
+        _print_json(report.to_json(left.name, right.name))
+        return EXIT_OK
+    for line in report_lines(report, left.name, right.name):
+        print(line)
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -361,6 +436,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tables": cmd_tables,
     "sync": cmd_sync,
     "diff": cmd_diff,
+    "schema": cmd_schema,
     "demo": cmd_demo,
     "tui": cmd_tui,
 }

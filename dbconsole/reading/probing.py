@@ -50,6 +50,7 @@ class WriteAccess:
 class ProbeResult:
     info: ServerInfo
     write_access: WriteAccess | None  # asked only for a writable profile
+    migrations: Any = None  # dbconsole.schema.migrations' reading, when asked (``check``)
 
 
 _WRITE_ACCESS_SQL = """
@@ -79,7 +80,8 @@ def write_access(conn: psycopg.Connection[Any]) -> WriteAccess:
                        int(writable or 0))
 
 
-def probe(profile: Profile, *, purpose: str = "test", ask_write_access: bool = True) -> ProbeResult:
+def probe(profile: Profile, *, purpose: str = "test", ask_write_access: bool = True,
+          ask_migrations: bool = False) -> ProbeResult:
     """Connect and describe the server (the profile "test" key, the form's Test, ``check``).
 
     A read-only profile gets a read-only session. A writable one gets the session a sync would
@@ -91,7 +93,11 @@ def probe(profile: Profile, *, purpose: str = "test", ask_write_access: bool = T
     try:
         info = server_info(profile, conn)
         asked = ask_write_access and not profile.read_only
-        return ProbeResult(info, write_access(conn) if asked else None)
+        migrations = None
+        if ask_migrations:  # on the same connection: over a tunnel every new session costs round trips
+            from dbconsole.schema.migrations import read_migrations
+            migrations = read_migrations(conn)
+        return ProbeResult(info, write_access(conn) if asked else None, migrations)
     finally:
         conn.close()
 

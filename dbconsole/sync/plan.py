@@ -52,6 +52,7 @@ class SyncRequest:
     exclude: tuple[str, ...] = ()  # names or globs taken out of the selection
     triggers: TriggerPolicy | None = None  # None: [sync] triggers, else "disable"
     refresh_matviews: bool = False  # REFRESH the materialized views that read synced tables, after the sync
+    create_missing: bool = False  # the face ran dbconsole.schema.create first (the engine needs nothing)
 
     @property
     def trigger_policy(self) -> TriggerPolicy:
