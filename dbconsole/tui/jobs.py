@@ -268,6 +268,9 @@ class ReadOnlyQuery:
                 message = describe_pg_error(exc)
                 if "user request" in message:
                     raise DbconsoleError("query cancelled") from None
+                if "lock timeout" in message:
+                    raise DbconsoleError(f"{message}: a table it needs is locked (the box waits "
+                                         f"{int(SQL_BOX_SESSION['lock_timeout']) / 1000:g} s at most)") from None
                 raise DbconsoleError(f"{message} (limit {self.timeout_ms / 1000:g} s)") from None
             except psycopg.Error as exc:
                 if exc.sqlstate is None and "COPY" in str(exc):  # psycopg's own refusal, not the server's
