@@ -157,7 +157,8 @@ def _replication(report: HealthReport, title: str) -> Any:
 def _wraparound(report: HealthReport, title: str) -> Any:
     panel = report.wraparound
     assert panel is not None
-    table = _table(f"{title} (autovacuum_freeze_max_age {panel.freeze_max_age:,})", "WHAT", "NAME", "AGE", "XID AGE")
+    table = _table(title, "WHAT", "NAME", "AGE", "XID AGE")
+    table.caption, table.caption_justify = f"autovacuum_freeze_max_age {panel.freeze_max_age:,}", "left"
     for db in panel.databases[:5]:
         share = db.xid_age / panel.freeze_max_age if panel.freeze_max_age else 0
         style = "red" if share >= 1 else "yellow" if share >= 0.75 else ""
