@@ -51,7 +51,8 @@ def _wait_for(admin: psycopg.Connection, query: str, params: tuple, timeout: flo
 
 
 @contextlib.contextmanager
-def trouble(server_url: str, admin: psycopg.Connection, own_profile, *, long_for: float = 1.0) -> Iterator[Scene]:
+def trouble(server_url: str, admin: psycopg.Connection, own_profile, *, long_for: float = 1.0,
+            long_query: str = "SELECT pg_sleep(60)") -> Iterator[Scene]:
     """A ``pg_sleep`` running for over ``long_for`` seconds, a row lock that another UPDATE waits
     on, and a dbconsole session (``dbconsole/browser``) on ``own_profile`` sitting idle."""
     sleeper = _session(server_url, LONG_QUERY_APP)
@@ -62,7 +63,7 @@ def trouble(server_url: str, admin: psycopg.Connection, own_profile, *, long_for
     try:
         blocker.execute("BEGIN")
         blocker.execute("UPDATE public.users SET display_name = display_name WHERE id = (SELECT min(id) FROM public.users)")
-        threads.append(_in_thread(sleeper, "SELECT pg_sleep(60)"))
+        threads.append(_in_thread(sleeper, long_query))
         threads.append(_in_thread(waiter, "UPDATE public.users SET display_name = display_name WHERE id = (SELECT min(id) FROM public.users)"))
         pids = [c.info.backend_pid for c in (sleeper, blocker, waiter, own)]
         _wait_for(admin, "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",

@@ -38,9 +38,12 @@ def test_health_json_shows_a_long_query_a_blocking_lock_and_dbconsoles_own_sessi
                                                                                      capsys) -> None:
     config = write_config(tmp_path, dbs, sshd)
     profile = load(config).profile("server")  # through the SSH tunnel, read-only
-    with dbs.server_admin() as admin, trouble(dbs.server_url, admin, profile) as scene:
+    secret = dbs.server.password  # a query text that spells out dbconsole's secret is shown masked
+    with dbs.server_admin() as admin, trouble(dbs.server_url, admin, profile,
+                                              long_query=f"SELECT pg_sleep(60) /* {secret} */") as scene:
         code, out, err = run_cli(capsys, "--config", str(config), "health", "server", "--threshold", "0.5", "--json")
     assert code == 0, err
+    assert secret not in out
     report = json.loads(out)
     assert set(report) == TOP_FIELDS
     assert report["errors"] == {}, report["errors"]
@@ -156,3 +159,10 @@ def test_columns_a_version_lacks_are_left_out() -> None:
     assert "a.query_id" in text(health_sql.session_columns(140000))
     assert "indexes_total" not in text(health_sql.vacuum_sql(160000))
     assert "p.indexes_total" in text(health_sql.vacuum_sql(170000))
+
+
+@pytest.mark.unit
+def test_the_health_view_shows_every_panel() -> None:
+    from dbconsole.tui.screens.health import VIEW_ORDER
+
+    assert sorted(VIEW_ORDER) == sorted(PANELS)
