@@ -146,6 +146,9 @@ def test_health_of_an_unknown_profile_is_one_line(tmp_path, dbs, capsys) -> None
     assert_one_line(code, err, 2, "nope")
     code, _, err = run_cli(capsys, "--config", str(config), "health", "local", "--threshold", "-1")
     assert code == 2 and "must be > 0" in err
+    code, out, err = run_cli(capsys, "health", "postgresql://nobody:s3cret-pw@127.0.0.1:1/db", "--json")
+    line = assert_one_line(code, err, 1, "127.0.0.1")
+    assert out == "" and "s3cret-pw" not in line
 
 
 @pytest.mark.unit
