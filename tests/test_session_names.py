@@ -33,6 +33,7 @@ def test_every_cli_session_carries_dbconsole_and_its_purpose(tmp_path, dbs, sshd
         ("tables", "--left", "local", "--right", "server_direct", "--exact"),
         ("sync", "--from", "server", "--to", "local", "--tables", "users,stocks", "--with-parents", "--json"),
         ("sync", "--from", "server_direct", "--to", "local", "--tables", "stocks", "--dry-run", "--json"),
+        ("diff", "--left", "local", "--right", "server", "--tables", "stocks"),
         ("health", "server"),
     ]
     with logged_sessions(dbs.server_db, dbs.local, dbs.server) as log:
@@ -45,7 +46,7 @@ def test_every_cli_session_carries_dbconsole_and_its_purpose(tmp_path, dbs, sshd
     unnamed = [n for n in names if not (n or "").startswith("dbconsole/")]
     assert not unnamed, unnamed
     assert set(names) >= {"dbconsole/check", "dbconsole/tables", "dbconsole/sync source",
-                          "dbconsole/sync target", "dbconsole/health"}
+                          "dbconsole/sync target", "dbconsole/diff", "dbconsole/health"}
     assert set(names) <= {application_name(p) for p in PURPOSES}
 
 
