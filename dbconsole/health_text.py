@@ -26,7 +26,8 @@ TITLES: dict[PanelName, str] = {
     "vacuum": "Vacuum",
     "own_sessions": "dbconsole's own sessions",
 }
-QUERY_WIDTH = 80
+QUERY_WIDTH = 60  # characters of a query shown (the JSON has 300)
+WRAPPING_COLUMNS = {"QUERY", "NAME", "LARGEST", "TABLE"}
 
 
 def render_header(report: HealthReport) -> Text:
@@ -54,8 +55,8 @@ def _spaced(renderable: Any) -> Group:
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", box=None, header_style="dim",
                   pad_edge=False)
-    for column in columns:
-        table.add_column(column)
+    for column in columns:  # short figures stay on one line; on a narrow screen the long texts wrap
+        table.add_column(column, no_wrap=column not in WRAPPING_COLUMNS)
     return table
 
 
