@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dbconsole.connect import PURPOSES, application_name, connect, is_own_session, tunnels
-from dbconsole.tui.jobs import ReadOnlyQuery
+from dbconsole.reading.query import ReadOnlyQuery
 from tests.cli_checks import run_cli
 from tests.profiles import isolate_from_machine, load, write_config
 from tests.session_names import logged_sessions

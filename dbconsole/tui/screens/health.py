@@ -26,7 +26,7 @@ from dbconsole.format import format_duration
 from dbconsole.health import HealthReport, PanelName, open_health_session, read_health
 from dbconsole.health_text import render_header, render_panel
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import error_line
+from dbconsole.reading.sides import error_line
 from dbconsole.tui.messages import HealthFailed, HealthRead
 from dbconsole.tui.widgets.footer import KeysFooter
 
