@@ -13,6 +13,7 @@ import re
 from typing import NoReturn
 
 from dbconsole import __version__
+from dbconsole.modes import SYNC_MODES
 
 EXIT_USAGE = 2
 
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--tables", metavar="T1,T2",
                       help="tables to sync, globs allowed (default: every table on both sides)")
     sync.add_argument("--exclude", metavar="T1,T2", help="leave these tables out (names or globs)")
-    sync.add_argument("--mode", choices=("upsert", "replace", "incremental", "xmin"), default=None,
+    sync.add_argument("--mode", choices=SYNC_MODES, default=None,
                       help="upsert (default: insert and update, never delete), replace (target = source rows), "
                            "incremental or xmin (changed rows only)")
     sync.add_argument("--where", metavar="[TABLE:]SQL", action="append", default=[],

@@ -5,6 +5,10 @@ an unknown SSH host key, a constraint violation during a sync) becomes one of th
 single readable line that is safe to print: no traceback, no secret. The CLI maps them to exit
 codes (2 for bad usage or configuration, 1 for an operation that failed); the TUI shows the same
 line inline or as a notification.
+
+Each error also says whether trying again could help (``transient``), set by the code that
+raises it and knows why: a lost network is transient, a wrong password or an unknown SSH host
+key is not (retried, it would only delay the answer, or get this machine banned by fail2ban).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ class DbconsoleError(Exception):
     """Base of every error meant for a human. ``str(err)`` is the one line to show."""
 
     exit_code = 1
+    transient = False  # whether the same operation, tried again later, might succeed
 
     def __init__(self, message: str) -> None:
         # Keep a single line even when a driver message spans several.
@@ -39,7 +44,15 @@ class UsageError(DbconsoleError):
 
 
 class ConnectError(DbconsoleError):
-    """A database (or the SSH hop in front of it) could not be reached or refused us."""
+    """A database (or the SSH hop in front of it) could not be reached or refused us.
+
+    ``transient``: the network or the server failed (worth a retry); False for what a retry
+    cannot fix (credentials, a bad URL, a host key, settings).
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class TunnelError(ConnectError):

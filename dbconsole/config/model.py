@@ -19,13 +19,13 @@ from dbconsole.config.checks import did_you_mean, validate_url
 from dbconsole.errors import ConfigError
 from dbconsole.redact import mask_url
 from dbconsole.urls import is_local_host, looks_like_url
+from dbconsole.modes import SYNC_MODES, Mode  # noqa: F401  (SYNC_MODES re-exported)
 
 CONFIG_NAME = "dbconsole.toml"
 LOCAL_ENV_VARS = ("DATABASE_URL", "POSTGRES_DSN", "DB_URL")
 SERVER_ENV_VAR = "SERVER_DATABASE_URL"
 DEFAULT_CONNECT_TIMEOUT = 10
 MASK_RULES = ("mask_email", "null", "hash", "redact")
-SYNC_MODES = ("upsert", "replace", "incremental", "xmin")
 TRIGGER_POLICIES = ("disable", "keep")
 
 # Every key the file may hold, so a typo is caught and a close match suggested.
@@ -97,7 +97,7 @@ class Profile:
 class TableRules:
     """Per-table sync settings from ``[sync.tables."schema.table"]``."""
 
-    mode: str | None = None
+    mode: Mode | None = None
     where: str | None = None
     preserve_columns: tuple[str, ...] = ()
     mask: Mapping[str, str] = field(default_factory=dict)
@@ -109,7 +109,7 @@ class TableRules:
 @dataclass(frozen=True)
 class SyncSettings:
     batch_size: int | None = None
-    mode: str | None = None
+    mode: Mode | None = None
     retries: int | None = None
     stall_timeout: float | None = None  # seconds without a byte from the source before giving up
     tables: Mapping[str, TableRules] = field(default_factory=dict)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Progress, TableDone, TableStart
 from dbconsole.tui.actions import ACTIONS, bindings, key_label, specs
 from dbconsole.tui.screens.wizard import EventThrottle
@@ -31,7 +32,7 @@ def test_throttle_keeps_every_milestone_and_the_latest_progress():
     throttle(TableStart("public.a", "upsert", 100))
     for rows in range(1, 50):
         throttle(Progress("public.a", rows, 10.0))
-    throttle(TableDone("public.a", 49, 0, 0, 0, 1.0))
+    throttle(TableDone("public.a", RowCounts(49), 1.0))
     throttle.flush()
     events = [e for batch in batches for e in batch]
     assert [e.event for e in events] == ["table_start", "progress", "table_done"]

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
 from dbconsole.sync.confirm import confirmation_reason
+from dbconsole.sync.counts import RowCounts, describe_counts
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.wording import plural
@@ -31,16 +32,14 @@ class ConfirmStep(WizardStep):
         request = wizard.request()
         target = wizard.target.name
         results = wizard.preview_results
-        totals = [sum(getattr(t, k) for t in results) for k in ("inserted", "updated", "unchanged", "deleted")]
+        totals = RowCounts.sum(t.counts for t in results)
         text = Text()
         text.append(f"Sync {plural(len(wizard.plan.tables) if wizard.plan else 0, 'table')} from ")
         text.append(wizard.source.name, style="bold")
         text.append(" into ")
         text.append(target, style="bold")
         text.append(f" ({wizard.mode_label()}).\n")
-        text.append(f"The dry run would insert {totals[0]:,}, update {totals[1]:,}"
-                    + (f", delete {totals[3]:,}" if totals[3] else "")
-                    + f" and leave {totals[2]:,} rows unchanged.\n\n")
+        text.append(f"The dry run: {describe_counts(totals, dry_run=True)}.\n\n")
         box = self.query_one("#confirm-input", Input)
         reason = confirmation_reason(request)
         if reason:
