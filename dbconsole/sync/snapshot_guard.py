@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dbconsole.format import format_duration
+from dbconsole.sync.plan import SyncPlan, SyncRequest
 
 DEFAULT_MAX_SNAPSHOT_AGE = 30 * 60.0  # seconds
 # What the plan's estimate assumes a run reads per second: well under the measured full-sync
@@ -34,6 +35,11 @@ class SnapshotGuard:
     clock: Callable[[], float] = time.monotonic
     taken_at: float = field(default=0.0)
     renewals: int = 0
+
+    @classmethod
+    def for_request(cls, request: SyncRequest) -> SnapshotGuard:
+        """The guard a run of ``request`` keeps (``[sync] max_snapshot_age``, read-only sources only)."""
+        return cls.for_source(request.source.read_only, request.settings.max_snapshot_age)
 
     @classmethod
     def for_source(cls, read_only: bool, max_snapshot_age: float | None) -> SnapshotGuard:
@@ -75,3 +81,10 @@ def plan_warning(max_age: float | None, estimated_rows: Sequence[int | None]) ->
         return f"{why}: a table is always read in one snapshot, so the source's snapshot stays open until it is done"
     return (f"{why}: once the source snapshot is that old, the table in hand is finished and the tables after "
             "it are read in a fresh snapshot, from a later moment")
+
+
+def plan_warnings(request: SyncRequest, plan: SyncPlan) -> list[str]:
+    """What the plan event says about the source snapshot's age (nothing when it cannot matter)."""
+    warning = plan_warning(SnapshotGuard.for_request(request).max_age,
+                           [t.source.estimated_rows for t in plan.tables])
+    return [warning] if warning else []
