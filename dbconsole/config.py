@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import tomli_w
@@ -74,6 +74,9 @@ class SshSettings:
     key: str | None = None
     password: str | None = field(default=None, repr=False)  # never in a log through repr()
     known_hosts: str | None = None
+    jump: str | None = None  # a ProxyJump spec: [user@]host[:port][,...]
+    compression: bool = True  # the COPY stream compresses 3-4x; off pays only on fast links
+    transport: Literal["auto", "openssh", "paramiko"] = "auto"
 
 
 @dataclass(frozen=True)

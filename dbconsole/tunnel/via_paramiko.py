@@ -1,4 +1,6 @@
-"""The SSH hop: sshtunnel, with the host key checked and every failure said plainly.
+"""The paramiko transport: sshtunnel, with the host key checked and every failure said plainly.
+
+The fallback when no OpenSSH client is on PATH or the profile needs ``ssh.password``.
 
 sshtunnel (on paramiko) accepts any host key by default and reduces every failure to "Could not
 establish session to SSH gateway". Here the gateway connection is made step by step:
@@ -6,8 +8,8 @@ establish session to SSH gateway". Here the gateway connection is made step by s
 UserKnownHostsFile, ProxyCommand), the TCP connection and the handshake are bounded by the
 profile's ``connect_timeout``, the server's key must match ``known_hosts`` exactly (unknown or
 changed: refuse), and authentication tries the given key, the agent's keys, then a password.
-The forwarder listens on 127.0.0.1 only. Imported only when a profile has ``ssh``, so plain
-connections don't pay for paramiko.
+The forwarder listens on 127.0.0.1 only; ``ssh.compression`` turns on zlib. Imported only when
+a profile uses this transport, so other connections don't pay for paramiko.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import paramiko
 import sshtunnel
 
 from dbconsole.config import SshSettings
-from dbconsole.connect import login_name
 from dbconsole.errors import TunnelError
+from dbconsole.osuser import expand_user_path, home_dir, login_name
 from dbconsole.redact import redact
+from dbconsole.tunnel.base import TransportName, require_key_file
 
 # sshtunnel and paramiko log every failed attempt (sshtunnel even adds a stderr handler of its
 # own unless given a logger); we report failures as TunnelErrors instead.
@@ -47,12 +50,13 @@ class ResolvedSsh:
     password: str | None = field(repr=False)  # never in a log through repr()
     known_hosts_files: tuple[str, ...]
     proxy_command: str | None
+    compression: bool = True
 
 
 def resolve_ssh(ssh: SshSettings) -> ResolvedSsh:
     """Apply ``~/.ssh/config`` (Host alias, HostName, Port, User, IdentityFile, ...)."""
     config = paramiko.SSHConfig()
-    config_path = Path.home() / ".ssh" / "config"
+    config_path = home_dir() / ".ssh" / "config"
     if config_path.is_file():
         try:
             config = paramiko.SSHConfig.from_path(str(config_path))
@@ -60,17 +64,19 @@ def resolve_ssh(ssh: SshSettings) -> ResolvedSsh:
             raise TunnelError(f"cannot read {config_path}: {exc.__class__.__name__}") from None
     found = config.lookup(ssh.host)
     key_files: tuple[str, ...]
-    if ssh.key:
-        key_files = (os.path.expanduser(ssh.key),)
+    given_key = require_key_file(ssh)
+    if given_key:
+        key_files: tuple[str, ...] = (given_key,)
     else:
-        key_files = tuple(os.path.expanduser(k) for k in found.get("identityfile", []) if Path(os.path.expanduser(k)).is_file())
+        key_files = tuple(expand_user_path(k) for k in found.get("identityfile", [])
+                          if Path(expand_user_path(k)).is_file())
     if ssh.known_hosts:
-        known = (os.path.expanduser(ssh.known_hosts),)
+        known = (expand_user_path(ssh.known_hosts),)
     else:
         configured = found.get("userknownhostsfile")
         configured_files = configured.split() if isinstance(configured, str) else list(configured or [])
-        known = tuple(os.path.expanduser(p) for p in configured_files) or (
-            os.path.expanduser("~/.ssh/known_hosts"),)
+        known = tuple(expand_user_path(p) for p in configured_files) or (
+            str(home_dir() / ".ssh" / "known_hosts"),)
         known = known + ("/etc/ssh/ssh_known_hosts",)
     return ResolvedSsh(
         alias=ssh.host,
@@ -81,12 +87,11 @@ def resolve_ssh(ssh: SshSettings) -> ResolvedSsh:
         password=ssh.password,
         known_hosts_files=known,
         proxy_command=found.get("proxycommand"),
+        compression=ssh.compression,
     )
 
 
 def _load_private_key(path: str) -> paramiko.PKey:
-    if not Path(path).is_file():
-        raise TunnelError(f"SSH key file not found: {path}")
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
@@ -165,6 +170,7 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
         if isinstance(sock, socket.socket):
             _detect_dead_peer(sock)
         transport = paramiko.Transport(sock)
+        transport.use_compression(resolved.compression)
         transport.banner_timeout = self._timeout
         transport.auth_timeout = self._timeout
         transport.handshake_timeout = self._timeout
@@ -228,6 +234,29 @@ def _os_reason(exc: OSError) -> str:
     if isinstance(exc, socket.gaierror):
         return "unknown host name"
     return (exc.strerror or str(exc)).lower()
+
+
+class ParamikoTunnel:
+    """A :class:`~dbconsole.tunnel.base.Tunnel` over sshtunnel's forwarder."""
+
+    transport: TransportName = "paramiko"
+
+    def __init__(self, forwarder: _VerifiedForwarder) -> None:
+        self._forwarder = forwarder
+        self.local_port: int = forwarder.local_bind_port
+
+    @classmethod
+    def start(cls, ssh: SshSettings, remote_host: str, remote_port: int, timeout: float) -> ParamikoTunnel:
+        return cls(open_forwarder(ssh, remote_host, remote_port, timeout))
+
+    def is_alive(self) -> bool:
+        return is_alive(self._forwarder)
+
+    def close(self) -> None:
+        stop_forwarder(self._forwarder)
+
+    def why_unreachable(self, remote_host: str, remote_port: int, timeout: float) -> str | None:
+        return why_unreachable(self._forwarder, remote_host, remote_port, timeout)
 
 
 def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout: float) -> _VerifiedForwarder:
