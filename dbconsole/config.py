@@ -49,7 +49,8 @@ TOP_KEYS = {"default_profile", "profiles", "sync", "detect", "tui"}
 PROFILE_KEYS = {
     "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description", "live_exact_counts",
 }
-SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
+SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts", "jump", "compression", "transport"}
+SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
 SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables", "triggers"}
 TRIGGER_POLICIES = ("disable", "keep")
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
@@ -404,14 +405,29 @@ def _check_ssh_shape(raw: Mapping[str, Any], where: str, key: str) -> None:
     _check_keys(raw, SSH_KEYS, where, key + ".")
     if "host" not in raw:
         raise ConfigError(f"{where}: {key}.host is required")
-    for name in ("host", "user", "key", "password", "known_hosts"):
+    for name in ("host", "user", "key", "password", "known_hosts", "jump"):
         if name in raw:
             _expect(raw[name], str, where, f"{key}.{name}")
+    _ssh_link_options(raw, where, key)
+
+
+def _ssh_link_options(raw: Mapping[str, Any], where: str, key: str) -> dict[str, Any]:
+    """``ssh.compression`` (a boolean) and ``ssh.transport`` (auto | openssh | paramiko), checked."""
+    values: dict[str, Any] = {}
+    if "compression" in raw:
+        values["compression"] = _expect(raw["compression"], bool, where, f"{key}.compression")
+    if "transport" in raw:
+        transport = _expect(raw["transport"], str, where, f"{key}.transport")
+        if transport not in SSH_TRANSPORTS:
+            raise ConfigError(f"{where}: {key}.transport must be one of {', '.join(SSH_TRANSPORTS)}, not {transport!r}")
+        values["transport"] = transport
+    return values
 
 
 def _parse_ssh(raw: Mapping[str, Any], env: Mapping[str, str], where: str, key: str) -> SshSettings:
     values: dict[str, Any] = {}
-    for name in ("host", "user", "key", "password", "known_hosts"):
+    values.update(_ssh_link_options(raw, where, key))
+    for name in ("host", "user", "key", "password", "known_hosts", "jump"):
         if name in raw:
             value = expand(_expect(raw[name], str, where, f"{key}.{name}"), env, where, f"{key}.{name}")
             values[name] = value
