@@ -82,6 +82,7 @@ class LoopbackSSHServer:
         self._thread: threading.Thread | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self.accepted = 0  # SSH connections accepted since start: proves a hop really carried a test
 
     # ------------------------------------------------------------------------------ files
 
@@ -146,6 +147,8 @@ class LoopbackSSHServer:
         finally:
             self._acceptor = None
             self._stop_loop()
+            if self.unix_path is not None:
+                self.unix_path.unlink(missing_ok=True)
 
     def drop_connections(self) -> None:
         """Abort every open client connection, as a network drop would, but keep listening."""
@@ -224,6 +227,7 @@ class LoopbackSSHServer:
 
     def _track(self, conn: asyncssh.SSHServerConnection) -> None:
         self._connections.add(conn)
+        self.accepted += 1
 
     def _untrack(self, conn: asyncssh.SSHServerConnection) -> None:
         self._connections.discard(conn)
