@@ -116,7 +116,7 @@ def test_a_changed_host_key_on_either_hop_is_refused_with_the_fix(hops, dbs, tmp
     assert_one_line(code, err, 1, "CHANGED", name, "SHA256:", f"ssh-keygen -R '{name}'")
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["openssh", pytest.param("paramiko", marks=pytest.mark.slow)])
 def test_the_bastion_killed_mid_sync_the_run_resumes_when_it_is_back(pg_server, dbs, tmp_path, transport) -> None:
     with two_hop(tmp_path / "hops", pg_server.host, pg_server.port) as own:
         own.write_client_files(Path.home())
