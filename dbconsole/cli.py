@@ -341,6 +341,38 @@ def _cancel_on_sigint(*, quiet: bool):
         signal.signal(signal.SIGINT, previous)
 
 
+EXIT_DIFFERS = 3
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dbconsole.diff import DiffRequest, default_source, diff_tables
+    from dbconsole.diff.render import render_report
+    from dbconsole.names import split_list
+
+    from dbconsole.pairing import TABLES_ROLES, choose_pair
+
+    config = _load(args)
+    left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
+    left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
+    request = DiffRequest(left=left, right=right, tables=tuple(split_list(args.tables)) if args.tables else (),
+                          where=args.where, row_limit=args.limit if args.rows else 0,
+                          source=default_source(left, right), timeout_ms=int(args.timeout * 1000),
+                          settings=config.sync)
+    with _cancel_on_sigint(quiet=args.json) as cancel:
+        report = diff_tables(request, cancel=cancel)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        render_report(report, _console(), show_rows=args.rows)
+    for failed in (t for t in report.tables if t.status == "error"):
+        print(f"dbconsole: error: {failed.table}: {redact(failed.error or 'failed')}", file=sys.stderr)
+    if report.cancelled:
+        return 130
+    if report.failed:
+        return EXIT_FAILED
+    return EXIT_DIFFERS if args.exit_code and report.differs else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     for module in DEMO_MODULES:
         try:
@@ -365,6 +397,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "tables": cmd_tables,
     "sync": cmd_sync,
+    "diff": cmd_diff,
     "demo": cmd_demo,
     "tui": cmd_tui,
 }

@@ -41,6 +41,9 @@ EXAMPLES = {
     "sync": ("dbconsole sync --from server --to local --tables 'public.*' --exclude audit_log --dry-run\n"
              "  dbconsole sync --tables users,stocks --where 'users:id < 1000' --where \"stocks:symbol < 'B'\" --yes\n"
              "  dbconsole sync --tables users --where 'id < 1000' --json > sync.jsonl"),
+    "diff": ("dbconsole diff                         # every table: same, or which rows differ\n"
+             "  dbconsole diff --tables users --rows --limit 20\n"
+             "  dbconsole diff --left local --right server --exit-code --json > diff.json"),
 }
 
 
@@ -146,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--refresh-matviews", action="store_true",
                       help="refresh materialized views that read the synced tables, after the sync")
     _add_json(sync, what="one JSON event per line (JSON Lines), each with an ISO-8601 UTC 'ts'")
+
+    diff = _command(sub, "diff", "which rows differ, by checksums computed on each server")
+    diff.add_argument("--left", metavar="PROFILE", help=f"{PROFILE_HELP} (default: this machine's profile)")
+    diff.add_argument("--right", metavar="PROFILE", help=f"{PROFILE_HELP} (default: the one other profile)")
+    diff.add_argument("--tables", metavar="T1,T2", help="tables to compare (default: every table on either side)")
+    diff.add_argument("--where", metavar="SQL", help="compare only these rows (both sides) of the named tables")
+    diff.add_argument("--rows", action="store_true", help="list the keys of differing rows")
+    diff.add_argument("--limit", type=batch_size, default=100, metavar="N", help="keys listed per table (default 100)")
+    diff.add_argument("--exit-code", action="store_true", help="exit 3 when any table differs")
+    diff.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
+                      help="statement timeout on each server (default 300)")
+    _add_json(diff, what="one JSON object: every table's status, counts and (with --rows) keys")
     return parser
 
 

@@ -1,0 +1,175 @@
+"""Which columns a table's diff compares, and in what form each side renders them.
+
+Both servers hash a row's text, so a column must print identically on both ends whenever its
+values are equal. Same type on both sides: the value as it is (the shared session settings
+pin dates, floats, bytea and the time zone). Different types: both sides cast to one canonical
+type first (integers to ``bigint``, ``real`` to ``double precision``, ``json`` to ``jsonb``,
+character types to ``text``, numerics of different scale to ``trim_scale(numeric)``, so
+``1.50`` and ``1.5000`` are the same value); any other pair is refused with one line, because
+a guess would give a false "differ" or a false "same". Masks apply on the source side before
+the cast, so a masked column compares as the masked value.
+
+Keys are compared in a form both servers order the same way: text-like and user-defined
+types (enums sort by their own label order per database) as ``text COLLATE "C"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+from dbconsole.catalog import Column, Table
+from dbconsole.config import SyncSettings, TableRules
+from dbconsole.errors import UsageError
+from dbconsole.names import TableName, resolve_name
+from dbconsole.sync.masks import mask_expression
+from dbconsole.sync.plan import base_type
+
+_INTEGERS = {"smallint", "integer", "bigint"}
+_FLOATS = {"real", "double precision"}
+_CHARACTERS = {"text", "character varying", "character", "name"}
+_JSON = {"json", "jsonb"}
+_COLLATABLE = _CHARACTERS | {"citext"}
+
+
+class Refused(Exception):
+    """This table cannot be compared as it is; the message is the one line to show."""
+
+
+@dataclass(frozen=True)
+class SideColumn:
+    """How one side renders one compared column: the SQL expression and the type it has."""
+
+    expression: sql.Composable
+    type: str  # the expression's type, for casting range bounds on this side
+    collate_c: bool = False
+
+    @property
+    def ordered(self) -> sql.Composable:
+        """The expression as ranges compare it (text in the "C" collation on both ends)."""
+        if self.collate_c:
+            return sql.SQL('({} COLLATE "C")').format(self.expression)
+        return self.expression
+
+
+@dataclass(frozen=True)
+class TablePair:
+    """One table present on both sides, ready to diff."""
+
+    name: TableName
+    left: Table
+    right: Table
+    key: tuple[str, ...]
+    columns: tuple[str, ...]  # compared columns, left order, key included
+    left_columns: Mapping[str, SideColumn] = field(default_factory=dict)
+    right_columns: Mapping[str, SideColumn] = field(default_factory=dict)
+    masks: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def side(self, which: str) -> Mapping[str, SideColumn]:
+        return self.left_columns if which == "left" else self.right_columns
+
+    def table(self, which: str) -> Table:
+        return self.left if which == "left" else self.right
+
+
+class NoKey(Exception):
+    """No primary key or unique key of NOT NULL columns on a side: reported ``no_key``."""
+
+
+def rules_for(name: TableName, settings: SyncSettings) -> TableRules:
+    """The ``[sync.tables."..."]`` rules for ``name``, matched like a ``--tables`` entry."""
+    for text, rules in settings.tables.items():
+        try:
+            if resolve_name(text, [name]) == name:
+                return rules
+        except UsageError:
+            continue
+    return TableRules()
+
+
+def pair_table(left: Table, right: Table, *, left_name: str, right_name: str,
+               masks: Mapping[str, str], masked_side: str) -> TablePair:
+    """Decide the compared columns and their forms; raise :class:`NoKey` or :class:`Refused`."""
+    name = left.qualified
+    if left.key is None or right.key is None:
+        raise NoKey(f"no primary key or unique key of NOT NULL columns on "
+                    f"{left_name if left.key is None else right_name}")
+    if tuple(left.key) != tuple(right.key):
+        raise Refused(f"the key is ({', '.join(left.key)}) on {left_name} but ({', '.join(right.key)}) on "
+                      f"{right_name}; rows cannot be matched")
+    right_by_name = {c.name: c for c in right.columns}
+    shared = [c.name for c in left.columns if c.name in right_by_name]
+    notes = [f"column {c.name} exists only on {left_name}: not compared" for c in left.columns
+             if c.name not in right_by_name]
+    notes += [f"column {c.name} exists only on {right_name}: not compared" for c in right.columns
+              if left.column(c.name) is None]
+    for column in masks:
+        if column in left.key:
+            raise Refused(f"key column {column} is masked; a masked key cannot match rows")
+    left_columns: dict[str, SideColumn] = {}
+    right_columns: dict[str, SideColumn] = {}
+    for column in shared:
+        lcol, rcol = left.column(column), right_by_name[column]
+        assert lcol is not None
+        canonical = canonical_type(lcol, rcol)
+        if canonical is None:
+            raise Refused(f"column {column} is {lcol.type} on {left_name} but {rcol.type} on {right_name}; "
+                          "they print differently, so the diff cannot compare them (make the types match)")
+        is_key = column in left.key
+        rule = masks.get(column)
+        left_columns[column] = _side_column(lcol, canonical, is_key, rule if masked_side == "left" else None)
+        right_columns[column] = _side_column(rcol, canonical, is_key, rule if masked_side == "right" else None)
+    return TablePair(name=name, left=left, right=right, key=tuple(left.key), columns=tuple(shared),
+                     left_columns=left_columns, right_columns=right_columns,
+                     masks={c: r for c, r in masks.items() if c in shared}, notes=tuple(notes))
+
+
+def canonical_type(left: Column, right: Column) -> str | None:
+    """The type both sides cast to before rendering ("" when the types are the same), or None."""
+    if left.type == right.type:
+        return ""
+    lbase, rbase = base_type(left.type), base_type(right.type)
+    larray, rarray = lbase.endswith("[]"), rbase.endswith("[]")
+    if larray != rarray:
+        return None
+    suffix = "[]" if larray else ""
+    lbase, rbase = lbase.removesuffix("[]"), rbase.removesuffix("[]")
+    pair = {lbase, rbase}
+    if lbase == rbase == "numeric" and not larray:
+        return "trim_scale"  # numeric(12,2) vs numeric(14,4): compared as values, scale aside
+    if lbase == rbase and lbase in ("character varying", "character", "bit varying", "bit"):
+        return "text" + suffix if lbase in _CHARACTERS else None
+    if lbase == rbase and lbase in ("timestamp with time zone", "timestamp without time zone", "time without time zone",
+                                    "time with time zone", "interval"):
+        return lbase + suffix  # a different precision: values print in full on both sides
+    if pair <= _INTEGERS:
+        return "bigint" + suffix
+    if pair <= _INTEGERS | {"numeric"} and not larray:
+        return "trim_scale"
+    if pair <= _FLOATS:
+        return "double precision" + suffix
+    if pair <= _CHARACTERS:
+        return "text" + suffix
+    if pair <= _JSON:
+        return "jsonb" + suffix
+    return None
+
+
+def _side_column(column: Column, canonical: str, is_key: bool, mask_rule: str | None) -> SideColumn:
+    value: sql.Composable = sql.Identifier(column.name)
+    if mask_rule:
+        value = mask_expression(column.name, column.type, mask_rule)
+    type_name = column.type
+    if canonical == "trim_scale":
+        value, type_name = sql.SQL("trim_scale(({})::numeric)").format(value), "numeric"
+    elif canonical:
+        value, type_name = sql.SQL("({})::{}").format(value, sql.SQL(canonical)), canonical
+    collate = False
+    if is_key and (base_type(type_name) in _COLLATABLE or not column.builtin_type):
+        if base_type(type_name) not in _COLLATABLE:
+            value, type_name = sql.SQL("({})::text").format(value), "text"
+        collate = True
+    return SideColumn(expression=value, type=type_name, collate_c=collate)

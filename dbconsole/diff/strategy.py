@@ -1,0 +1,87 @@
+"""What to do with each compared range: done, bisect it, or fetch its per-row hashes.
+
+Pure decisions from checksums, so they are unit-tested without a server.
+
+* Equal checksums (count and both 64-bit sums): the range is the same, nothing more is read.
+* One side empty in the range: every row of the other side differs; only their keys are read.
+* Small enough (``leaf_rows``) or as deep as bisection goes: fetch (key, 64-bit hash) pairs.
+* Dense: when most sibling ranges differ (evenly spread changes, e.g. one key in a hundred),
+  another level of checksums would find every child differing again and only add a full
+  re-scan per level; streaming the per-row hashes of those ranges at once is cheaper. The
+  choice is made per group of siblings, from what their parent's level shows.
+* Otherwise: bisect (split into ``fanout`` parts and checksum again).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dbconsole.diff.ranges import KeyRange
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """One side's aggregate over a range: row count and the sums of both 64-bit halves of md5."""
+
+    rows: int = 0
+    sum_high: int = 0
+    sum_low: int = 0
+
+
+class Step(enum.Enum):
+    SAME = "same"
+    ONE_SIDED = "one_sided"
+    STREAM = "stream"
+    BISECT = "bisect"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    rows_per_range: int = 10_000  # first-level ranges hold about this many rows
+    max_ranges: int = 4096  # first-level ranges at most (bounds one query's bucket array)
+    fanout: int = 16  # children per bisected range
+    leaf_rows: int = 2_000  # at or below this many rows, fetch per-row hashes
+    stream_rows: int = 50_000  # the density switch streams ranges up to this size (bounds memory)
+    dense_fraction: float = 0.5  # this share of siblings differing means "spread evenly": stream
+    max_depth: int = 8
+
+
+@dataclass(frozen=True)
+class RangeCompare:
+    range: KeyRange
+    left: Checksum
+    right: Checksum
+
+    @property
+    def differs(self) -> bool:
+        return self.left != self.right
+
+    @property
+    def rows(self) -> int:
+        return max(self.left.rows, self.right.rows)
+
+
+def decide(siblings: Sequence[RangeCompare], tuning: Tuning) -> list[tuple[RangeCompare, Step]]:
+    """The step for each of a group of sibling ranges (one level under one parent)."""
+    differing = [c for c in siblings if c.differs]
+    dense = len(siblings) > 1 and len(differing) >= tuning.dense_fraction * len(siblings)
+    steps: list[tuple[RangeCompare, Step]] = []
+    for compare in siblings:
+        if not compare.differs:
+            step = Step.SAME
+        elif compare.left.rows == 0 or compare.right.rows == 0:
+            step = Step.ONE_SIDED
+        elif (compare.rows <= tuning.leaf_rows or compare.range.depth >= tuning.max_depth
+              or (dense and compare.rows <= tuning.stream_rows)):
+            step = Step.STREAM
+        else:
+            step = Step.BISECT
+        steps.append((compare, step))
+    return steps
+
+
+def split_step(source_rows: int, tuning: Tuning) -> int:
+    """Rows between cut points when a range of ``source_rows`` source rows is bisected."""
+    return max(1, -(-source_rows // tuning.fanout))
