@@ -13,9 +13,8 @@ ControlMaster, HostKeyAlias, Match blocks) and moves bytes faster than paramiko.
   ``UserKnownHostsFile``. OpenSSH finds ``~`` through the password database, not ``$HOME``, and a
   jump hop's ssh sees only ``-F``, not our ``-o`` options; the file makes both hops agree with
   the rest of dbconsole;
-* "up" means a probe through the forward reached the database port (a PostgreSQL CancelRequest
-  for no backend: the server answers by closing, logs nothing, and a refused channel shows up in
-  ssh's stderr instead);
+* "up" means a probe through the forward got an answer from the database (PostgreSQL's SSL
+  request: one byte back, nothing logged); a refused channel shows up in ssh's stderr instead;
 * the child runs in its own process group, registered with the watchdog (:mod:`.watchdog`), so it
   dies with dbconsole even after a SIGKILL.
 """
@@ -27,6 +26,7 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -45,8 +45,8 @@ SERVER_ALIVE_INTERVAL = 15
 SERVER_ALIVE_COUNT_MAX = 3
 _PORT_ATTEMPTS = 3
 _STDERR_LINES = 400
-_PROBE = struct.pack("!iiii", 16, 80877102, 0, 0)  # CancelRequest for pid 0: answered by a close
-_REFUSAL_GRACE = 0.15  # ssh writes "open failed" before it closes our socket; let the reader catch up
+_SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL answers one byte, S or N, before any login
+_REFUSAL_GRACE = 0.5  # ssh writes "open failed" before it closes our socket; let the reader catch up
 _DEFAULT_IDENTITIES = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk")
 
 
@@ -146,26 +146,35 @@ class OpenSshTunnel:
                            f"{2 * timeout + 2:g} s", transient=True)
 
     def _probe(self, timeout: float) -> str:
-        """``up``, ``refused`` (the channel to the database failed) or ``not yet`` (no listener)."""
+        """``up``, ``refused`` (the channel to the database failed) or ``not yet`` (no listener).
+
+        The probe asks the database whether it speaks SSL: PostgreSQL answers ``S`` or ``N`` before
+        any login, so an answer proves the whole path. After ``N`` we just close; after ``S`` we
+        finish the TLS handshake and close cleanly: either way the server logs nothing (it keeps
+        quiet about a client that leaves before sending a startup packet).
+        """
         try:
             sock = socket.create_connection(("127.0.0.1", self.local_port), timeout=0.5)
         except OSError:
             return "not yet"
         before = len(self._stderr.lines())
+        answer = b""
         try:
             sock.settimeout(timeout)
-            sock.sendall(_PROBE)
-            sock.recv(1)  # the server closes after a cancel request; a refused channel closes too
+            sock.sendall(_SSL_REQUEST)
+            answer = sock.recv(1)
+            if answer == b"S":
+                _finish_tls(sock)
         except OSError:
             pass
         finally:
             sock.close()
+        if answer:
+            return "up"  # something on the far side answered (PostgreSQL: S or N)
         deadline = time.monotonic() + _REFUSAL_GRACE
-        while time.monotonic() < deadline:
-            if forward_refusal(self._stderr.lines()[before:]):
-                return "refused"
+        while time.monotonic() < deadline and not forward_refusal(self._stderr.lines()[before:]):
             time.sleep(0.01)
-        return "up"
+        return "refused"
 
     def _stop_child(self) -> None:
         process = self._process
@@ -287,6 +296,18 @@ def _hop(client: str, config_path: Path, ssh: SshSettings, known_hosts: str | No
     known = known_hosts or resolved.get("userknownhostsfile", "").split(" ")[0] or str(home_dir() / ".ssh" / "known_hosts")
     return Hop(host=resolved.get("hostname", ssh.host), port=int(port) if port.isdigit() else ssh.port or 22,
                known_hosts=known, jump=jump if jump and jump != "none" else None)
+
+
+def _finish_tls(sock: socket.socket) -> None:
+    """A TLS handshake without checks (nothing is sent through it), then a clean close."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with context.wrap_socket(sock) as tls:
+            tls.unwrap()
+    except (OSError, ValueError):
+        pass
 
 
 def _free_port() -> int:
