@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 from dbconsole.config import SshSettings
 from dbconsole.errors import TunnelError
 from dbconsole.osuser import expand_user_path
+from dbconsole.redact import redact
 
 TransportName = Literal["openssh", "paramiko"]
 
@@ -37,6 +38,14 @@ class Tunnel(Protocol):
         """After a failed database connection: a reason if the SSH side is to blame, else None."""
 
 
+def tunnel_error(message: str, *, transient: bool) -> TunnelError:
+    """A TunnelError whose ``transient`` says if trying again later may help (a host down, a
+    connection dropped) or not (a host key, a key, a config error); the retry path asks it."""
+    error = TunnelError(redact(message))
+    error.transient = transient  # type: ignore[attr-defined]
+    return error
+
+
 def ssh_client() -> str | None:
     """The OpenSSH client on PATH, if any."""
     return shutil.which("ssh")
@@ -48,11 +57,11 @@ def choose_transport(ssh: SshSettings) -> TransportName:
         return "paramiko"
     if ssh.transport == "openssh":
         if ssh.password:
-            raise TunnelError("ssh.transport = \"openssh\" cannot use ssh.password (OpenSSH runs in BatchMode): "
-                              "use a key or ssh-agent, or ssh.transport = \"paramiko\"")
+            raise tunnel_error("ssh.transport = \"openssh\" cannot use ssh.password (OpenSSH runs in BatchMode): "
+                              "use a key or ssh-agent, or ssh.transport = \"paramiko\"", transient=False)
         if ssh_client() is None:
-            raise TunnelError("ssh.transport = \"openssh\" but no ssh client is on PATH: install OpenSSH, "
-                              "or use ssh.transport = \"auto\"")
+            raise tunnel_error("ssh.transport = \"openssh\" but no ssh client is on PATH: install OpenSSH, "
+                              "or use ssh.transport = \"auto\"", transient=False)
         return "openssh"
     return "openssh" if ssh_client() is not None and not ssh.password else "paramiko"
 
@@ -63,7 +72,7 @@ def require_key_file(ssh: SshSettings) -> str | None:
         return None
     path = expand_user_path(ssh.key)
     if not Path(path).is_file():
-        raise TunnelError(f"SSH key file not found: {path}")
+        raise tunnel_error(f"SSH key file not found: {path}", transient=False)
     return path
 
 

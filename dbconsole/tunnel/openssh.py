@@ -36,9 +36,8 @@ from pathlib import Path
 
 from dbconsole.config import SshSettings
 from dbconsole.osuser import expand_user_path, home_dir
-from dbconsole.tunnel.base import TransportName, require_key_file, ssh_client
-from dbconsole.tunnel.openssh_errors import (Hop, describe_failure, forward_refusal, is_local_port_taken,
-                                             tunnel_error)
+from dbconsole.tunnel.base import TransportName, require_key_file, ssh_client, tunnel_error
+from dbconsole.tunnel.openssh_errors import Hop, describe_failure, forward_refusal, is_local_port_taken
 from dbconsole.tunnel.watchdog import lifeline
 
 SERVER_ALIVE_INTERVAL = 15

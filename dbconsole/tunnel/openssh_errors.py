@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dbconsole.errors import TunnelError
-from dbconsole.redact import redact
+from dbconsole.tunnel.base import tunnel_error
 
 _SERVER_KEY = re.compile(r"Server host key: (\S+) (SHA256:\S+)")
 _AUTHENTICATING = re.compile(r"Authenticating to (\S+) as '([^']*)'")
@@ -41,13 +41,6 @@ class Hop:
     port: int
     known_hosts: str
     jump: str | None  # how this host is reached, when not directly
-
-
-def tunnel_error(message: str, *, transient: bool) -> TunnelError:
-    """A TunnelError; ``transient`` is set as an attribute so the retry path can ask it."""
-    error = TunnelError(redact(message))
-    error.transient = transient  # type: ignore[attr-defined]
-    return error
 
 
 def is_local_port_taken(lines: Sequence[str]) -> bool:

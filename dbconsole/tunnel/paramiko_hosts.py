@@ -16,9 +16,8 @@ from pathlib import Path
 import paramiko
 
 from dbconsole.config import SshSettings
-from dbconsole.errors import TunnelError
 from dbconsole.osuser import expand_user_path, home_dir, login_name
-from dbconsole.tunnel.base import require_key_file
+from dbconsole.tunnel.base import require_key_file, tunnel_error
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def _user_config() -> paramiko.SSHConfig:
     try:
         return paramiko.SSHConfig.from_path(str(config_path))
     except Exception as exc:
-        raise TunnelError(f"cannot read {config_path}: {exc.__class__.__name__}") from None
+        raise tunnel_error(f"cannot read {config_path}: {exc.__class__.__name__}", transient=False) from None
 
 
 def _jump_settings(part: str) -> SshSettings:
@@ -70,7 +69,7 @@ def _jump_settings(part: str) -> SshSettings:
     elif hostport.count(":") == 1:
         host, port = hostport.split(":")
     if port is not None and not port.isdigit():
-        raise TunnelError(f"bad ProxyJump hop {part!r}: the port must be a number")
+        raise tunnel_error(f"bad ProxyJump hop {part!r}: the port must be a number", transient=False)
     return SshSettings(host=host, user=user or None, port=int(port) if port else None)
 
 
@@ -124,7 +123,7 @@ def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey, via: str | No
         try:
             host_keys = paramiko.HostKeys(path)
         except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise TunnelError(f"cannot read known_hosts file {path}: {exc.__class__.__name__}") from None
+            raise tunnel_error(f"cannot read known_hosts file {path}: {exc.__class__.__name__}", transient=False) from None
         for name in names:
             entry = host_keys.lookup(name)
             if not entry:
@@ -133,15 +132,15 @@ def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey, via: str | No
             if stored is not None:
                 if stored.asbytes() == offered.asbytes():
                     return
-                raise TunnelError(
+                raise tunnel_error(
                     f"SSH host key for {names[0]} has CHANGED (server offers {offered.get_name()} {fingerprint}, "
                     f"{path} holds another): refusing to connect; if the server was really rebuilt, "
-                    f"remove the old key with: ssh-keygen -R '{names[0]}' -f '{path}'")
+                    f"remove the old key with: ssh-keygen -R '{names[0]}' -f '{path}'", transient=False)
             known_types.update(entry.keys())
     if known_types:
-        raise TunnelError(
+        raise tunnel_error(
             f"SSH host key for {names[0]} does not match known_hosts (server offers {offered.get_name()} "
-            f"{fingerprint}, known_hosts holds {', '.join(sorted(known_types))}): refusing to connect")
+            f"{fingerprint}, known_hosts holds {', '.join(sorted(known_types))}): refusing to connect", transient=False)
     known = resolved.known_hosts_files[0]
     if via:
         fix = (f"check the fingerprint with the server's admin, then record it with: ssh -J {via} "
@@ -149,5 +148,5 @@ def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey, via: str | No
                f"{resolved.hostname}")
     else:
         fix = f"verify it and record it with: ssh-keyscan -p {resolved.port} {resolved.hostname} >> {known}"
-    raise TunnelError(f"SSH host key for {names[0]} is unknown (server offers {offered.get_name()} {fingerprint}; "
-                      f"not in {known}): {fix}, or connect once with ssh")
+    raise tunnel_error(f"SSH host key for {names[0]} is unknown (server offers {offered.get_name()} {fingerprint}; "
+                      f"not in {known}): {fix}, or connect once with ssh", transient=False)

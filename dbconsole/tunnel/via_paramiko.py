@@ -26,7 +26,7 @@ import sshtunnel
 from dbconsole.config import SshSettings
 from dbconsole.errors import TunnelError
 from dbconsole.redact import redact
-from dbconsole.tunnel.base import TransportName
+from dbconsole.tunnel.base import TransportName, tunnel_error
 from dbconsole.tunnel.paramiko_hosts import ResolvedSsh, resolve_ssh, verify_host_key
 
 # sshtunnel and paramiko log every failed attempt (sshtunnel even adds a stderr handler of its
@@ -41,9 +41,9 @@ def _load_private_key(path: str) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
-        raise TunnelError(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})") from None
+        raise tunnel_error(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})", transient=False) from None
     except (paramiko.SSHException, OSError, ValueError) as exc:
-        raise TunnelError(f"cannot load SSH key {path}: {exc.__class__.__name__}") from None
+        raise tunnel_error(f"cannot load SSH key {path}: {exc.__class__.__name__}", transient=False) from None
 
 
 class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
@@ -81,17 +81,19 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
                                             timeout=self._timeout)
             except paramiko.ChannelException as exc:
                 reason = "unknown host name" if "resolve" in (exc.text or "").lower() else (exc.text or "refused")
-                raise TunnelError(f"cannot reach SSH host {target} through the jump host: {reason}") from None
+                raise tunnel_error(f"cannot reach SSH host {target} through the jump host: {reason}",
+                                   transient=reason != "unknown host name") from None
             except (paramiko.SSHException, OSError, EOFError):
-                raise TunnelError(f"the jump host dropped the connection while opening {target}") from None
+                raise tunnel_error(f"the jump host dropped the connection while opening {target}", transient=True) from None
         try:
             if hop.proxy_command:
                 return paramiko.ProxyCommand(hop.proxy_command)
             sock = socket.create_connection((hop.hostname, hop.port), timeout=self._timeout)
         except socket.timeout:
-            raise TunnelError(f"SSH host {target} did not answer within {self._timeout:g} s") from None
+            raise tunnel_error(f"SSH host {target} did not answer within {self._timeout:g} s", transient=True) from None
         except OSError as exc:
-            raise TunnelError(f"cannot reach SSH host {target}: {_os_reason(exc)}") from None
+            raise tunnel_error(f"cannot reach SSH host {target}: {_os_reason(exc)}",
+                               transient=not isinstance(exc, socket.gaierror) or exc.errno == socket.EAI_AGAIN) from None
         _detect_dead_peer(sock)
         return sock
 
@@ -127,8 +129,8 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             transport.start_client(timeout=self._timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
-            raise TunnelError(f"SSH handshake with {hop.hostname}:{hop.port} failed: "
-                              f"{redact(str(exc)) or exc.__class__.__name__}") from None
+            raise tunnel_error(f"SSH handshake with {hop.hostname}:{hop.port} failed: "
+                              f"{redact(str(exc)) or exc.__class__.__name__}", transient=True) from None
         try:
             verify_host_key(hop, transport.get_remote_server_key(), via=via)
             for key in keys:
@@ -150,10 +152,10 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
-            raise TunnelError(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}") from None
+            raise tunnel_error(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}", transient=True) from None
         transport.close()
         tried = f"{len(keys)} key(s)" + (" and a password" if hop.password else "")
-        raise TunnelError(f"SSH authentication failed for {target} (tried {tried})")
+        raise tunnel_error(f"SSH authentication failed for {target} (tried {tried})", transient=False)
 
 
 def _hop_keys(hop: ResolvedSsh) -> list[paramiko.PKey]:
@@ -210,8 +212,8 @@ def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout
     keys = [_load_private_key(path) for path in resolved.key_files]
     keys += _agent_keys()
     if not keys and not resolved.password:
-        raise TunnelError(f"no SSH key for {resolved.user}@{resolved.hostname}: set ssh.key, "
-                          "add an IdentityFile in ~/.ssh/config, or load a key into ssh-agent")
+        raise tunnel_error(f"no SSH key for {resolved.user}@{resolved.hostname}: set ssh.key, "
+                          "add an IdentityFile in ~/.ssh/config, or load a key into ssh-agent", transient=False)
     tunnel = _VerifiedForwarder(
         resolved, keys, timeout,
         ssh_address_or_host=(resolved.hostname, resolved.port),
@@ -233,8 +235,8 @@ def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout
         raise
     except sshtunnel.BaseSSHTunnelForwarderError as exc:
         stop_forwarder(tunnel)
-        raise TunnelError(f"SSH tunnel to {remote_host}:{remote_port} via {resolved.hostname} failed: "
-                          f"{redact(str(exc))}") from None
+        raise tunnel_error(f"SSH tunnel to {remote_host}:{remote_port} via {resolved.hostname} failed: "
+                          f"{redact(str(exc))}", transient=True) from None
     return tunnel
 
 
