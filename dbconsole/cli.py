@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dbconsole.cli_parser import build_parser
@@ -137,12 +136,11 @@ def _profile_json(profile: Any, is_default: bool) -> dict[str, Any]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dbconsole.connect import connect, server_info
+    from dbconsole.reading import probe
 
     config = _load(args)
     profile = _resolve_profile(config, args.profile)
-    with connect(profile, purpose="check") as conn:
-        info = server_info(profile, conn)
+    info = probe(profile, purpose="check", ask_write_access=False).info
     data = {
         "profile": profile.name, "url": profile.display_url, "ok": True,
         "version": info.version, "version_num": info.version_num, "latency_ms": round(info.latency_ms, 2),
@@ -166,58 +164,22 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    from dbconsole.catalog import iter_exact_counts, read_catalog
-    from dbconsole.compare import compare_tables
-    from dbconsole.live import count_kind
-    from dbconsole.names import select_tables, split_list
+    from dbconsole.names import split_list
     from dbconsole.pairing import TABLES_ROLES, choose_pair
+    from dbconsole.reading import compare_profiles
 
     config = _load(args)
     left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
     left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
-    timeout_ms = int(args.timeout * 1000)
-    wanted = split_list(args.tables) if args.tables else []
-    excluded = split_list(args.exclude) if args.exclude else []
-
-    with _both_sides(left, right) as (pool, conns):  # both sides at once: tunnels are slow
-        left_tables, right_tables = pool.map(read_catalog, conns)
-        every = sorted({t.qualified for t in left_tables} | {t.qualified for t in right_tables})
-        chosen = set(select_tables(wanted, every, exclude=excluded))
-
-        def count(profile: Any, conn: Any, tables: list[Any]) -> dict[Any, Any] | None:
-            """count(*) only when asked or opted in (dbconsole.live), one table at a time."""
-            if count_kind(profile, asked_exact=args.exact) == "estimate":
-                return None
-            names = [t.qualified for t in tables if t.qualified in chosen]
-            return {r.table: r for r in iter_exact_counts(conn, names, timeout_ms=timeout_ms)}
-
-        left_counts, right_counts = pool.map(count, (left, right), conns, (left_tables, right_tables))
-    rows = [r for r in compare_tables(left_tables, right_tables, left_counts=left_counts, right_counts=right_counts)
-            if r.name in chosen]
+    rows = compare_profiles(left, right, asked_exact=args.exact, timeout_ms=int(args.timeout * 1000),
+                            wanted=split_list(args.tables) if args.tables else [],
+                            excluded=split_list(args.exclude) if args.exclude else [])
     if args.json:
         _print_json({"left": left.name, "right": right.name, "exact": bool(args.exact),
                      "tables": [r.to_json() for r in rows]})
         return EXIT_OK
     _render_comparison(rows, left.name, right.name)
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _both_sides(left: Any, right: Any):  # -> Iterator[tuple[ThreadPoolExecutor, list[Connection]]]
-    """Read-only connections to both profiles, opened in parallel and all closed on the way out."""
-    from dbconsole.connect import connect
-
-    with ThreadPoolExecutor(max_workers=2) as pool, contextlib.ExitStack() as stack:
-        futures = [pool.submit(connect, p, purpose="tables", read_only=True) for p in (left, right)]
-        conns, errors = [], []
-        for future in futures:  # every connection that opened is closed, even if the other failed
-            try:
-                conns.append(stack.enter_context(future.result()))
-            except Exception as exc:  # noqa: BLE001 - re-raised below, after both were collected
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-        yield pool, conns
 
 
 def _render_comparison(rows: list[Any], left: str, right: str) -> None:
@@ -254,6 +216,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from dbconsole.pairing import SYNC_ROLES, choose_pair
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
     from dbconsole.sync import SyncRequest
+    from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
 
     config = _load(args)
@@ -267,8 +230,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
         with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
         triggers=args.triggers, refresh_matviews=args.refresh_matviews)
-    if request.needs_confirmation and not args.yes:
-        _confirm(request)
+    reason = confirmation_reason(request)
+    if reason and not args.yes:
+        _confirm(reason, request.target.name)
     printer = JsonLinesPrinter() if args.json else LivePrinter()
     with _cancel_on_sigint(quiet=args.json) as cancel:
         try:
@@ -309,13 +273,12 @@ def _split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | N
     return bare[0], by_table
 
 
-def _confirm(request: Any) -> None:
+def _confirm(reason: str, target_name: str) -> None:
     """``replace`` or a non-local target: the user types the target's name (or passes --yes)."""
-    why = "mode replace deletes target rows" if request.mode == "replace" else f"{request.target.name} is not a local database"
     if not sys.stdin.isatty():
-        raise UsageError(f"this sync needs --yes ({why})")
-    answer = input(f"{why}. Type '{request.target.name}' to sync into it: ")
-    if answer.strip() != request.target.name:
+        raise UsageError(f"this sync needs --yes ({reason})")
+    answer = input(f"{reason}. Type '{target_name}' to sync into it: ")
+    if answer.strip() != target_name:
         raise UsageError("not confirmed; nothing was written")
 
 

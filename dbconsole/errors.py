@@ -9,6 +9,8 @@ line inline or as a notification.
 
 from __future__ import annotations
 
+from dbconsole.redact import redact
+
 
 class DbconsoleError(Exception):
     """Base of every error meant for a human. ``str(err)`` is the one line to show."""
@@ -61,3 +63,12 @@ class SyncError(DbconsoleError):
 
 class Cancelled(DbconsoleError):
     """The user asked to stop; the last committed checkpoint is kept."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The one line a person sees for a failure that is not the database's: never a traceback,
+    never a secret. (:func:`dbconsole.reading.error_line` adds the database's own errors.)"""
+    if isinstance(exc, DbconsoleError):
+        return redact(str(exc))
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return redact(f"{exc.__class__.__name__}: {text}" if not isinstance(exc, OSError) else text)

@@ -28,6 +28,7 @@ from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
 from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 from dbconsole.sync import checks
+from dbconsole.sync.confirm import confirmation_reason
 from dbconsole.sync.triggers import DEFAULT_TRIGGER_POLICY, TriggerPolicy, triggers_to_disable
 
 DEFAULT_MODE = "upsert"
@@ -72,9 +73,9 @@ class SyncRequest:
 
     @property
     def needs_confirmation(self) -> bool:
-        """``replace`` and any target that is not a local database need an explicit yes."""
-        modes = {self.mode} if self.mode else ({r.mode for r in self.settings.tables.values()} | {self.settings.mode})
-        return not self.dry_run and ("replace" in modes or not self.target.is_local)
+        """``replace`` and any target that is not a local database need an explicit yes
+        (:func:`~dbconsole.sync.confirm.confirmation_reason` says which)."""
+        return confirmation_reason(self) is not None
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Stat
 from dbconsole.config import Config, Profile
 from dbconsole.names import TableName
 from dbconsole.sync import SyncRequest
+from dbconsole.reading import error_line
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import error_line
 from dbconsole.tui.messages import PlanReady, SyncEvents, SyncFinished, SyncStateChanged
 from dbconsole.tui.widgets.sync import (
     STEPS, ConfirmStep, DirectionStep, OptionsStep, PreviewStep, RunStep, StepId, SummaryStep, TablesStep,

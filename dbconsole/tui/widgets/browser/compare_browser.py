@@ -25,9 +25,9 @@ from textual.widgets import Input, Static
 from dbconsole.config import Profile
 from dbconsole.connect import connect
 from dbconsole.names import TableName
+from dbconsole.reading import ExactCounter, error_line, read_side
 from dbconsole.tui.widgets.browser.grid import BrowserGrid, FilterBox
 from dbconsole.tui.widgets.browser.status import browser_status
-from dbconsole.tui.jobs import ExactCounter, error_line, read_side
 from dbconsole.tui.messages import (
     CatalogLoaded,
     CountsArrived,
