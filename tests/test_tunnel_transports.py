@@ -9,6 +9,7 @@ a user's own ``StrictHostKeyChecking accept-new`` for a host is honoured by the 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,57 @@ class _NoDbs:
     server = _Server()
     server_db = "x"
     local_url = "postgresql://u@127.0.0.1/x"
+
+
+def test_a_running_controlmaster_of_the_users_carries_the_forward_and_we_never_become_one(
+        tmp_path, dbs, _sshd_server, monkeypatch) -> None:
+    import socket
+    import subprocess
+    import tempfile
+
+    from dbconsole.tunnel.openssh import MasterForward
+
+    server = _sshd_server
+    control_dir = Path(tempfile.mkdtemp(prefix="dbc-cm-", dir="/tmp"))  # unix socket paths must stay short
+    ssh_dir = Path.home() / ".ssh"
+    ssh_dir.mkdir()
+    config = ssh_dir / "config"
+    config.write_text(
+        f"Host lab\n  HostName {server.host}\n  Port {server.port}\n  User {server.user}\n"
+        f"  IdentityFile {server.client_key_path}\n  UserKnownHostsFile {server.known_hosts_path}\n"
+        f"  ControlMaster auto\n  ControlPath {control_dir}/%C\n")
+    config.chmod(0o600)
+    url = f"postgresql://{dbs.server.user}:${{{PASSWORD_VAR}}}@{dbs.server.host}:{dbs.server.port}/{dbs.server_db}"
+    profile = load(write_profiles(tmp_path, dbs, extra={"profiles": {"lab": {
+        "url": url, "ssh": {"host": "lab", "transport": "openssh"}}}})).profile("lab")
+    check = ["ssh", "-F", str(config), "-O", "check", "lab"]
+    try:
+        with connect(profile) as conn:  # no master yet: a connection of our own, and not a master
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert subprocess.run(check, capture_output=True).returncode != 0
+        tunnels.close_all()
+
+        master = subprocess.Popen(["ssh", "-F", str(config), "-M", "-N", "-o", "BatchMode=yes", "lab"],
+                                  stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                if subprocess.run(check, capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+            accepted = server.accepted
+            with connect(profile) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+                (tunnel,) = tunnels._tunnels.values()
+                assert isinstance(tunnel, MasterForward) and tunnel.is_alive()
+                assert server.accepted == accepted  # no new SSH login: the master carried it
+            port = tunnel.local_port
+            tunnels.close_all()
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()  # forward taken back
+        finally:
+            master.terminate()
+            master.wait(10)
+    finally:
+        import shutil
+
+        shutil.rmtree(control_dir, ignore_errors=True)

@@ -16,7 +16,11 @@ ControlMaster, HostKeyAlias, Match blocks) and moves bytes faster than paramiko.
 * "up" means a probe through the forward got an answer from the database (PostgreSQL's SSL
   request: one byte back, nothing logged); a refused channel shows up in ssh's stderr instead;
 * the child runs in its own process group, registered with the watchdog (:mod:`.watchdog`), so it
-  dies with dbconsole even after a SIGKILL.
+  dies with dbconsole even after a SIGKILL;
+* ControlMaster: when the user's own master runs for the host (``ssh -O check``), the forward is
+  added to it (``ssh -O forward``, no login, no prompt) and taken back on close; otherwise the
+  child is a connection of its own, never a master (``ControlMaster=no``: our exit must not cut
+  the user's other sessions).
 """
 
 from __future__ import annotations
@@ -75,6 +79,10 @@ class OpenSshTunnel:
         try:
             config_path = write_config(workdir, known_hosts, timeout)
             hop = _hop(client, config_path, ssh, known_hosts)
+            through_master = MasterForward.open(client, config_path, ssh, key, known_hosts, remote_host, remote_port,
+                                                timeout, workdir)
+            if through_master is not None:
+                return through_master  # type: ignore[return-value]
             for _attempt in range(_PORT_ATTEMPTS):
                 local_port = _free_port()
                 command = build_command(client, config_path, ssh, key, known_hosts, local_port,
@@ -194,6 +202,60 @@ class OpenSshTunnel:
         self._stderr.finish()
 
 
+class MasterForward:
+    """A forward added to the user's running ControlMaster (``ssh -O forward``), removed on close.
+
+    Users with a second factor on the bastion keep a master connection open; through it no
+    login (and no prompt) is needed. The forward lives in their master, so it ends with it;
+    dbconsole takes it back with ``ssh -O cancel`` on close (after a SIGKILL it stays until the
+    master ends: the watchdog cannot reach into another process's connection).
+    """
+
+    transport: TransportName = "openssh"
+
+    def __init__(self, control: list[str], local_port: int, workdir: Path) -> None:
+        self._control_args = control
+        self.local_port = local_port
+        self._workdir = workdir
+        self._closed = False
+
+    @classmethod
+    def open(cls, client: str, config_path: Path, ssh: SshSettings, key: str | None, known_hosts: str | None,
+             remote_host: str, remote_port: int, timeout: float, workdir: Path) -> MasterForward | None:
+        """The forward through the user's master, or None when no master runs for this host."""
+        local_port = _free_port()
+        command = build_command(client, config_path, ssh, key, known_hosts, local_port, remote_host, remote_port,
+                                timeout)
+        control = [arg for arg in command[1:] if arg not in ("-N", "-v")]
+        forward = cls(control, local_port, workdir)
+        if not forward._run("check"):
+            return None
+        if not forward._run("forward"):
+            return None  # the master refused it: fall back to a connection of our own
+        return forward
+
+    def _run(self, operation: str) -> bool:
+        command = [shutil.which("ssh") or "ssh", "-O", operation, *self._control_args]
+        try:
+            return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=10).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+    def is_alive(self) -> bool:
+        return not self._closed and self._run("check")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._run("cancel")
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def why_unreachable(self, remote_host: str, remote_port: int, timeout: float) -> str | None:
+        if not self._run("check"):
+            return "the SSH master connection is gone"
+        return None
+
+
 class _PortTaken(Exception):
     """ssh could not listen on the local port we picked; pick another."""
 
@@ -260,6 +322,7 @@ def build_command(client: str, config_path: Path, ssh: SshSettings, key: str | N
                "-o", f"ServerAliveInterval={SERVER_ALIVE_INTERVAL}", "-o", f"ServerAliveCountMax={SERVER_ALIVE_COUNT_MAX}",
                "-o", f"ConnectTimeout={max(1, round(timeout))}",
                "-o", f"Compression={'yes' if ssh.compression else 'no'}",
+               "-o", "ControlMaster=no",  # never become a master: our exit would cut the user's sessions
                "-L", f"127.0.0.1:{local_port}:{target}:{remote_port}"]
     if ssh.port:
         command += ["-p", str(ssh.port)]
