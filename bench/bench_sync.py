@@ -356,7 +356,7 @@ def main() -> int:
 
 
 def tunnel_floor_times(bench: Bench, repeat: int) -> tuple[float, list[float]]:
-    """The floor through the same kind of tunnel the sync uses (sshtunnel, opened here)."""
+    """The floor through the same kind of tunnel the sync uses (the pool's, opened here)."""
     from dbconsole.config import load_config
     from dbconsole.connect import _conninfo_params, tunnels
 
@@ -364,7 +364,7 @@ def tunnel_floor_times(bench: Bench, repeat: int) -> tuple[float, list[float]]:
     tunnel = tunnels.get(profile, bench.source.host, bench.source.port, 10)
     _conninfo_params(profile)
     try:
-        median, runs, _ = median_of(repeat, bench.empty_target, lambda: bench.floor(source_port=tunnel.local_bind_port))
+        median, runs, _ = median_of(repeat, bench.empty_target, lambda: bench.floor(source_port=tunnel.local_port))
     finally:
         tunnels.close_all()
     return median, runs

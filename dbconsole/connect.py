@@ -2,7 +2,7 @@
 
 There is one way in (:func:`connect`) so that every caller gets the same guarantees:
 
-* a profile with ``ssh`` goes through a tunnel built with sshtunnel, whose SSH host key is
+* a profile with ``ssh`` goes through a tunnel (OpenSSH or paramiko, see dbconsole.tunnel), whose SSH host key is
   checked against ``known_hosts`` (sshtunnel and paramiko accept any key by default; we fail
   closed on an unknown or changed key), bound to 127.0.0.1 only, reused per profile and closed
   at exit;
@@ -17,9 +17,7 @@ There is one way in (:func:`connect`) so that every caller gets the same guarant
 
 from __future__ import annotations
 
-import atexit
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dbconsole.config import Profile
 from dbconsole.errors import ConnectError
+from dbconsole.osuser import login_name
 from dbconsole.redact import redact, register_secret
+from dbconsole.tunnel.pool import tunnels
 
 APPLICATION_NAME = "dbconsole"
 # What a session is for; it becomes its application_name (dbconsole/<purpose>).
@@ -94,7 +94,7 @@ def connect(
         _fill_password_from_pgpass(params, remote_host, remote_port)
         tunnel = tunnels.get(profile, remote_host, remote_port, timeout)
         params["hostaddr"] = "127.0.0.1"
-        params["port"] = str(tunnel.local_bind_port)
+        params["port"] = str(tunnel.local_port)
         params.setdefault("host", remote_host)  # kept for sslmode=verify-full and messages
     conninfo = make_conninfo(**{k: v for k, v in params.items() if v is not None})
     try:
@@ -103,9 +103,7 @@ def connect(
         reason = describe_pg_error(exc)
         transient = connect_failure_is_transient(exc)
         if profile.ssh is not None:
-            from dbconsole.tunnel import why_unreachable
-
-            hop = why_unreachable(tunnel, remote_host, remote_port, timeout)
+            hop = tunnel.why_unreachable(remote_host, remote_port, timeout)
             if hop is not None:  # the SSH hop lost its way to the database: a network failure
                 reason, transient = hop, True
         raise ConnectError(f"{profile.name}: {reason}", transient=transient) from None
@@ -294,61 +292,3 @@ def _split_pgpass(line: str) -> list[str]:
             current.append(char)
     fields.append("".join(current))
     return fields
-
-
-def login_name() -> str:
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except Exception:
-        return "postgres"
-
-
-class TunnelPool:
-    """One live tunnel per profile, rebuilt when its SSH connection died, all closed at exit."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tunnels: dict[tuple[Any, ...], Any] = {}
-
-    def get(self, profile: Profile, remote_host: str, remote_port: int, timeout: float) -> Any:
-        """The running forwarder for this profile (``.local_bind_port`` is where to connect)."""
-        from dbconsole import tunnel as ssh_tunnel  # paramiko only when a profile has ssh
-
-        assert profile.ssh is not None
-        key = (profile.name, profile.ssh, remote_host, remote_port)
-        with self._lock:
-            current = self._tunnels.get(key)
-            if current is not None and ssh_tunnel.is_alive(current):
-                return current
-            if current is not None:
-                ssh_tunnel.stop_forwarder(current)
-                del self._tunnels[key]
-            current = ssh_tunnel.open_forwarder(profile.ssh, remote_host, remote_port, timeout)
-            self._tunnels[key] = current
-            return current
-
-    def close_all(self) -> None:
-        with self._lock:
-            opened = list(self._tunnels.values())
-            self._tunnels.clear()
-        self._stop(opened)
-
-    def close(self, profile_name: str) -> None:
-        with self._lock:
-            keys = [k for k in self._tunnels if k[0] == profile_name]
-            opened = [self._tunnels.pop(k) for k in keys]
-        self._stop(opened)
-
-    @staticmethod
-    def _stop(opened: list[Any]) -> None:
-        if opened:
-            from dbconsole import tunnel as ssh_tunnel
-
-            for forwarder in opened:
-                ssh_tunnel.stop_forwarder(forwarder)
-
-
-tunnels = TunnelPool()
-atexit.register(tunnels.close_all)

@@ -243,7 +243,7 @@ def read_health(conn: psycopg.Connection[Any], profile_name: str, *,
                 setattr(report, name, reader(cur))
         except psycopg.Error as exc:
             if conn.closed or conn.broken:
-                raise ConnectError(f"{profile_name}: lost the connection: {describe_pg_error(exc)}") from None
+                raise ConnectError(f"{profile_name}: lost the connection: {describe_pg_error(exc)}", transient=True) from None
             report.errors[name] = describe_pg_error(exc)
     return report
 

@@ -8,7 +8,8 @@ seeded template databases (``seed_tpl``), and dropped afterwards.
 - ``pg_local``  : the developer's PostgreSQL (the system's binaries), template = drifted copy.
 - ``pg_server`` : the "server" PostgreSQL, template = full data. ``DBCONSOLE_TEST_SERVER_BIN``
   runs it on other binaries: a bin directory, or ``pgserver`` for the pgserver wheel's PG16.
-- ``sshd``      : an SSH server on loopback that forwards only to ``pg_server``.
+- ``sshd``      : an SSH server on loopback that forwards only to ``pg_server``, once per
+  SSH transport (OpenSSH, paramiko): ``sshd.transport`` goes into the test's profiles.
 - ``dbs`` / ``empty_dbs`` : per-test databases on both clusters.
 """
 
@@ -20,6 +21,7 @@ import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,6 +30,7 @@ from dbconsole.sandbox.cluster import PgCluster
 from dbconsole.sandbox.pgbin import find_pg_bindir
 from dbconsole.sandbox.seed import SeedScale, seed_local, seed_server
 from dbconsole.sandbox.sshd import LoopbackSSHServer
+from dbconsole.tunnel import TransportName
 
 TEMPLATE_DB = "seed_tpl"
 SEED_SCALE = SeedScale.TEST
@@ -140,8 +143,7 @@ def empty_dbs(pg_local: PgCluster, pg_server: PgCluster) -> Iterator[TestDatabas
 
 
 @pytest.fixture(scope="session")
-def sshd(pg_server: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSSHServer]:
-    """An SSH server on loopback that forwards only to ``pg_server`` (user ``tunnel``)."""
+def _sshd_server(pg_server: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSSHServer]:
     server = LoopbackSSHServer(tmp_path_factory.mktemp("sshd"), [(pg_server.host, pg_server.port)])
     server.start()
     try:
@@ -150,9 +152,29 @@ def sshd(pg_server: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         server.stop()
 
 
+@dataclass
+class SshEndpoint:
+    """The session's SSH server, and the transport (``ssh.transport``) a test's profiles use.
+
+    Every test that tunnels runs once per transport: both must pass the same suite.
+    """
+
+    server: LoopbackSSHServer
+    transport: TransportName
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.server, name)
+
+
+@pytest.fixture(params=["openssh", "paramiko"])
+def sshd(_sshd_server: LoopbackSSHServer, request: pytest.FixtureRequest) -> SshEndpoint:
+    """An SSH server on loopback that forwards only to ``pg_server`` (user ``tunnel``), per transport."""
+    return SshEndpoint(_sshd_server, request.param)
+
+
 # Modules whose tests start servers of their own (not through the fixtures above).
 _STARTS_OWN_SERVERS = {"test_sandbox", "test_demo"}
-_SERVER_FIXTURES = {"_clusters", "sshd"}
+_SERVER_FIXTURES = {"_clusters", "sshd", "_sshd_server"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

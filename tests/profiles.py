@@ -34,7 +34,7 @@ def write_config(folder: Path, dbs: Any, sshd: Any | None = None, *, extra: dict
         profiles["server"] = {
             "url": server_url,
             "ssh": {"host": sshd.host, "port": sshd.port, "user": sshd.user, "key": str(sshd.client_key_path),
-                    "known_hosts": str(sshd.known_hosts_path)},
+                    "known_hosts": str(sshd.known_hosts_path), "transport": getattr(sshd, "transport", "auto")},
             "color": "red",
         }
     document: dict[str, Any] = {"default_profile": "local", "profiles": profiles}

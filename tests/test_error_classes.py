@@ -19,7 +19,9 @@ from dbconsole.connect import connect
 from dbconsole.errors import ConfigError, ConnectError, SyncError, TunnelError, UsageError
 from dbconsole.sync.context import RunLedger
 from dbconsole.sync.failures import is_transient, stalled
-from dbconsole.tunnel import ResolvedSsh, _load_private_key, open_forwarder, verify_host_key
+from dbconsole.tunnel.base import require_key_file
+from dbconsole.tunnel.paramiko_hosts import ResolvedSsh, verify_host_key
+from dbconsole.tunnel.via_paramiko import _load_private_key, open_forwarder
 
 
 def _closed_port() -> int:
@@ -86,7 +88,11 @@ def test_an_unreachable_ssh_host_is_transient(client_key: Path, tmp_path: Path) 
 
 
 def test_a_missing_key_file_is_permanent(tmp_path: Path) -> None:
+    # Both transports check the profile's key file before any connection (tunnel/base.py).
     with pytest.raises(TunnelError, match="not found") as caught:
+        require_key_file(SshSettings(host="h", key=str(tmp_path / "nope")))
+    assert not is_transient(caught.value)
+    with pytest.raises(TunnelError, match="cannot load SSH key") as caught:  # paramiko's own loader
         _load_private_key(str(tmp_path / "nope"))
     assert not is_transient(caught.value)
 

@@ -78,7 +78,8 @@ def test_source_server_crashed_and_restarted(dbs, tmp_path, pg_server) -> None:
     assert_target_holds_source(dbs, PRICE_TABLES)
 
 
-def test_ssh_server_killed_mid_sync_and_restarted_tunnel_is_rebuilt(dbs, tmp_path, pg_server) -> None:
+@pytest.mark.parametrize("transport", ["openssh", "paramiko"])
+def test_ssh_server_killed_mid_sync_and_restarted_tunnel_is_rebuilt(dbs, tmp_path, pg_server, transport) -> None:
     workdir = tmp_path / "sshd"
     proc, port = spawn_sshd_process(workdir, [(pg_server.host, pg_server.port)])
     restarted: list = []
@@ -86,7 +87,7 @@ def test_ssh_server_killed_mid_sync_and_restarted_tunnel_is_rebuilt(dbs, tmp_pat
         path = write_config(tmp_path, dbs, extra={"profiles": {"tunnelled": {
             "url": f"postgresql://{pg_server.user}:${{{PASSWORD_VAR}}}@{pg_server.host}:{pg_server.port}/{dbs.server_db}",
             "ssh": {"host": "127.0.0.1", "port": port, "user": "tunnel", "key": str(workdir / "client_ed25519_key"),
-                    "known_hosts": str(workdir / "known_hosts")}}}})
+                    "known_hosts": str(workdir / "known_hosts"), "transport": transport}}}})
         config = load(path)
 
         def kill_ssh_server():

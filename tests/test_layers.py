@@ -54,6 +54,17 @@ def test_a_core_module_importing_textual_breaks_the_contract(tmp_path: Path) -> 
     assert "BROKEN" in result.stdout and "dbconsole.catalog -> textual" in result.stdout
 
 
+def test_a_tunnel_module_importing_connect_breaks_the_contract(tmp_path: Path) -> None:
+    """The connect <-> tunnel import cycle (login_name, TunnelPool) stays gone."""
+    shutil.copytree(ROOT / "dbconsole", tmp_path / "dbconsole", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    pool = tmp_path / "dbconsole" / "tunnel" / "pool.py"
+    pool.write_text(pool.read_text() + "\nfrom dbconsole.connect import connect  # planted cycle\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout and "dbconsole.tunnel.pool -> dbconsole.connect" in result.stdout
+
+
 def test_every_module_is_either_core_or_a_face() -> None:
     core = set(_contracts()["core-headless"]["source_modules"])
     package = ROOT / "dbconsole"

@@ -42,7 +42,8 @@ def write_secret_config(folder: Path, dbs, sshd, role: str) -> Path:
     """A config as a user writes it: passwords in .env behind ${VAR}s, one literal (URL-encoded)."""
     server = dbs.server
     where = f"{server.host}:{server.port}/{dbs.server_db}"
-    ssh = {"host": sshd.host, "port": sshd.port, "user": sshd.user, "known_hosts": str(sshd.known_hosts_path)}
+    ssh = {"host": sshd.host, "port": sshd.port, "user": sshd.user, "known_hosts": str(sshd.known_hosts_path),
+           "transport": sshd.transport}
     document = {
         "default_profile": "local",
         "profiles": {

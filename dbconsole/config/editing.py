@@ -164,7 +164,7 @@ def _form_ssh(values: ProfileFormValues, old_ssh: Mapping[str, Any]) -> dict[str
     """The ``ssh`` table from the form's boxes; what the form has no box for is kept."""
     if not values.ssh_host.strip():
         return {}
-    ssh = {k: v for k, v in old_ssh.items() if k in ("password", "known_hosts")}
+    ssh = {k: v for k, v in old_ssh.items() if k in ("password", "known_hosts", "jump", "compression", "transport")}
     ssh["host"] = values.ssh_host.strip()
     port = values.ssh_port.strip()
     if port:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dbconsole.config.checks import did_you_mean, validate_url
 from dbconsole.errors import ConfigError
@@ -33,7 +33,8 @@ TOP_KEYS = {"default_profile", "profiles", "sync", "detect", "tui"}
 PROFILE_KEYS = {
     "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description", "live_exact_counts",
 }
-SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
+SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts", "jump", "compression", "transport"}
+SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
 SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "tables", "triggers"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
@@ -50,6 +51,9 @@ class SshSettings:
     key: str | None = None
     password: str | None = field(default=None, repr=False)  # never in a log through repr()
     known_hosts: str | None = None
+    jump: str | None = None  # a ProxyJump spec: [user@]host[:port][,...]
+    compression: bool = True  # the COPY stream compresses 3-4x; off pays only on fast links
+    transport: Literal["auto", "openssh", "paramiko"] = "auto"
 
 
 @dataclass(frozen=True)

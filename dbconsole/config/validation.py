@@ -17,13 +17,13 @@ from dbconsole.config.checks import (
     check_choice, check_keys, check_number, check_positive_int, did_you_mean, expect, validate_url)
 from dbconsole.config.expansion import expand, expand_url, missing_variables, unusable_profile
 from dbconsole.config.model import (
-    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, SSH_KEYS, SYNC_KEYS, SYNC_MODES, TABLE_KEYS,
+    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, SSH_KEYS, SSH_TRANSPORTS, SYNC_KEYS, SYNC_MODES, TABLE_KEYS,
     TOP_KEYS, TRIGGER_POLICIES, TUI_KEYS, Config, DetectRule, Profile, SshSettings, SyncSettings, TableRules)
 from dbconsole.errors import ConfigError
 from dbconsole.redact import register_secret
 from dbconsole.urls import is_local_host
 
-_SSH_TEXT_KEYS = ("host", "user", "key", "password", "known_hosts")
+_SSH_TEXT_KEYS = ("host", "user", "key", "password", "known_hosts", "jump")
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path | None, environ: Mapping[str, str]) -> Config:
@@ -107,10 +107,24 @@ def _check_ssh_shape(raw: Mapping[str, Any], where: str, key: str) -> None:
     for name in _SSH_TEXT_KEYS:
         if name in raw:
             expect(raw[name], str, where, f"{key}.{name}")
+    _ssh_link_options(raw, where, key)
+
+
+def _ssh_link_options(raw: Mapping[str, Any], where: str, key: str) -> dict[str, Any]:
+    """``ssh.compression`` (true/false) and ``ssh.transport`` (auto | openssh | paramiko), checked."""
+    values: dict[str, Any] = {}
+    if "compression" in raw:
+        values["compression"] = expect(raw["compression"], bool, where, f"{key}.compression")
+    if "transport" in raw:
+        transport = expect(raw["transport"], str, where, f"{key}.transport")
+        if transport not in SSH_TRANSPORTS:
+            raise ConfigError(f"{where}: {key}.transport must be one of {', '.join(SSH_TRANSPORTS)}, not {transport!r}")
+        values["transport"] = transport
+    return values
 
 
 def _parse_ssh(raw: Mapping[str, Any], env: Mapping[str, str], where: str, key: str) -> SshSettings:
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = _ssh_link_options(raw, where, key)
     for name in _SSH_TEXT_KEYS:
         if name in raw:
             values[name] = expand(expect(raw[name], str, where, f"{key}.{name}"), env, where, f"{key}.{name}")

@@ -9,6 +9,9 @@ test can SIGKILL).
 
 It accepts exactly one user with exactly one ed25519 client key, no passwords, no shells, no
 exec, no remote forwarding; local forwarding only to the (host, port) pairs it was given.
+For two-hop (ProxyJump) tests a server can listen on a unix socket instead of a port (so no
+client can reach it except through a bastion), and a bastion can *route* a (host, port) name
+such as ``inner.internal:22`` to such a socket.
 Forwarded bytes are relayed by asyncssh's transport-level forwarder in whole SSH packets, so
 there is no per-byte Python on the path. Keys live in a work folder and are reused when the
 server is restarted there, so a client's ``known_hosts`` stays valid across restarts.
@@ -22,11 +25,12 @@ import atexit
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 
 import asyncssh
@@ -48,7 +52,9 @@ class LoopbackSSHServer:
     created on first use and reused afterwards. ``allow`` lists the (host, port) targets a
     client may open with ``direct-tcpip``; ``localhost`` and ``127.0.0.1`` are the same target.
     ``port`` pins the listening port; otherwise a free one is chosen at the first start and
-    kept for every restart.
+    kept for every restart. ``unix_path`` listens on that unix socket instead (no port, no
+    ``known_hosts`` written: the client names the host, so the test writes that line).
+    ``routes`` maps a (host, port) a client may ask for to a unix socket the server connects to.
     """
 
     def __init__(
@@ -59,6 +65,8 @@ class LoopbackSSHServer:
         user: str = DEFAULT_USER,
         port: int | None = None,
         host: str = LOOPBACK,
+        unix_path: str | os.PathLike[str] | None = None,
+        routes: Mapping[tuple[str, int], str | os.PathLike[str]] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -66,12 +74,15 @@ class LoopbackSSHServer:
         self.port = port
         self.user = user
         self._allowed = {_target(h, p) for h, p in allow}
+        self.unix_path = Path(unix_path) if unix_path is not None else None
+        self._routes = {_target(h, p): str(path) for (h, p), path in (routes or {}).items()}
         self._host_key = _load_or_create_key(self.workdir / HOST_KEY_FILE)
         self._client_key = _load_or_create_key(self.workdir / CLIENT_KEY_FILE)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self.accepted = 0  # SSH connections accepted since start: proves a hop really carried a test
 
     # ------------------------------------------------------------------------------ files
 
@@ -99,6 +110,10 @@ class LoopbackSSHServer:
     def is_allowed(self, host: str, port: int) -> bool:
         return _target(host, port) in self._allowed
 
+    def route(self, host: str, port: int) -> str | None:
+        """The unix socket that (host, port) is routed to, if it is."""
+        return self._routes.get(_target(host, port))
+
     def is_running(self) -> bool:
         return self._acceptor is not None
 
@@ -118,7 +133,8 @@ class LoopbackSSHServer:
         except BaseException:
             self._stop_loop()
             raise
-        self._write_known_hosts()
+        if self.unix_path is None:
+            self._write_known_hosts()
         return self
 
     def stop(self) -> None:
@@ -131,6 +147,8 @@ class LoopbackSSHServer:
         finally:
             self._acceptor = None
             self._stop_loop()
+            if self.unix_path is not None:
+                self.unix_path.unlink(missing_ok=True)
 
     def drop_connections(self) -> None:
         """Abort every open client connection, as a network drop would, but keep listening."""
@@ -155,10 +173,17 @@ class LoopbackSSHServer:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _listen(self) -> None:
+        sock = None
+        if self.unix_path is not None:
+            self.unix_path.unlink(missing_ok=True)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(str(self.unix_path))
+            self.unix_path.chmod(0o600)
         self._acceptor = await asyncssh.create_server(
             lambda: _ForwardOnlyServer(self),
             self.host,
             self.port or 0,
+            sock=sock,
             server_host_keys=[self._host_key],
             reuse_address=True,
             allow_scp=False,
@@ -166,7 +191,8 @@ class LoopbackSSHServer:
             x11_forwarding=False,
             login_timeout=30,
         )
-        self.port = self._acceptor.get_port()
+        if sock is None:
+            self.port = self._acceptor.get_port()
 
     async def _shutdown(self, *, close_listener: bool) -> None:
         if close_listener and self._acceptor is not None:
@@ -201,6 +227,7 @@ class LoopbackSSHServer:
 
     def _track(self, conn: asyncssh.SSHServerConnection) -> None:
         self._connections.add(conn)
+        self.accepted += 1
 
     def _untrack(self, conn: asyncssh.SSHServerConnection) -> None:
         self._connections.discard(conn)
@@ -236,7 +263,10 @@ class _ForwardOnlyServer(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         return self._owner._check_client(username, key)
 
-    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> object:
+        routed = self._owner.route(dest_host, dest_port)
+        if routed is not None and self._conn is not None:
+            return self._conn.forward_unix_connection(routed)  # asyncssh awaits it and relays
         if self._owner.is_allowed(dest_host, dest_port):
             return True  # asyncssh opens the TCP connection and relays it
         raise asyncssh.ChannelOpenError(
@@ -258,6 +288,7 @@ def spawn_sshd_process(
     port: int | None = None,
     *,
     user: str = DEFAULT_USER,
+    routes: Mapping[tuple[str, int], str | os.PathLike[str]] | None = None,
 ) -> tuple[subprocess.Popen[str], int]:
     """Run the server in a child process (so it can be SIGKILLed); returns (process, port).
 
@@ -270,6 +301,8 @@ def spawn_sshd_process(
     cmd = [sys.executable, "-m", "dbconsole.sandbox.sshd", "--workdir", str(workdir), "--user", user]
     for host, target_port in allow:
         cmd += ["--allow", f"{host}:{target_port}"]
+    for (host, target_port), path in (routes or {}).items():
+        cmd += ["--route", f"{host}:{target_port}={path}"]
     if port:
         cmd += ["--port", str(port)]
     log_path = workdir / "sshd.log"
@@ -330,7 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow", action="append", default=[], metavar="HOST:PORT", help="forwarding target")
     parser.add_argument("--port", type=int, default=None, help="listening port (default: a free one)")
     parser.add_argument("--user", default=DEFAULT_USER, help="the only accepted user name")
+    parser.add_argument("--route", action="append", default=[], metavar="HOST:PORT=SOCKET",
+                        help="forward channels for HOST:PORT to a unix socket")
     args = parser.parse_args(argv)
+    routes: dict[tuple[str, int], str] = {}
+    for item in args.route:
+        name, _, path = item.partition("=")
+        host, _, port = name.rpartition(":")
+        if not host or not port.isdigit() or not path:
+            parser.error(f"--route wants HOST:PORT=SOCKET, not {item!r}")
+        routes[(host, int(port))] = path
     allow = []
     for item in args.allow:
         host, _, port = item.rpartition(":")
@@ -341,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    server = LoopbackSSHServer(args.workdir, allow, user=args.user, port=args.port)
+    server = LoopbackSSHServer(args.workdir, allow, user=args.user, port=args.port, routes=routes)
     try:
         server.start()
     except SandboxError as exc:

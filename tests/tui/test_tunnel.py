@@ -16,7 +16,8 @@ from .helpers import cell_text, count_exactly
 
 async def test_server_behind_ssh_is_counted_through_the_tunnel(tmp_path, dbs, sshd):
     ssh = json.dumps({"host": sshd.host, "port": sshd.port, "user": sshd.user,
-                      "key": str(sshd.client_key_path), "known_hosts": str(sshd.known_hosts_path)})
+                      "key": str(sshd.client_key_path), "known_hosts": str(sshd.known_hosts_path),
+                      "transport": sshd.transport})
     ssh_inline = "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in json.loads(ssh).items()) + " }"
     path = write_config(tmp_path, dbs.local_url, dbs.server_url, server_ssh=ssh_inline)
     config = load_config(path, environ={}, cwd=tmp_path)

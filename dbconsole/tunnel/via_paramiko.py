@@ -1,13 +1,16 @@
-"""The SSH hop: sshtunnel, with the host key checked and every failure said plainly.
+"""The paramiko transport: sshtunnel, with the host key checked and every failure said plainly.
+
+The fallback when no OpenSSH client is on PATH or the profile needs ``ssh.password``.
 
 sshtunnel (on paramiko) accepts any host key by default and reduces every failure to "Could not
 establish session to SSH gateway". Here the gateway connection is made step by step:
-``~/.ssh/config`` is applied (Host aliases, HostName, Port, User, IdentityFile,
-UserKnownHostsFile, ProxyCommand), the TCP connection and the handshake are bounded by the
+``~/.ssh/config`` is applied (paramiko_hosts.py: Host aliases, HostName, Port, User, IdentityFile,
+UserKnownHostsFile, ProxyCommand, ProxyJump: each jump host is logged into with the same checks,
+and the next hop is a channel through it), the TCP connection and the handshake are bounded by the
 profile's ``connect_timeout``, the server's key must match ``known_hosts`` exactly (unknown or
 changed: refuse), and authentication tries the given key, the agent's keys, then a password.
-The forwarder listens on 127.0.0.1 only. Imported only when a profile has ``ssh``, so plain
-connections don't pay for paramiko.
+The forwarder listens on 127.0.0.1 only; ``ssh.compression`` turns on zlib. Imported only when
+a profile uses this transport, so other connections don't pay for paramiko.
 """
 
 from __future__ import annotations
@@ -15,17 +18,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paramiko
 import sshtunnel
 
 from dbconsole.config import SshSettings
-from dbconsole.connect import login_name
 from dbconsole.errors import TunnelError
 from dbconsole.redact import redact
+from dbconsole.tunnel.base import TransportName, tunnel_error
+from dbconsole.tunnel.paramiko_hosts import ResolvedSsh, resolve_ssh, verify_host_key
 
 # sshtunnel and paramiko log every failed attempt (sshtunnel even adds a stderr handler of its
 # own unless given a logger); we report failures as TunnelErrors instead.
@@ -35,109 +37,13 @@ _QUIET_LOGGER.propagate = False
 for _name in ("sshtunnel", "paramiko"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
-@dataclass(frozen=True)
-class ResolvedSsh:
-    """SSH settings after ``~/.ssh/config`` has been applied to the profile's values."""
-
-    alias: str
-    hostname: str
-    port: int
-    user: str
-    key_files: tuple[str, ...]
-    password: str | None = field(repr=False)  # never in a log through repr()
-    known_hosts_files: tuple[str, ...]
-    proxy_command: str | None
-
-
-def resolve_ssh(ssh: SshSettings) -> ResolvedSsh:
-    """Apply ``~/.ssh/config`` (Host alias, HostName, Port, User, IdentityFile, ...)."""
-    config = paramiko.SSHConfig()
-    config_path = Path.home() / ".ssh" / "config"
-    if config_path.is_file():
-        try:
-            config = paramiko.SSHConfig.from_path(str(config_path))
-        except Exception as exc:
-            raise TunnelError(f"cannot read {config_path}: {exc.__class__.__name__}", transient=False) from None
-    found = config.lookup(ssh.host)
-    key_files: tuple[str, ...]
-    if ssh.key:
-        key_files = (os.path.expanduser(ssh.key),)
-    else:
-        key_files = tuple(os.path.expanduser(k) for k in found.get("identityfile", []) if Path(os.path.expanduser(k)).is_file())
-    if ssh.known_hosts:
-        known = (os.path.expanduser(ssh.known_hosts),)
-    else:
-        configured = found.get("userknownhostsfile")
-        configured_files = configured.split() if isinstance(configured, str) else list(configured or [])
-        known = tuple(os.path.expanduser(p) for p in configured_files) or (
-            os.path.expanduser("~/.ssh/known_hosts"),)
-        known = known + ("/etc/ssh/ssh_known_hosts",)
-    return ResolvedSsh(
-        alias=ssh.host,
-        hostname=found.get("hostname", ssh.host),
-        port=int(ssh.port or found.get("port", 22)),
-        user=ssh.user or found.get("user") or login_name(),
-        key_files=key_files,
-        password=ssh.password,
-        known_hosts_files=known,
-        proxy_command=found.get("proxycommand"),
-    )
-
-
 def _load_private_key(path: str) -> paramiko.PKey:
-    if not Path(path).is_file():
-        raise TunnelError(f"SSH key file not found: {path}", transient=False)
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
-        raise TunnelError(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})",
-                          transient=False) from None
+        raise tunnel_error(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})", transient=False) from None
     except (paramiko.SSHException, OSError, ValueError) as exc:
-        raise TunnelError(f"cannot load SSH key {path}: {exc.__class__.__name__}", transient=False) from None
-
-
-def _host_key_names(hostname: str, port: int) -> list[str]:
-    return [hostname] if port == 22 else [f"[{hostname}]:{port}"]
-
-
-def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey) -> None:
-    """Fail closed unless ``known_hosts`` holds exactly the key the server offered."""
-    names = _host_key_names(resolved.hostname, resolved.port)
-    if resolved.alias != resolved.hostname:
-        names += _host_key_names(resolved.alias, resolved.port)
-    fingerprint = offered.fingerprint  # "SHA256:..."
-    known_types: set[str] = set()
-    for path in resolved.known_hosts_files:
-        if not Path(path).is_file():
-            continue
-        try:
-            host_keys = paramiko.HostKeys(path)
-        except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise TunnelError(f"cannot read known_hosts file {path}: {exc.__class__.__name__}",
-                              transient=False) from None
-        for name in names:
-            entry = host_keys.lookup(name)
-            if not entry:
-                continue
-            stored = entry.get(offered.get_name())
-            if stored is not None:
-                if stored.asbytes() == offered.asbytes():
-                    return
-                raise TunnelError(
-                    f"SSH host key for {names[0]} has CHANGED (server offers {offered.get_name()} {fingerprint}, "
-                    f"{path} holds another): refusing to connect; if the server was really rebuilt, "
-                    f"remove the old key with: ssh-keygen -R '{names[0]}'", transient=False)
-            known_types.update(entry.keys())
-    if known_types:
-        raise TunnelError(
-            f"SSH host key for {names[0]} does not match known_hosts (server offers {offered.get_name()} "
-            f"{fingerprint}, known_hosts holds {', '.join(sorted(known_types))}): refusing to connect",
-            transient=False)
-    raise TunnelError(
-        f"SSH host key for {names[0]} is unknown (server offers {offered.get_name()} {fingerprint}; "
-        f"not in {', '.join(resolved.known_hosts_files[:1])}): verify it and record it with "
-        f"ssh-keyscan -p {resolved.port} {resolved.hostname} >> ~/.ssh/known_hosts, or connect once with ssh",
-        transient=False)
+        raise tunnel_error(f"cannot load SSH key {path}: {exc.__class__.__name__}", transient=False) from None
 
 
 class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
@@ -152,23 +58,48 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
         self._resolved = resolved
         self._keys = keys
         self._timeout = timeout
+        self._hops: list[paramiko.Transport] = []  # the jump hosts' connections, first hop first
         super().__init__(**kwargs)
 
     def _get_transport(self) -> paramiko.Transport:
-        resolved = self._resolved
-        target = f"{resolved.hostname}:{resolved.port}"
+        """The (not yet started) transport to the SSH host, through every jump host on the way."""
+        through: paramiko.Transport | None = None
+        reached: list[str] = []
+        for hop in self._resolved.jump:
+            transport = self._transport_over(self._open_socket(hop, through), compression=False)
+            self._hops.append(transport)
+            self._login(transport, hop, _hop_keys(hop), via=",".join(reached) or None)
+            through = transport
+            reached.append(hop.alias)
+        return self._transport_over(self._open_socket(self._resolved, through), compression=self._resolved.compression)
+
+    def _open_socket(self, hop: ResolvedSsh, through: paramiko.Transport | None) -> Any:
+        target = f"{hop.hostname}:{hop.port}"
+        if through is not None:  # resolved and connected by the jump host, never here
+            try:
+                return through.open_channel("direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0),
+                                            timeout=self._timeout)
+            except paramiko.ChannelException as exc:
+                reason = "unknown host name" if "resolve" in (exc.text or "").lower() else (exc.text or "refused")
+                raise tunnel_error(f"cannot reach SSH host {target} through the jump host: {reason}",
+                                   transient=reason != "unknown host name") from None
+            except (paramiko.SSHException, OSError, EOFError):
+                raise tunnel_error(f"the jump host dropped the connection while opening {target}", transient=True) from None
         try:
-            if resolved.proxy_command:
-                sock: Any = paramiko.ProxyCommand(resolved.proxy_command)
-            else:
-                sock = socket.create_connection((resolved.hostname, resolved.port), timeout=self._timeout)
+            if hop.proxy_command:
+                return paramiko.ProxyCommand(hop.proxy_command)
+            sock = socket.create_connection((hop.hostname, hop.port), timeout=self._timeout)
         except socket.timeout:
-            raise TunnelError(f"SSH host {target} did not answer within {self._timeout:g} s", transient=True) from None
+            raise tunnel_error(f"SSH host {target} did not answer within {self._timeout:g} s", transient=True) from None
         except OSError as exc:
-            raise TunnelError(f"cannot reach SSH host {target}: {_os_reason(exc)}", transient=True) from None
-        if isinstance(sock, socket.socket):
-            _detect_dead_peer(sock)
+            raise tunnel_error(f"cannot reach SSH host {target}: {_os_reason(exc)}",
+                               transient=not isinstance(exc, socket.gaierror) or exc.errno == socket.EAI_AGAIN) from None
+        _detect_dead_peer(sock)
+        return sock
+
+    def _transport_over(self, sock: Any, *, compression: bool) -> paramiko.Transport:
         transport = paramiko.Transport(sock)
+        transport.use_compression(compression)  # the last hop's stream compresses end to end
         transport.banner_timeout = self._timeout
         transport.auth_timeout = self._timeout
         transport.handshake_timeout = self._timeout
@@ -177,28 +108,41 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
         return transport
 
     def _connect_to_gateway(self) -> None:
-        resolved = self._resolved
-        target = f"{resolved.user}@{resolved.hostname}:{resolved.port}"
-        transport = self._get_transport()
-        self._transport = transport
+        try:
+            transport = self._get_transport()
+            self._transport = transport
+            self._login(transport, self._resolved, self._keys, via=self._resolved.jump_spec)
+        except TunnelError:
+            self.close_hops()
+            raise
+
+    def close_hops(self) -> None:
+        for transport in reversed(self._hops):
+            transport.close()
+        self._hops.clear()
+
+    def _login(self, transport: paramiko.Transport, hop: ResolvedSsh, keys: list[paramiko.PKey],
+               via: str | None) -> None:
+        """Handshake, host key against known_hosts, then the keys and the password, in that order."""
+        target = f"{hop.user}@{hop.hostname}:{hop.port}"
         try:
             transport.start_client(timeout=self._timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
-            raise TunnelError(f"SSH handshake with {resolved.hostname}:{resolved.port} failed: "
+            raise tunnel_error(f"SSH handshake with {hop.hostname}:{hop.port} failed: "
                               f"{redact(str(exc)) or exc.__class__.__name__}", transient=True) from None
         try:
-            verify_host_key(resolved, transport.get_remote_server_key())
-            for key in self._keys:
+            verify_host_key(hop, transport.get_remote_server_key(), via=via)
+            for key in keys:
                 try:
-                    transport.auth_publickey(resolved.user, key)
+                    transport.auth_publickey(hop.user, key)
                 except paramiko.AuthenticationException:
                     continue
                 if transport.is_authenticated():
                     return
-            if resolved.password:
+            if hop.password:
                 try:
-                    transport.auth_password(resolved.user, resolved.password)
+                    transport.auth_password(hop.user, hop.password)
                 except paramiko.AuthenticationException:
                     pass
                 if transport.is_authenticated():
@@ -208,11 +152,15 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
-            raise TunnelError(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}",
-                              transient=True) from None
+            raise tunnel_error(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}", transient=True) from None
         transport.close()
-        tried = f"{len(self._keys)} key(s)" + (" and a password" if resolved.password else "")
-        raise TunnelError(f"SSH authentication failed for {target} (tried {tried})", transient=False)
+        tried = f"{len(keys)} key(s)" + (" and a password" if hop.password else "")
+        raise tunnel_error(f"SSH authentication failed for {target} (tried {tried})", transient=False)
+
+
+def _hop_keys(hop: ResolvedSsh) -> list[paramiko.PKey]:
+    """A jump host's keys: its IdentityFiles from the config, then the agent's (as OpenSSH's -J does)."""
+    return [_load_private_key(path) for path in hop.key_files] + _agent_keys()
 
 
 def _detect_dead_peer(sock: socket.socket) -> None:
@@ -235,13 +183,36 @@ def _os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
+class ParamikoTunnel:
+    """A :class:`~dbconsole.tunnel.base.Tunnel` over sshtunnel's forwarder."""
+
+    transport: TransportName = "paramiko"
+
+    def __init__(self, forwarder: _VerifiedForwarder) -> None:
+        self._forwarder = forwarder
+        self.local_port: int = forwarder.local_bind_port
+
+    @classmethod
+    def start(cls, ssh: SshSettings, remote_host: str, remote_port: int, timeout: float) -> ParamikoTunnel:
+        return cls(open_forwarder(ssh, remote_host, remote_port, timeout))
+
+    def is_alive(self) -> bool:
+        return is_alive(self._forwarder)
+
+    def close(self) -> None:
+        stop_forwarder(self._forwarder)
+
+    def why_unreachable(self, remote_host: str, remote_port: int, timeout: float) -> str | None:
+        return why_unreachable(self._forwarder, remote_host, remote_port, timeout)
+
+
 def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout: float) -> _VerifiedForwarder:
     """A started forwarder from 127.0.0.1:<random port> to ``remote_host:remote_port`` via ``ssh``."""
     resolved = resolve_ssh(ssh)
     keys = [_load_private_key(path) for path in resolved.key_files]
     keys += _agent_keys()
     if not keys and not resolved.password:
-        raise TunnelError(f"no SSH key for {resolved.user}@{resolved.hostname}: set ssh.key, "
+        raise tunnel_error(f"no SSH key for {resolved.user}@{resolved.hostname}: set ssh.key, "
                           "add an IdentityFile in ~/.ssh/config, or load a key into ssh-agent", transient=False)
     tunnel = _VerifiedForwarder(
         resolved, keys, timeout,
@@ -264,7 +235,7 @@ def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout
         raise
     except sshtunnel.BaseSSHTunnelForwarderError as exc:
         stop_forwarder(tunnel)
-        raise TunnelError(f"SSH tunnel to {remote_host}:{remote_port} via {resolved.hostname} failed: "
+        raise tunnel_error(f"SSH tunnel to {remote_host}:{remote_port} via {resolved.hostname} failed: "
                           f"{redact(str(exc))}", transient=True) from None
     return tunnel
 
@@ -274,6 +245,7 @@ def stop_forwarder(tunnel: Any) -> None:
         tunnel.stop(force=True)
     except Exception:  # a half-open tunnel may fail to stop; nothing else to release
         pass
+    tunnel.close_hops()
 
 
 def why_unreachable(tunnel: Any, remote_host: str, remote_port: int, timeout: float) -> str | None:
