@@ -54,7 +54,7 @@ SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables", "trigge
 TRIGGER_POLICIES = ("disable", "keep")
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
-TUI_KEYS = {"refresh_interval", "theme"}
+TUI_KEYS = {"refresh_interval", "theme", "auto_diff_rows"}
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Variable names that hold secrets (PWD/OLDPWD, the shell's working directory, do not count).
@@ -311,6 +311,9 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, environ: Mapping
     interval = tui.get("refresh_interval")
     if interval is not None and (not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval < 0):
         raise ConfigError(f"{where}: tui.refresh_interval must be a number of seconds >= 0 (0: no live refresh)")
+    auto_rows = tui.get("auto_diff_rows")
+    if auto_rows is not None and (not isinstance(auto_rows, int) or isinstance(auto_rows, bool) or auto_rows < 0):
+        raise ConfigError(f"{where}: tui.auto_diff_rows must be a whole number of rows >= 0 (0: off)")
     if tui.get("theme") not in (None, "dark", "light"):
         raise ConfigError(f"{where}: tui.theme must be \"dark\" or \"light\"")
     return Config(path=path, profiles=profiles, default_profile=default_profile, detect=detect,

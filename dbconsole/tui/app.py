@@ -97,6 +97,7 @@ class DbconsoleApp(App[int]):
         sys.setswitchinterval(UI_SWITCH_INTERVAL)
         self.sub_title = self._subtitle()
         self.browser.set_refresh_interval(self.refresh_seconds)
+        self.browser.configure_content(self.config.sync, int(self.config.tui.get("auto_diff_rows", 0)))
         self.show_profiles()
         self.browser.query_one(BrowserGrid).focus()
         if not self.config.profiles:
@@ -352,6 +353,7 @@ class DbconsoleApp(App[int]):
         old_pair = (self.left, self.right)
         old_profiles = self.config.profiles
         self.config = config
+        self.browser.configure_content(config.sync, int(config.tui.get("auto_diff_rows", 0)))
         self.statuses = {name: (self.statuses.get(name, ProfileStatus())
                                 if old_profiles.get(name) == config.profiles[name] else ProfileStatus())
                          for name in config.profiles}
@@ -387,7 +389,10 @@ class DbconsoleApp(App[int]):
         if row is None:
             return
         profiles = self.config.profiles
-        self.push_screen(Inspector(row, profiles.get(self.left or ""), profiles.get(self.right or "")))
+        browser = self.browser
+        self.push_screen(Inspector(row, profiles.get(self.left or ""), profiles.get(self.right or ""),
+                                   content=browser.content_of(row.name),
+                                   check_content=lambda: browser.check_content([row.name], say_why=True)))
 
     def action_sync(self) -> None:
         from dbconsole.tui.screens.wizard import SyncWizard
