@@ -82,6 +82,7 @@ class ContentChecks:
     def run(self, progress: Callable[[TableName, float], None], done: Callable[[TableName, TableDiff], None]) -> None:
         """Check every queued table (and those added meanwhile); blocking, so call it from a worker."""
         while (name := self._next()) is not None:
+            progress(name, 0.0)  # "checking… 0%" while the sessions open and the catalogs are read
             result = self.check(name, lambda event, name=name: self._progress(name, event, progress))
             if result is None:  # cancelled
                 break

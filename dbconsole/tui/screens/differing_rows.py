@@ -66,18 +66,17 @@ def align(key: Sequence[str], keys: Sequence[Mapping[str, Any]], fetched: Mappin
 
 
 def changed_columns(aligned: Mapping[str, AlignedSide]) -> list[str]:
-    """Every column that differs in at least one line, by name, in the left side's order."""
-    names: list[str] = []
+    """Every column that differs in at least one line, by name, in the left side's column order."""
+    found: set[str] = set()
+    order: list[str] = []
     for side in SIDES:
         part = aligned.get(side)
         if part is None:
             continue
+        order += [c for c in part.preview.columns if c not in order]
         for cells in part.changed:
-            for index in sorted(cells):
-                name = part.preview.columns[index]
-                if name not in names:
-                    names.append(name)
-    return names
+            found |= {part.preview.columns[i] for i in cells}
+    return [c for c in order if c in found]
 
 
 def _differing_cells(columns: Sequence[str], mine: Sequence[Any], other_columns: Sequence[str],
