@@ -106,7 +106,7 @@ class DbconsoleApp(App[int]):
             self.apply_pair()
         if self.demo:
             self.notify("server is read-only behind a real SSH hop; local is an older copy. "
-                        "Mark tables with space, press s to sync, ? for every key.",
+                        "c shows which rows differ, space marks, s syncs, ? lists every key.",
                         title="dbconsole demo", timeout=12)
 
     def on_unmount(self) -> None:
