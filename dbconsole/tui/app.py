@@ -389,10 +389,16 @@ class DbconsoleApp(App[int]):
         if row is None:
             return
         profiles = self.config.profiles
+        from dbconsole.diff import default_source
+        from dbconsole.diff.columns import rules_for
+
         browser = self.browser
-        self.push_screen(Inspector(row, profiles.get(self.left or ""), profiles.get(self.right or ""),
-                                   content=browser.content_of(row.name),
-                                   check_content=lambda: browser.check_content([row.name], say_why=True)))
+        left, right = profiles.get(self.left or ""), profiles.get(self.right or "")
+        masks = dict(rules_for(row.name, self.config.sync).mask)
+        source = default_source(left, right) if left and right else "right"
+        self.push_screen(Inspector(row, left, right, content=browser.content_of(row.name),
+                                   check_content=lambda: browser.check_content([row.name], say_why=True),
+                                   masks={source: masks} if masks else {}))
 
     def action_sync(self) -> None:
         from dbconsole.tui.screens.wizard import SyncWizard

@@ -25,6 +25,7 @@ from dbconsole.connect import connect
 from dbconsole.diff import DiffRequest, TableDiff, default_source, diff_tables
 from dbconsole.diff.events import DiffEvent, DiffProgress
 from dbconsole.names import TableName
+from dbconsole.sync.masks import mask_expression
 from dbconsole.tui.jobs import QUERY_TIMEOUT_MS, display_row, error_line
 
 INSPECT_ROWS = 50  # differing keys kept per table: what the inspector shows side by side
@@ -111,22 +112,28 @@ class ContentChecks:
             progress(name, event.fraction)
 
 
-def rows_by_key(profile: Profile, table: Table, key: Sequence[str], keys: Sequence[Mapping[str, Any]]
-                ) -> tuple[list[str], dict[tuple[Any, ...], tuple[Any, ...]]]:
+def rows_by_key(profile: Profile, table: Table, key: Sequence[str], keys: Sequence[Mapping[str, Any]], *,
+                masks: Mapping[str, str] | None = None) -> tuple[list[str], dict[tuple[Any, ...], tuple[Any, ...]]]:
     """The rows of ``keys`` on one side, in one query, read-only under a statement timeout.
 
     Each key value goes in as a parameter cast to this side's column type (``format_type``
     text from the catalog), so keys of any type (text, dates, uuids, composite keys) match
     exactly. Rows come back as display cells, keyed by their key's values as read (so a
     ``timestamptz`` key read in another time zone still matches: Python compares the instants).
+    ``masks`` (column -> rule, on the side a sync reads) are applied in the SELECT, as the diff
+    applies them, so a masked column shows the value the diff compared, never the raw one.
     """
     if not key or not keys:
         return [], {}
     types = {c.name: c.type for c in table.columns}
     one = sql.SQL("({})").format(sql.SQL(", ").join(
         sql.SQL("{}::{}").format(sql.Placeholder(), sql.SQL(types[c])) for c in key))
-    query = sql.SQL("SELECT * FROM {table} WHERE ({key}) IN (VALUES {values})").format(
-        table=table.qualified.ident, key=sql.SQL(", ").join(sql.Identifier(c) for c in key),
+    masks = masks or {}
+    select = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(mask_expression(c.name, c.type, masks[c.name]), sql.Identifier(c.name))
+        if c.name in masks and c.name not in key else sql.Identifier(c.name) for c in table.columns)
+    query = sql.SQL("SELECT {select} FROM {table} WHERE ({key}) IN (VALUES {values})").format(
+        select=select, table=table.qualified.ident, key=sql.SQL(", ").join(sql.Identifier(c) for c in key),
         values=sql.SQL(", ").join([one] * len(keys)))
     params = [values.get(c) for values in keys for c in key]
     conn = connect(profile, read_only=True, purpose="inspect")

@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 from dbconsole.diff import RowDifference, TableDiff
 from dbconsole.sandbox.seed import LOCAL_ONLY_ID_BASE, SECTOR_CHANGES
 from dbconsole.tui.app import DbconsoleApp
-from dbconsole.tui.screens.differing_rows import FetchedSide, align, changed_columns
+from dbconsole.tui.screens.differing_rows import FetchedSide, align, changed_columns, changed_first
 from dbconsole.tui.screens.inspector import CHANGED_CELL, Inspector
 from dbconsole.tui.widgets.browser.content import TableContent, content_cell, content_summary
 
@@ -47,6 +47,7 @@ async def test_inspector_shows_the_differing_rows_with_the_changed_cells_highlig
             wanted = {SECTOR_CHANGES[code], "updated_at"}  # the local copy is older, so its updated_at too
             assert highlighted(left, line, columns) == highlighted(right, line, columns) == wanted
         assert "changed: name_en, fee_rate, updated_at" in str(inspector.query_one("#compare-note").render())
+        assert columns[:4] == ["code", "name_en", "fee_rate", "updated_at"]  # what differs comes first
         await pilot.press("ctrl+d")  # back to the first rows
         assert inspector.view == "first" and left.row_count == 16
         await pilot.press("ctrl+d")
@@ -116,5 +117,8 @@ def test_align_puts_one_line_per_key_on_both_sides():
     assert aligned["right"].states == ["differs", "absent", "only_here"]
     assert aligned["left"].changed[0] == {1} and aligned["right"].changed[0] == {2}  # "v", by name
     assert changed_columns(aligned) == ["v"]
+    front = changed_first(aligned, ["id"])  # key, then what changed, then the rest
+    assert front["left"].preview.columns == ["id", "v", "w"] and front["right"].preview.columns == ["id", "v", "w"]
+    assert front["right"].preview.rows[0] == ("1", "A", "x") and front["right"].changed[0] == {1}
     missing = align(["id"], [{"id": 1}], {"left": fetched["left"], "right": None})  # the table is not there
     assert missing["right"].states == ["absent"] and missing["left"].states == ["only_here"]

@@ -79,6 +79,23 @@ def changed_columns(aligned: Mapping[str, AlignedSide]) -> list[str]:
     return [c for c in order if c in found]
 
 
+def changed_first(aligned: Mapping[str, AlignedSide], key: Sequence[str]) -> dict[str, AlignedSide]:
+    """The same lines with the key's columns first, then the changed ones, then the rest: on a
+    narrow terminal what differs is on screen without scrolling sideways."""
+    changed = changed_columns(aligned)
+    result: dict[str, AlignedSide] = {}
+    for side, part in aligned.items():
+        columns = part.preview.columns
+        front = [c for c in (*key, *changed) if c in columns]
+        order = [columns.index(c) for c in dict.fromkeys(front)] + \
+            [i for i, c in enumerate(columns) if c not in front]
+        where = {old: new for new, old in enumerate(order)}
+        result[side] = AlignedSide(
+            Preview([columns[i] for i in order], [tuple(row[i] for i in order) for row in part.preview.rows]),
+            list(part.states), [{where[i] for i in cells} for cells in part.changed])
+    return result
+
+
 def _differing_cells(columns: Sequence[str], mine: Sequence[Any], other_columns: Sequence[str],
                      theirs: Sequence[Any]) -> set[int]:
     """Indices (in ``columns``) of the shared columns whose shown values differ (the diff compares only those)."""

@@ -35,7 +35,7 @@ from dbconsole.tui.actions import bindings
 from dbconsole.tui.jobs import PREVIEW_ROWS, ReadOnlyQuery, error_line, preview_rows
 from dbconsole.tui.content_jobs import rows_by_key
 from dbconsole.tui.messages import ContentUpdated, DifferingRowsFetched, QueryFinished, RowsPreviewed
-from dbconsole.tui.screens.differing_rows import AlignedSide, FetchedSide, align, changed_columns
+from dbconsole.tui.screens.differing_rows import AlignedSide, FetchedSide, align, changed_columns, changed_first
 from dbconsole.tui.screens.row_compare import ROW_MARKS, ROW_STYLES, Preview, RowState, compare_previews, where_clause
 from dbconsole.tui.widgets.browser.content import TableContent, content_summary
 from dbconsole.tui.widgets.browser.rows import TableRow
@@ -78,11 +78,13 @@ class Inspector(Screen[None]):
     BINDINGS = bindings("inspector")
 
     def __init__(self, row: TableRow, left: Profile | None, right: Profile | None, *,
-                 content: TableContent | None = None, check_content: Callable[[], int] | None = None) -> None:
+                 content: TableContent | None = None, check_content: Callable[[], int] | None = None,
+                 masks: dict[str, dict[str, str]] | None = None) -> None:
         super().__init__()
         self.row = row
         self.content = content  # the browser's content state of this table (updated by ContentUpdated)
         self.check_content = check_content  # asks the browser's diff worker to check this table
+        self.masks = masks or {}  # side -> column -> rule: what the diff compared on the side a sync reads
         self.view: View = "first"
         self.differing: dict[str, AlignedSide] = {}
         self._fetched: dict[str, FetchedSide | None] = {}
@@ -351,7 +353,7 @@ class Inspector(Screen[None]):
     def _read_rows(self, token: int, side: str, profile: Profile, table: Any, key: list[str],
                    keys: list[dict[str, Any]]) -> None:
         try:
-            columns, rows = rows_by_key(profile, table, key, keys)
+            columns, rows = rows_by_key(profile, table, key, keys, masks=self.masks.get(side))
         except Exception as exc:
             self.post_message(DifferingRowsFetched(token, side, [], [], error_line(exc)))
             return
@@ -372,7 +374,7 @@ class Inspector(Screen[None]):
     def _maybe_show_differing(self, key: list[str], keys: list[dict[str, Any]]) -> None:
         if not all(side in self._fetched for side in SIDES):
             return
-        self.differing = align(key, keys, self._fetched)
+        self.differing = changed_first(align(key, keys, self._fetched), key)
         self._switch_view("differing")
 
     def _switch_view(self, view: View) -> None:
@@ -396,7 +398,12 @@ class Inspector(Screen[None]):
             if columns:
                 text.append("changed: " + ", ".join(columns), style="bold yellow")
                 text.append(" · ")
-            text.append("– missing on that side · ^d first rows", style="dim")
+            text.append("– : no such row on that side", style="dim")
+            for side, masks in self.masks.items():
+                profile = self.profiles.get(side)
+                if masks and profile is not None:
+                    text.append(f" · masked on {profile.name} as a sync reads it: {', '.join(sorted(masks))}",
+                                style="dim")
             note.update(text)
         else:
             note.update("")
