@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
+from dbconsole.config import load_config
 from dbconsole.diff import RowDifference, TableDiff
 from dbconsole.sandbox.seed import LOCAL_ONLY_ID_BASE, SECTOR_CHANGES
 from dbconsole.tui.app import DbconsoleApp
 from dbconsole.tui.screens.differing_rows import FetchedSide, align, changed_columns, changed_first
-from dbconsole.tui.screens.inspector import CHANGED_CELL, Inspector
+from dbconsole.tui.screens.inspector import Inspector
+from dbconsole.tui.screens.inspector_content import CHANGED_CELL
 from dbconsole.tui.widgets.browser.content import TableContent, content_cell, content_summary
 
+from .conftest import write_config
 from .helpers import cell_text, wait_counts, wait_for
 from .test_content_column import SECTORS, checked, goto
 from .test_inspector import open_inspector
@@ -82,6 +85,31 @@ async def test_ctrl_d_in_the_inspector_runs_the_diff_and_lines_up_rows_missing_o
         assert cell_text(right, str(local_only), "state") == "–" and cell_text(left, str(local_only), "state") == "+"
         changed = next(line for line, d in enumerate(result.rows) if kinds[d.key["id"]] == "changed")
         assert "display_name" in highlighted(left, changed, states["left"].preview.columns)
+
+
+async def test_a_masked_column_shows_as_the_diff_compared_it(tmp_path, dbs):
+    """``[sync.tables]`` masks apply on the side a sync reads (the read-only server): the diff
+    compares the masked email, so every row differs in it, and the inspector shows why."""
+    path = write_config(tmp_path, dbs.local_url, dbs.server_url,
+                        extra='[sync.tables."public.users"]\nmask = { email = "mask_email" }\n')
+    seen: list = []
+    app = DbconsoleApp(config=load_config(path, environ={}, cwd=tmp_path))
+    async with app.run_test(size=(160, 45), message_hook=seen.append) as pilot:
+        await wait_counts(pilot, app)
+        await goto(pilot, app, "public.users")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: checked(seen) and not app.browser.diffing, "the content diff")
+        await pilot.press("enter")
+        inspector = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, Inspector) else None,
+                                   "inspector")
+        await wait_for(pilot, lambda: inspector.view == "differing", "the differing rows")
+        right, left = inspector.differing["right"], inspector.differing["left"]
+        email = right.preview.columns.index("email")
+        shown = [row[email] for row, state in zip(right.preview.rows, right.states) if state != "absent"]
+        assert shown and all(value.endswith("@masked.invalid") for value in shown)  # never the raw address
+        line = left.states.index("differs")
+        assert "email" in highlighted(inspector.query_one("#rows-left", DataTable), line, left.preview.columns)
+        assert "masked on server as a sync reads it: email" in str(inspector.query_one("#compare-note").render())
 
 
 def test_content_cells_fit_their_column():

@@ -12,7 +12,7 @@ the first load of a pair, for tables smaller than that on both sides.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import work
 
@@ -22,12 +22,10 @@ from dbconsole.tui.content_jobs import ContentChecks
 from dbconsole.tui.messages import ContentChecked, ContentChecksFinished, ContentProgress, ContentUpdated, JobFailed
 from dbconsole.tui.widgets.browser.content import TableContent, content_cell
 
-if TYPE_CHECKING:
-    from dbconsole.tui.widgets.browser.compare_browser import CompareBrowser
-
 
 class ContentColumn:
-    """State and workers of the content column; mixed into the browser."""
+    """State and workers of the content column; mixed into the browser, whose ``rows``, ``sides``,
+    ``shown``, ``marked_names``, ``current_name``, ``update_status`` and grid it uses."""
 
     def _init_content(self) -> None:
         self.content: dict[TableName, TableContent] = {}
@@ -53,13 +51,13 @@ class ContentColumn:
     def content_of(self, name: TableName) -> TableContent | None:
         return self.content.get(name)
 
-    def checkable(self: CompareBrowser, name: TableName) -> bool:  # type: ignore[misc]
+    def checkable(self, name: TableName) -> bool:
         row = self.rows.get(name)
         return row is not None and row.left is not None and row.right is not None
 
     # ------------------------------------------------------------------ asking
 
-    def check_marked_or_current(self: CompareBrowser) -> None:  # type: ignore[misc]
+    def check_marked_or_current(self) -> None:
         """``c``: the marked tables, else the highlighted one."""
         names = self.marked_names()
         if not names:
@@ -67,12 +65,11 @@ class ContentColumn:
             names = [current] if current is not None else []
         self.check_content(names, say_why=True)
 
-    def check_all_shown(self: CompareBrowser) -> None:  # type: ignore[misc]
+    def check_all_shown(self) -> None:
         """``C``: every table shown (the filter applies)."""
         self.check_content(list(self.shown), say_why=True)
 
-    def check_content(self: CompareBrowser, names: Iterable[TableName], *,  # type: ignore[misc]
-                      say_why: bool = False) -> int:
+    def check_content(self, names: Iterable[TableName], *, say_why: bool = False) -> int:
         """Queue a content diff of ``names`` (tables on both sides); returns how many were queued."""
         left, right = self.sides["left"].profile, self.sides["right"].profile
         if left is None or right is None or not all(s.loaded for s in self.sides.values()):
@@ -99,7 +96,7 @@ class ContentColumn:
         self.update_status()
         return len(wanted)
 
-    def stop_content(self: CompareBrowser) -> bool:  # type: ignore[misc]
+    def stop_content(self) -> bool:
         """Stop the content diffs under way; tables not finished show what they showed before."""
         checks, self._checks = self._checks, None
         if checks is not None:
@@ -122,13 +119,13 @@ class ContentColumn:
         self.content.clear()
         self._auto_done = False
 
-    def forget_content(self: CompareBrowser) -> None:  # type: ignore[misc]
+    def forget_content(self) -> None:
         """A sync wrote into one side: what the diffs found no longer holds."""
         for name in [n for n, c in self.content.items() if not c.running]:
             del self.content[name]
             self._show_content(name)
 
-    def maybe_auto_diff(self: CompareBrowser) -> None:  # type: ignore[misc]
+    def maybe_auto_diff(self) -> None:
         """After the first load of a pair, once: tables under ``auto_diff_rows`` rows on both sides."""
         if self._auto_done or self.auto_diff_rows <= 0 or not all(s.loaded for s in self.sides.values()):
             return
@@ -147,7 +144,7 @@ class ContentColumn:
     # ------------------------------------------------------------------ the worker
 
     @work(thread=True, group="diff", exit_on_error=False)
-    def _run_checks(self: CompareBrowser, checks: ContentChecks) -> None:  # type: ignore[misc]
+    def _run_checks(self, checks: ContentChecks) -> None:
         """Runs in a thread: diff the queued tables one by one, posting progress and results."""
         run = checks.run_id
         try:
@@ -168,7 +165,7 @@ class ContentColumn:
         content.stage, content.fraction = "checking", message.fraction
         self._show_content(message.table)
 
-    def on_content_checked(self: CompareBrowser, message: ContentChecked) -> None:  # type: ignore[misc]
+    def on_content_checked(self, message: ContentChecked) -> None:
         if not self._current_run(message.run):
             return
         result = message.result
@@ -179,7 +176,7 @@ class ContentColumn:
             self.post_message(JobFailed("content diff", f"{message.table}: {result.error}"))
         self.update_status()
 
-    def on_content_checks_finished(self: CompareBrowser, message: ContentChecksFinished) -> None:  # type: ignore[misc]
+    def on_content_checks_finished(self, message: ContentChecksFinished) -> None:
         if self._current_run(message.run) and not self.diffing:
             self._checks_total = self._checks_done = 0
         self.update_status()
@@ -188,7 +185,7 @@ class ContentColumn:
         """(tables checked, tables asked) while diffs run, for the status line."""
         return (self._checks_done, self._checks_total) if self.diffing else None
 
-    def _show_content(self: CompareBrowser, name: TableName) -> None:  # type: ignore[misc]
+    def _show_content(self, name: TableName) -> None:
         """Redraw one content cell, and tell the screens on top (the inspector of that table)."""
         if not self.is_mounted:
             return
@@ -202,6 +199,6 @@ class ContentColumn:
         for screen in self.app.screen_stack[1:]:
             screen.post_message(ContentUpdated(name, content))
 
-    def content_cell_of(self: CompareBrowser, name: TableName) -> Any:  # type: ignore[misc]
+    def content_cell_of(self, name: TableName) -> Any:
         width = self._layout.widths.get("content", 13) if self._layout is not None else 13
         return content_cell(self.content.get(name), width)
