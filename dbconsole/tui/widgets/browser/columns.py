@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbconsole.tui.widgets.browser.content import CONTENT_WIDTH, CONTENT_WIDTH_NARROW
+from dbconsole.tui.widgets.browser.content import CONTENT_WIDTH, CONTENT_WIDTH_MEDIUM, CONTENT_WIDTH_NARROW
 
 # Always shown, in order; "table" takes the room that is left.
 REQUIRED = {"mark": 3, "left": 12, "right": 12, "diff": 11, "content": CONTENT_WIDTH}
@@ -49,10 +49,19 @@ def layout(width: int, longest_name: int) -> GridLayout:
     def room(cols: dict[str, int]) -> int:
         return width - sum(cols.values()) - PADDING * (len(cols) + 1) - CHROME
 
-    chosen = dict(widths)
-    for key, size in reversed(optional):  # key first, size last: size is dropped first
-        candidate = {**chosen, key: size}
-        if room(candidate) >= wanted:
-            chosen = candidate
+    def fill(base: dict[str, int]) -> dict[str, int]:
+        chosen = dict(base)
+        for key, size in reversed(optional):  # key first, size last: size is dropped first
+            candidate = {**chosen, key: size}
+            if room(candidate) >= wanted:
+                chosen = candidate
+        return chosen
+
+    chosen = fill(widths)
+    if not narrow and len(chosen) < len(widths) + len(optional):
+        # rather "≠ 1,234" than no size or synced column: a medium content column keeps them
+        medium = fill({**widths, "content": CONTENT_WIDTH_MEDIUM})
+        if len(medium) > len(chosen):
+            chosen = medium
     name = max(NAME_MIN, min(longest_name, NAME_MAX, room(chosen)))
     return GridLayout(chosen, name)

@@ -16,6 +16,7 @@ from rich.text import Text
 # queued: waiting for the diff worker · checking: its diff runs · done: ``result`` holds the TableDiff
 ContentStage = Literal["queued", "checking", "done"]
 CONTENT_WIDTH = 13  # "checking… 40%", "≠ 12,345 rows"
+CONTENT_WIDTH_MEDIUM = 9  # "≠ 12 rows", "≠ 1,234", "… 40%": when the full width would cost a column
 CONTENT_WIDTH_NARROW = 5  # an 80-column terminal: "same", "≠ 12", "≠12k", "…40%"
 
 
