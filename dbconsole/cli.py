@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dbconsole.cli_parser import build_parser
@@ -137,17 +136,18 @@ def _profile_json(profile: Any, is_default: bool) -> dict[str, Any]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dbconsole.connect import connect, server_info
+    from dbconsole.reading import probe
 
     config = _load(args)
     profile = _resolve_profile(config, args.profile)
-    with connect(profile, purpose="check") as conn:
-        info = server_info(profile, conn)
+    probed = probe(profile, purpose="check", ask_write_access=False, ask_migrations=True)
+    info, migrations = probed.info, probed.migrations
     data = {
         "profile": profile.name, "url": profile.display_url, "ok": True,
         "version": info.version, "version_num": info.version_num, "latency_ms": round(info.latency_ms, 2),
         "read_only": info.read_only, "in_recovery": info.in_recovery, "ssl": info.ssl,
         "tunnel": info.tunnel, "database": info.database, "user": info.user,
+        "migrations": migrations.to_json() if migrations else None,
     }
     if args.json:
         _print_json(data)
@@ -162,62 +162,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     console.print(f"    latency   {info.latency_ms:.1f} ms")
     console.print(f"    access    {access}")
     console.print(f"    ssl       {'yes' if info.ssl else 'no'}")
+    if migrations:
+        applied = f", {len(migrations.applied)} applied" if migrations.applied is not None else ""
+        console.print(f"    migrations {migrations.tool} at {migrations.current or '-'}{applied}", markup=False)
     return EXIT_OK
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    from dbconsole.catalog import iter_exact_counts, read_catalog
-    from dbconsole.compare import compare_tables
-    from dbconsole.live import count_kind
-    from dbconsole.names import select_tables, split_list
+    from dbconsole.names import split_list
     from dbconsole.pairing import TABLES_ROLES, choose_pair
+    from dbconsole.reading import compare_profiles
 
     config = _load(args)
     left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
     left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
-    timeout_ms = int(args.timeout * 1000)
-    wanted = split_list(args.tables) if args.tables else []
-    excluded = split_list(args.exclude) if args.exclude else []
-
-    with _both_sides(left, right) as (pool, conns):  # both sides at once: tunnels are slow
-        left_tables, right_tables = pool.map(read_catalog, conns)
-        every = sorted({t.qualified for t in left_tables} | {t.qualified for t in right_tables})
-        chosen = set(select_tables(wanted, every, exclude=excluded))
-
-        def count(profile: Any, conn: Any, tables: list[Any]) -> dict[Any, Any] | None:
-            """count(*) only when asked or opted in (dbconsole.live), one table at a time."""
-            if count_kind(profile, asked_exact=args.exact) == "estimate":
-                return None
-            names = [t.qualified for t in tables if t.qualified in chosen]
-            return {r.table: r for r in iter_exact_counts(conn, names, timeout_ms=timeout_ms)}
-
-        left_counts, right_counts = pool.map(count, (left, right), conns, (left_tables, right_tables))
-    rows = [r for r in compare_tables(left_tables, right_tables, left_counts=left_counts, right_counts=right_counts)
-            if r.name in chosen]
+    rows = compare_profiles(left, right, asked_exact=args.exact, timeout_ms=int(args.timeout * 1000),
+                            wanted=split_list(args.tables) if args.tables else [],
+                            excluded=split_list(args.exclude) if args.exclude else [])
     if args.json:
         _print_json({"left": left.name, "right": right.name, "exact": bool(args.exact),
                      "tables": [r.to_json() for r in rows]})
         return EXIT_OK
     _render_comparison(rows, left.name, right.name)
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _both_sides(left: Any, right: Any):  # -> Iterator[tuple[ThreadPoolExecutor, list[Connection]]]
-    """Read-only connections to both profiles, opened in parallel and all closed on the way out."""
-    from dbconsole.connect import connect
-
-    with ThreadPoolExecutor(max_workers=2) as pool, contextlib.ExitStack() as stack:
-        futures = [pool.submit(connect, p, purpose="tables", read_only=True) for p in (left, right)]
-        conns, errors = [], []
-        for future in futures:  # every connection that opened is closed, even if the other failed
-            try:
-                conns.append(stack.enter_context(future.result()))
-            except Exception as exc:  # noqa: BLE001 - re-raised below, after both were collected
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-        yield pool, conns
 
 
 def _render_comparison(rows: list[Any], left: str, right: str) -> None:
@@ -254,6 +221,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from dbconsole.pairing import SYNC_ROLES, choose_pair
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
     from dbconsole.sync import SyncRequest
+    from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
 
     config = _load(args)
@@ -266,16 +234,65 @@ def cmd_sync(args: argparse.Namespace) -> int:
         source=source, target=target, tables=tables, mode=args.mode, where=where,
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
         with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
-        triggers=args.triggers, refresh_matviews=args.refresh_matviews)
-    if request.needs_confirmation and not args.yes:
-        _confirm(request)
+        triggers=args.triggers, refresh_matviews=args.refresh_matviews, create_missing=args.create_missing)
+    reason = confirmation_reason(request)
+    if reason and not args.yes:
+        _confirm(reason, request.target.name)
+    conflicts = False
+    if request.create_missing:
+        request, conflicts = _create_missing(request, args)
+        if request is None:
+            return EXIT_FAILED if conflicts else EXIT_OK
     printer = JsonLinesPrinter() if args.json else LivePrinter()
     with _cancel_on_sigint(quiet=args.json) as cancel:
         try:
             summary = run_sync(request, on_event=printer, cancel=cancel)
         finally:
             printer.close()
-    return 130 if summary.cancelled else EXIT_OK
+    return 130 if summary.cancelled else (EXIT_FAILED if conflicts else EXIT_OK)
+
+
+def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
+    """``--create-missing``: the DDL step before the sync (its own target connection and transaction).
+
+    Returns the request the sync then runs (conflicting tables left out; in a dry run, only the
+    tables the target already has, since the new ones exist only once the DDL runs), or None when
+    nothing is left to sync, and whether any table was skipped for a conflict.
+    """
+    import dataclasses
+
+    from dbconsole.connect import connect
+    from dbconsole.schema.run import create_missing
+
+    with connect(request.source, purpose="schema", read_only=True) as source_conn, \
+            connect(request.target, purpose="create-missing") as target_conn:
+        outcome = create_missing(source_conn, target_conn, source_name=request.source.name,
+                                 target_name=request.target.name, tables=request.tables, exclude=request.exclude,
+                                 with_parents=request.with_parents, dry_run=request.dry_run)
+    plan = outcome.plan
+    if args.json:
+        _print_json({"event": "create_missing", "applied": outcome.applied, "statements": outcome.statements,
+                     "created_tables": [str(t) for t in plan.created_tables], "conflicts": plan.conflicts,
+                     "notes": plan.notes})
+    else:
+        verb = "would run" if request.dry_run else "ran"
+        print(f"create-missing: {verb} {len(outcome.statements)} DDL statements on {request.target.name}")
+        for statement in outcome.statements if request.dry_run else ():
+            print(f"  {statement}")
+        for note in plan.notes:
+            print(f"  note: {note}")
+    for conflict in plan.conflicts:
+        print(f"dbconsole: create-missing: {conflict}", file=sys.stderr)
+    left_out = set(plan.conflicted_tables) | (set(plan.created_tables) if request.dry_run else set())
+    remaining = [t for t in outcome.selection if t not in left_out]
+    if request.dry_run and plan.created_tables and not args.json:
+        print(f"  the sync's dry run leaves out the {len(plan.created_tables)} tables this would create "
+              f"({'nothing else to preview' if not remaining else 'previewing the rest'})")
+    if not remaining:
+        return None, bool(plan.conflicts)
+    if left_out:
+        request = dataclasses.replace(request, tables=tuple(str(t) for t in remaining), exclude=())
+    return request, bool(plan.conflicts)
 
 
 def _split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | None, dict[str, str]]:
@@ -309,13 +326,12 @@ def _split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | N
     return bare[0], by_table
 
 
-def _confirm(request: Any) -> None:
+def _confirm(reason: str, target_name: str) -> None:
     """``replace`` or a non-local target: the user types the target's name (or passes --yes)."""
-    why = "mode replace deletes target rows" if request.mode == "replace" else f"{request.target.name} is not a local database"
     if not sys.stdin.isatty():
-        raise UsageError(f"this sync needs --yes ({why})")
-    answer = input(f"{why}. Type '{request.target.name}' to sync into it: ")
-    if answer.strip() != request.target.name:
+        raise UsageError(f"this sync needs --yes ({reason})")
+    answer = input(f"{reason}. Type '{target_name}' to sync into it: ")
+    if answer.strip() != target_name:
         raise UsageError("not confirmed; nothing was written")
 
 
@@ -348,7 +364,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from dbconsole.diff import DiffRequest, default_source, diff_tables
     from dbconsole.diff.render import render_report
     from dbconsole.names import split_list
-
     from dbconsole.pairing import TABLES_ROLES, choose_pair
 
     config = _load(args)
@@ -371,6 +386,29 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if report.failed:
         return EXIT_FAILED
     return EXIT_DIFFERS if args.exit_code and report.differs else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from dbconsole.names import split_list
+    from dbconsole.pairing import TABLES_ROLES, choose_pair
+    from dbconsole.reading import both_sides
+    from dbconsole.schema.run import read_side, schema_report
+    from dbconsole.schema.text import report_lines
+
+    config = _load(args)
+    left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
+    left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
+    with both_sides(left, right, purpose="schema") as (pool, conns):  # one schema query per side, both at once
+        left_side, right_side = pool.map(read_side, conns)
+    report = schema_report(left_side, right_side, left_name=left.name, right_name=right.name,
+                           tables=split_list(args.tables) if args.tables else (),
+                           exclude=split_list(args.exclude) if args.exclude else ())
+    if args.json:
+        _print_json(report.to_json(left.name, right.name))
+        return EXIT_OK
+    for line in report_lines(report, left.name, right.name):
+        print(line)
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -398,6 +436,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tables": cmd_tables,
     "sync": cmd_sync,
     "diff": cmd_diff,
+    "schema": cmd_schema,
     "demo": cmd_demo,
     "tui": cmd_tui,
 }

@@ -13,6 +13,7 @@ import re
 from typing import NoReturn
 
 from dbconsole import __version__
+from dbconsole.modes import SYNC_MODES
 
 EXIT_USAGE = 2
 
@@ -40,10 +41,13 @@ EXAMPLES = {
                "  dbconsole tables --left local --right server --exact --timeout 10"),
     "sync": ("dbconsole sync --from server --to local --tables 'public.*' --exclude audit_log --dry-run\n"
              "  dbconsole sync --tables users,stocks --where 'users:id < 1000' --where \"stocks:symbol < 'B'\" --yes\n"
-             "  dbconsole sync --tables users --where 'id < 1000' --json > sync.jsonl"),
+             "  dbconsole sync --tables users --where 'id < 1000' --json > sync.jsonl\n"
+             "  dbconsole sync --from server --to local --create-missing --dry-run   # print the DDL"),
     "diff": ("dbconsole diff                         # every table: same, or which rows differ\n"
              "  dbconsole diff --tables users --rows --limit 20\n"
              "  dbconsole diff --left local --right server --exit-code --json > diff.json"),
+    "schema": ("dbconsole schema                       # this machine's profile vs the other one\n"
+               "  dbconsole schema --left local --right server --tables 'public.*' --json"),
 }
 
 
@@ -135,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--tables", metavar="T1,T2",
                       help="tables to sync, globs allowed (default: every table on both sides)")
     sync.add_argument("--exclude", metavar="T1,T2", help="leave these tables out (names or globs)")
-    sync.add_argument("--mode", choices=("upsert", "replace", "incremental", "xmin"), default=None,
+    sync.add_argument("--mode", choices=SYNC_MODES, default=None,
                       help="upsert (default: insert and update, never delete), replace (target = source rows), "
                            "incremental or xmin (changed rows only)")
     sync.add_argument("--where", metavar="[TABLE:]SQL", action="append", default=[],
@@ -148,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="target user triggers during the apply: disable (default, from [sync] triggers) or keep")
     sync.add_argument("--refresh-matviews", action="store_true",
                       help="refresh materialized views that read the synced tables, after the sync")
+    sync.add_argument("--create-missing", action="store_true",
+                      help="first create on the target the tables, types, sequences, keys and columns it lacks "
+                           "(additive only; no --tables: every source table)")
     _add_json(sync, what="one JSON event per line (JSON Lines), each with an ISO-8601 UTC 'ts'")
 
     diff = _command(sub, "diff", "which rows differ, by checksums computed on each server")
@@ -161,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
                       help="statement timeout on each server (default 300)")
     _add_json(diff, what="one JSON object: every table's status, counts and (with --rows) keys")
+
+    schema = _command(sub, "schema", "tables, columns, types, keys, indexes, enums and migrations that differ")
+    schema.add_argument("--left", metavar="PROFILE", help=f"{PROFILE_HELP} (default: this machine's profile)")
+    schema.add_argument("--right", metavar="PROFILE", help=f"{PROFILE_HELP} (default: the one other profile)")
+    schema.add_argument("--tables", metavar="T1,T2", help="only these tables; globs allowed ('public.*', 'scan_*')")
+    schema.add_argument("--exclude", metavar="T1,T2", help="leave these tables out (names or globs)")
+    _add_json(schema, what="one JSON object: differences per table as {kind, name, left, right}, and migrations")
     return parser
 
 

@@ -96,11 +96,14 @@ def connect(
         conn = psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
         reason = describe_pg_error(exc)
+        transient = connect_failure_is_transient(exc)
         if profile.ssh is not None:
             from dbconsole.tunnel import why_unreachable
 
-            reason = why_unreachable(tunnel, remote_host, remote_port, timeout) or reason
-        raise ConnectError(f"{profile.name}: {reason}") from None
+            hop = why_unreachable(tunnel, remote_host, remote_port, timeout)
+            if hop is not None:  # the SSH hop lost its way to the database: a network failure
+                reason, transient = hop, True
+        raise ConnectError(f"{profile.name}: {reason}", transient=transient) from None
     if session_read_only:
         _ensure_read_only(conn, profile)
     return conn
@@ -110,7 +113,8 @@ def _conninfo_params(profile: Profile) -> dict[str, Any]:
     try:
         params = conninfo_to_dict(profile.url)
     except psycopg.Error:
-        raise ConnectError(f"{profile.name}: malformed connection URL {profile.display_url!r}") from None
+        raise ConnectError(f"{profile.name}: malformed connection URL {profile.display_url!r}",
+                           transient=False) from None
     register_secret(params.get("password"))
     return dict(params)
 
@@ -130,10 +134,12 @@ def _ensure_read_only(conn: psycopg.Connection[Any], profile: Profile) -> None:
             conn.rollback()
     except psycopg.Error as exc:
         conn.close()
-        raise ConnectError(f"{profile.name}: {describe_pg_error(exc)}") from None
+        raise ConnectError(f"{profile.name}: {describe_pg_error(exc)}",
+                           transient=isinstance(exc, psycopg.OperationalError)) from None
     if state != "on":
         conn.close()
-        raise ConnectError(f"{profile.name}: the server did not accept a read-only session; refusing to use it")
+        raise ConnectError(f"{profile.name}: the server did not accept a read-only session; refusing to use it",
+                           transient=False)
 
 
 def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
@@ -178,6 +184,32 @@ def server_info(profile: Profile, conn: psycopg.Connection[Any], *, latency_samp
     )
 
 
+# SQLSTATE classes a server answers a connection attempt with that a retry cannot change:
+# 28 invalid authorization (password, pg_hba.conf), 3D database does not exist, 42 permission
+# denied for the database. The rest (08 connection, 53 too many connections, 57 starting up or
+# shutting down) may pass.
+_PERMANENT_CONNECT_SQLSTATE_CLASSES = ("28", "3D", "42")
+# libpq reports a refusal the server sent during the handshake as text with no SQLSTATE; these
+# are its (and the server's) words for the same permanent refusals.
+_PERMANENT_HANDSHAKE_WORDS = ("password authentication failed", "authentication failed", "no pg_hba.conf entry",
+                              "does not exist", "permission denied", "password supplied")
+
+
+def connect_failure_is_transient(exc: psycopg.Error) -> bool:
+    """Whether ``psycopg.connect`` failing with ``exc`` may succeed when tried again.
+
+    Decided by the SQLSTATE when the server sent one, else by libpq's handshake message: the
+    only place where a message is read, because libpq gives nothing else to go by.
+    """
+    state = exc.sqlstate
+    if state:
+        return state[:2] not in _PERMANENT_CONNECT_SQLSTATE_CLASSES
+    if not isinstance(exc, psycopg.OperationalError):
+        return False  # a ProgrammingError from a bad conninfo option
+    message = str(exc)
+    return not any(words in message for words in _PERMANENT_HANDSHAKE_WORDS)
+
+
 def describe_pg_error(exc: BaseException) -> str:
     """One line for a psycopg error: the server's primary message, secrets removed."""
     diag = getattr(exc, "diag", None)
@@ -199,12 +231,12 @@ def _remote_target(params: dict[str, Any]) -> tuple[str, int]:
     """The database host:port as seen from the SSH host (default localhost:5432)."""
     host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
     if "," in host:
-        raise ConnectError("a profile with ssh can name only one database host")
+        raise ConnectError("a profile with ssh can name only one database host", transient=False)
     if host.startswith("/"):
         host = "localhost"  # a socket path means "on the SSH host itself"
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     if not port.isdigit():
-        raise ConnectError(f"bad database port {port!r}")
+        raise ConnectError(f"bad database port {port!r}", transient=False)
     return host, int(port)
 
 

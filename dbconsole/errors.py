@@ -5,15 +5,22 @@ an unknown SSH host key, a constraint violation during a sync) becomes one of th
 single readable line that is safe to print: no traceback, no secret. The CLI maps them to exit
 codes (2 for bad usage or configuration, 1 for an operation that failed); the TUI shows the same
 line inline or as a notification.
+
+Each error also says whether trying again could help (``transient``), set by the code that
+raises it and knows why: a lost network is transient, a wrong password or an unknown SSH host
+key is not (retried, it would only delay the answer, or get this machine banned by fail2ban).
 """
 
 from __future__ import annotations
+
+from dbconsole.redact import redact
 
 
 class DbconsoleError(Exception):
     """Base of every error meant for a human. ``str(err)`` is the one line to show."""
 
     exit_code = 1
+    transient = False  # whether the same operation, tried again later, might succeed
 
     def __init__(self, message: str) -> None:
         # Keep a single line even when a driver message spans several.
@@ -37,7 +44,15 @@ class UsageError(DbconsoleError):
 
 
 class ConnectError(DbconsoleError):
-    """A database (or the SSH hop in front of it) could not be reached or refused us."""
+    """A database (or the SSH hop in front of it) could not be reached or refused us.
+
+    ``transient``: the network or the server failed (worth a retry); False for what a retry
+    cannot fix (credentials, a bad URL, a host key, settings).
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class TunnelError(ConnectError):
@@ -61,3 +76,12 @@ class SyncError(DbconsoleError):
 
 class Cancelled(DbconsoleError):
     """The user asked to stop; the last committed checkpoint is kept."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The one line a person sees for a failure that is not the database's: never a traceback,
+    never a secret. (:func:`dbconsole.reading.error_line` adds the database's own errors.)"""
+    if isinstance(exc, DbconsoleError):
+        return redact(str(exc))
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return redact(f"{exc.__class__.__name__}: {text}" if not isinstance(exc, OSError) else text)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from dbconsole.format import format_count, format_duration, format_rate
+from dbconsole.sync.counts import describe_counts
 from dbconsole.sync.events import (
     Done, ErrorEvent, Notice, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
 
@@ -69,9 +70,21 @@ class LivePrinter:
         self._last_line: dict[str, float] = {}
 
     def __call__(self, event: SyncEvent) -> None:
-        handler = getattr(self, f"_on_{event.event}", None)
-        if handler is not None:
-            handler(event)
+        match event:
+            case PlanEvent():
+                self._on_plan(event)
+            case TableStart():
+                self._on_table_start(event)
+            case Progress():
+                self._on_progress(event)
+            case TableDone():
+                self._on_table_done(event)
+            case Notice():
+                self._on_notice(event)
+            case ErrorEvent():
+                self.close()
+            case Done():
+                self._on_done(event)
 
     def _on_plan(self, event: PlanEvent) -> None:
         self.dry_run = event.dry_run
@@ -119,13 +132,11 @@ class LivePrinter:
         self._add_task(event)
 
     def _on_table_done(self, event: TableDone) -> None:
-        verb = "would " if event.dry_run else ""
-        line = (f"{event.table}: {verb}insert {event.inserted:,}, {verb}update {event.updated:,}, "
-                f"unchanged {event.unchanged:,}" + (f", {verb}delete {event.deleted:,}" if event.deleted else "")
-                + f" ({format_duration(event.seconds)})")
+        line = (f"{event.table}: {describe_counts(event.counts, dry_run=event.dry_run)}"
+                f" ({format_duration(event.seconds)})")
         task = self.tasks.get(event.table)
         if self.progress is not None and task is not None:
-            done_rows = event.inserted + event.updated + event.unchanged
+            done_rows = event.counts.total
             self.progress.update(task, completed=done_rows, total=done_rows or 1, description=event.table,
                                  rows=format_count(done_rows), rate="done")
             self.progress.console.print(f"  [green]✓[/] {line}")
@@ -138,20 +149,14 @@ class LivePrinter:
         target = self.progress.console if self.progress is not None else self.console
         target.print(f"  {marks.get(event.kind, '·')} {where}{event.message}")
 
-    def _on_error(self, event: ErrorEvent) -> None:
-        self.close()
-
     def _on_done(self, event: Done) -> None:
         self.close()
         if event.cancelled:
             self.console.print(f"Cancelled after {format_duration(event.seconds)}; finished batches are kept, "
                                "run the same command again to resume.")
             return
-        verb = "would be " if event.dry_run else ""
         self.console.print(
-            f"Done in {format_duration(event.seconds)}: {event.inserted:,} {verb}inserted, "
-            f"{event.updated:,} {verb}updated, {event.unchanged:,} unchanged"
-            + (f", {event.deleted:,} {verb}deleted" if event.deleted else "")
+            f"Done in {format_duration(event.seconds)}: {describe_counts(event.counts, dry_run=event.dry_run)}"
             + (" (dry run: nothing written)" if event.dry_run else ""))
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
-from urllib.parse import urlsplit, urlunsplit
+
+from dbconsole.urls import split_userinfo
 
 MASK = "***"
 
@@ -40,22 +41,16 @@ def mask_url(url: str | None) -> str:
     """Return a connection string fit to show: the password replaced by ``***``."""
     if not url:
         return ""
-    if "://" in url:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
+    if "://" not in url:
+        return redact(_KV_PASSWORD.sub(lambda m: m["pre"] + MASK, url))
+    parts = split_userinfo(url)
+    if parts is None:
+        if "@" in url.split("://", 1)[1]:  # a raw '/' in the password ended the user part early
             return redact(_RAW_URL_PASSWORD.sub(lambda m: m["pre"] + MASK + "@", url))
-        netloc = parts.netloc
-        if "@" not in netloc and "@" in url.split("://", 1)[1]:
-            return redact(_RAW_URL_PASSWORD.sub(lambda m: m["pre"] + MASK + "@", url))
-        if "@" in netloc:
-            userinfo, _, hostinfo = netloc.rpartition("@")
-            if ":" in userinfo:
-                user = userinfo.split(":", 1)[0]
-                netloc = f"{user}:{MASK}@{hostinfo}"
-        query = _QUERY_PASSWORD.sub(lambda m: m["pre"] + MASK, parts.query)
-        return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
-    return redact(_KV_PASSWORD.sub(lambda m: m["pre"] + MASK, url))
+        return redact(url)
+    if parts.password is not None:
+        url = parts.joined(password=MASK)
+    return redact(url)  # redact also masks a ?password= in the query string
 
 
 def redact(text: str) -> str:

@@ -57,7 +57,7 @@ def resolve_ssh(ssh: SshSettings) -> ResolvedSsh:
         try:
             config = paramiko.SSHConfig.from_path(str(config_path))
         except Exception as exc:
-            raise TunnelError(f"cannot read {config_path}: {exc.__class__.__name__}") from None
+            raise TunnelError(f"cannot read {config_path}: {exc.__class__.__name__}", transient=False) from None
     found = config.lookup(ssh.host)
     key_files: tuple[str, ...]
     if ssh.key:
@@ -86,13 +86,14 @@ def resolve_ssh(ssh: SshSettings) -> ResolvedSsh:
 
 def _load_private_key(path: str) -> paramiko.PKey:
     if not Path(path).is_file():
-        raise TunnelError(f"SSH key file not found: {path}")
+        raise TunnelError(f"SSH key file not found: {path}", transient=False)
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
-        raise TunnelError(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})") from None
+        raise TunnelError(f"SSH key {path} is protected by a passphrase: add it to ssh-agent (ssh-add {path})",
+                          transient=False) from None
     except (paramiko.SSHException, OSError, ValueError) as exc:
-        raise TunnelError(f"cannot load SSH key {path}: {exc.__class__.__name__}") from None
+        raise TunnelError(f"cannot load SSH key {path}: {exc.__class__.__name__}", transient=False) from None
 
 
 def _host_key_names(hostname: str, port: int) -> list[str]:
@@ -112,7 +113,8 @@ def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey) -> None:
         try:
             host_keys = paramiko.HostKeys(path)
         except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise TunnelError(f"cannot read known_hosts file {path}: {exc.__class__.__name__}") from None
+            raise TunnelError(f"cannot read known_hosts file {path}: {exc.__class__.__name__}",
+                              transient=False) from None
         for name in names:
             entry = host_keys.lookup(name)
             if not entry:
@@ -124,16 +126,18 @@ def verify_host_key(resolved: ResolvedSsh, offered: paramiko.PKey) -> None:
                 raise TunnelError(
                     f"SSH host key for {names[0]} has CHANGED (server offers {offered.get_name()} {fingerprint}, "
                     f"{path} holds another): refusing to connect; if the server was really rebuilt, "
-                    f"remove the old key with: ssh-keygen -R '{names[0]}'")
+                    f"remove the old key with: ssh-keygen -R '{names[0]}'", transient=False)
             known_types.update(entry.keys())
     if known_types:
         raise TunnelError(
             f"SSH host key for {names[0]} does not match known_hosts (server offers {offered.get_name()} "
-            f"{fingerprint}, known_hosts holds {', '.join(sorted(known_types))}): refusing to connect")
+            f"{fingerprint}, known_hosts holds {', '.join(sorted(known_types))}): refusing to connect",
+            transient=False)
     raise TunnelError(
         f"SSH host key for {names[0]} is unknown (server offers {offered.get_name()} {fingerprint}; "
         f"not in {', '.join(resolved.known_hosts_files[:1])}): verify it and record it with "
-        f"ssh-keyscan -p {resolved.port} {resolved.hostname} >> ~/.ssh/known_hosts, or connect once with ssh")
+        f"ssh-keyscan -p {resolved.port} {resolved.hostname} >> ~/.ssh/known_hosts, or connect once with ssh",
+        transient=False)
 
 
 class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
@@ -159,9 +163,9 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             else:
                 sock = socket.create_connection((resolved.hostname, resolved.port), timeout=self._timeout)
         except socket.timeout:
-            raise TunnelError(f"SSH host {target} did not answer within {self._timeout:g} s") from None
+            raise TunnelError(f"SSH host {target} did not answer within {self._timeout:g} s", transient=True) from None
         except OSError as exc:
-            raise TunnelError(f"cannot reach SSH host {target}: {_os_reason(exc)}") from None
+            raise TunnelError(f"cannot reach SSH host {target}: {_os_reason(exc)}", transient=True) from None
         if isinstance(sock, socket.socket):
             _detect_dead_peer(sock)
         transport = paramiko.Transport(sock)
@@ -182,7 +186,7 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
             raise TunnelError(f"SSH handshake with {resolved.hostname}:{resolved.port} failed: "
-                              f"{redact(str(exc)) or exc.__class__.__name__}") from None
+                              f"{redact(str(exc)) or exc.__class__.__name__}", transient=True) from None
         try:
             verify_host_key(resolved, transport.get_remote_server_key())
             for key in self._keys:
@@ -204,10 +208,11 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
-            raise TunnelError(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}") from None
+            raise TunnelError(f"SSH connection to {target} failed: {redact(str(exc)) or exc.__class__.__name__}",
+                              transient=True) from None
         transport.close()
         tried = f"{len(self._keys)} key(s)" + (" and a password" if resolved.password else "")
-        raise TunnelError(f"SSH authentication failed for {target} (tried {tried})")
+        raise TunnelError(f"SSH authentication failed for {target} (tried {tried})", transient=False)
 
 
 def _detect_dead_peer(sock: socket.socket) -> None:
@@ -237,7 +242,7 @@ def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout
     keys += _agent_keys()
     if not keys and not resolved.password:
         raise TunnelError(f"no SSH key for {resolved.user}@{resolved.hostname}: set ssh.key, "
-                          "add an IdentityFile in ~/.ssh/config, or load a key into ssh-agent")
+                          "add an IdentityFile in ~/.ssh/config, or load a key into ssh-agent", transient=False)
     tunnel = _VerifiedForwarder(
         resolved, keys, timeout,
         ssh_address_or_host=(resolved.hostname, resolved.port),
@@ -260,7 +265,7 @@ def open_forwarder(ssh: SshSettings, remote_host: str, remote_port: int, timeout
     except sshtunnel.BaseSSHTunnelForwarderError as exc:
         stop_forwarder(tunnel)
         raise TunnelError(f"SSH tunnel to {remote_host}:{remote_port} via {resolved.hostname} failed: "
-                          f"{redact(str(exc))}") from None
+                          f"{redact(str(exc))}", transient=True) from None
     return tunnel
 
 

@@ -28,7 +28,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- help and typos
 
 
-COMMANDS = ("demo", "profiles", "check", "tables", "sync", "diff")
+COMMANDS = ("demo", "profiles", "check", "tables", "sync", "diff", "schema")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

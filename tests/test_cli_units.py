@@ -14,6 +14,7 @@ from dbconsole.errors import UsageError
 from dbconsole.live import count_kind, gets_exact_live_counts
 from dbconsole.pairing import SYNC_ROLES, TABLES_ROLES, choose_pair
 from dbconsole.progress import JsonLinesPrinter, LivePrinter
+from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Done, Progress, TableStart
 
 
@@ -86,7 +87,7 @@ def test_json_events_carry_an_iso_utc_timestamp() -> None:
     printer = JsonLinesPrinter(stream)
     before = datetime.now(timezone.utc)
     printer(Progress(table="public.users", rows=10, rows_per_s=5.0))
-    printer(Done(inserted=1, updated=0, unchanged=0, deleted=0, seconds=0.1))
+    printer(Done(RowCounts(inserted=1), seconds=0.1))
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [e["event"] for e in events] == ["progress", "done"]
     for event in events:

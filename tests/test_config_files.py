@@ -20,7 +20,7 @@ from psycopg import sql
 from dbconsole import fsutil
 from dbconsole.config import load_config, save_config, set_env_secret, with_profile
 from dbconsole.connect import connect
-from dbconsole.tui.screens.profile_form import ProfileFormValues, save_profile
+from dbconsole.config import ProfileFormValues, save_profile
 from tests.profiles import write_config
 
 NASTY = "a'b\"c\\d $e${HOME}f#g=h`id`$(x)€\\"

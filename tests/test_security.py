@@ -20,7 +20,7 @@ from dbconsole.connect import connect
 from dbconsole.errors import DbconsoleError, ReadOnlyError
 from dbconsole.sync import SyncRequest
 from dbconsole.sync.engine import plan_sync, run_sync
-from dbconsole.tui.jobs import ReadOnlyQuery
+from dbconsole.reading import ReadOnlyQuery
 from tests.profiles import load, write_config
 from tests.cli_checks import assert_one_line, database_state, run_cli
 

@@ -9,9 +9,14 @@ they never carry a secret: messages are redacted when the event is made.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+from dbconsole.modes import Mode
 from dbconsole.redact import redact
+from dbconsole.sync.counts import HasCounts, RowCounts
+
+NoticeKind = Literal["info", "warning", "retry", "waiting"]
+Remedy = Literal["add_parents", "add_children"]  # what would fix a predicted failure
 
 
 @dataclass(frozen=True)
@@ -19,8 +24,13 @@ class SyncEvent:
     event: ClassVar[str] = "event"
 
     def to_json(self) -> dict[str, Any]:
-        data = {"event": self.event}
-        data.update(asdict(self))
+        """SPEC's flat shape: a ``counts`` value is spelled out as its four fields, in place."""
+        data: dict[str, Any] = {"event": self.event}
+        for name, value in asdict(self).items():
+            if name == "counts":
+                data.update(value)
+            else:
+                data[name] = value
         return data
 
 
@@ -29,7 +39,7 @@ class PlannedTable:
     """One line of the plan: what will happen to a table, and how."""
 
     table: str
-    mode: str
+    mode: Mode
     estimated_rows: int | None
     copy_format: str  # "binary" | "text"
     batch_size: int
@@ -60,7 +70,7 @@ class PlanEvent(SyncEvent):
 class TableStart(SyncEvent):
     event: ClassVar[str] = "table_start"
     table: str
-    mode: str
+    mode: Mode
     estimated_rows: int | None
     resume_rows: int = 0
 
@@ -76,24 +86,18 @@ class Progress(SyncEvent):
 
 
 @dataclass(frozen=True)
-class TableDone(SyncEvent):
+class TableDone(HasCounts, SyncEvent):
     event: ClassVar[str] = "table_done"
     table: str
-    inserted: int
-    updated: int
-    unchanged: int
-    deleted: int
+    counts: RowCounts
     seconds: float
     dry_run: bool = False
 
 
 @dataclass(frozen=True)
-class Done(SyncEvent):
+class Done(HasCounts, SyncEvent):
     event: ClassVar[str] = "done"
-    inserted: int
-    updated: int
-    unchanged: int
-    deleted: int
+    counts: RowCounts
     seconds: float
     tables: int = 0
     dry_run: bool = False
@@ -117,9 +121,9 @@ class Notice(SyncEvent):
     event: ClassVar[str] = "notice"
     table: str | None
     message: str
-    kind: str = "info"  # "info" | "warning" | "retry" | "waiting"
+    kind: NoticeKind = "info"
     fails: bool = False  # a dry run's prediction that the real run would fail here
-    remedy: str | None = None  # what would fix it: "add_parents" | "add_children"
+    remedy: Remedy | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", redact(self.message))

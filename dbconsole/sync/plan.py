@@ -7,45 +7,32 @@ collects every schema difference. Anything that would make the sync fail for cer
 missing on the target, a type that cannot be loaded, upsert without a key, a foreign-key cycle)
 is raised here, so a doomed run never writes its first batch.
 
-Foreign-key cycles: a cycle among the selected tables is refused with the cycle spelled out,
-because batches commit one by one and no order of batches can satisfy a cycle of immediate
-constraints. The one exception is ``replace``, which runs in a single transaction: when every
-constraint of the cycle is DEFERRABLE it is deferred to commit and the cycle is allowed.
-Self-references (``users.referred_by -> users.id``) are not cycles: such a table is copied in
-one batch (one statement), so a row may point at any other row of the same table.
+Which column types load into which is :mod:`.column_types`; parents-before-children order and
+foreign-key cycles are :mod:`.fk_order`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dbconsole.catalog import Column, Table, Trigger
+from dbconsole.catalog import Table, Trigger
 from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
+from dbconsole.modes import DEFAULT_MODE, KEYED_MODES, Mode
 from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 from dbconsole.sync import checks
+from dbconsole.sync.confirm import confirmation_reason
+# base_type is re-exported: dbconsole.diff (on main) imports it from here.
+from dbconsole.sync.column_types import base_type, check_mask, types_compatible  # noqa: F401
+from dbconsole.sync.fk_order import fk_order
 from dbconsole.sync.triggers import DEFAULT_TRIGGER_POLICY, TriggerPolicy, triggers_to_disable
 
-DEFAULT_MODE = "upsert"
 DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_OVERLAP_SECONDS = 300.0
 DEFAULT_CURSOR = "updated_at"
-
-# Loading a source value's text form into a target of another type is safe for these pairs
-# (target can represent every source value); anything else is a schema error up front.
-_WIDENINGS = {
-    ("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"),
-    ("smallint", "numeric"), ("integer", "numeric"), ("bigint", "numeric"),
-    ("real", "double precision"), ("character varying", "text"), ("character", "text"),
-    ("character", "character varying"), ("text", "character varying"), ("json", "jsonb"),
-    ("jsonb", "json"), ("uuid", "text"), ("date", "timestamp with time zone"),
-}
-_TEXT_TYPES = {"text", "character varying", "character", "citext", "name"}
-
 
 @dataclass(frozen=True)
 class SyncRequest:
@@ -54,7 +41,7 @@ class SyncRequest:
     source: Profile
     target: Profile
     tables: tuple[str, ...] = ()
-    mode: str | None = None
+    mode: Mode | None = None
     where: str | None = None  # one filter for every table in ``tables`` (the wizard's option)
     with_parents: bool = False
     batch_size: int | None = None
@@ -65,6 +52,7 @@ class SyncRequest:
     exclude: tuple[str, ...] = ()  # names or globs taken out of the selection
     triggers: TriggerPolicy | None = None  # None: [sync] triggers, else "disable"
     refresh_matviews: bool = False  # REFRESH the materialized views that read synced tables, after the sync
+    create_missing: bool = False  # the face ran dbconsole.schema.create first (the engine needs nothing)
 
     @property
     def trigger_policy(self) -> TriggerPolicy:
@@ -72,9 +60,9 @@ class SyncRequest:
 
     @property
     def needs_confirmation(self) -> bool:
-        """``replace`` and any target that is not a local database need an explicit yes."""
-        modes = {self.mode} if self.mode else ({r.mode for r in self.settings.tables.values()} | {self.settings.mode})
-        return not self.dry_run and ("replace" in modes or not self.target.is_local)
+        """``replace`` and any target that is not a local database need an explicit yes
+        (:func:`~dbconsole.sync.confirm.confirmation_reason` says which)."""
+        return confirmation_reason(self) is not None
 
 
 @dataclass(frozen=True)
@@ -93,7 +81,7 @@ class TablePlan:
     name: TableName
     source: Table
     target: Table
-    mode: str
+    mode: Mode
     columns: list[str]
     key: tuple[str, ...] | None
     copy_format: str
@@ -187,7 +175,7 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
             mode = "upsert"  # a parent pulled in by --with-parents: its other rows are not ours to delete
         table_plan = _plan_table(name, source[name], target[name], mode, rules, request,
                                  where=filters.get(name) or (request.where if name in named else None))
-        if table_plan.mode in ("upsert", "incremental", "xmin") and table_plan.key is None:
+        if table_plan.mode in KEYED_MODES and table_plan.key is None:
             reason = (f"{name} has no primary key or unique key of NOT NULL columns, so {mode} cannot match "
                       "rows; use --mode replace for it, or add a key")
             if name in literal:
@@ -246,7 +234,7 @@ def _filters_by_table(request: SyncRequest, source: Mapping[TableName, Table],
     return filters
 
 
-def effective_mode(name: TableName, request: SyncRequest) -> str:
+def effective_mode(name: TableName, request: SyncRequest) -> Mode:
     """The mode a table would be synced in: the request's, its rules', the settings', upsert."""
     return (request.mode or _rules_for(name, request.settings.tables).mode or request.settings.mode
             or DEFAULT_MODE)
@@ -282,7 +270,7 @@ def _close_over_parents(selected: list[TableName], source: Mapping[TableName, Ta
     return result
 
 
-def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: TableRules,
+def _plan_table(name: TableName, src: Table, tgt: Table, mode: Mode, rules: TableRules,
                 request: SyncRequest, *, where: str | None) -> TablePlan:
     warnings: list[str] = []
     src_cols = {c.name: c for c in src.columns}
@@ -346,91 +334,6 @@ def _plan_table(name: TableName, src: Table, tgt: Table, mode: str, rules: Table
         disable_triggers=triggers_to_disable(tgt, request.trigger_policy, target_name=request.target.name),
         keys_collate_differently=checks.keys_collate_differently(src, tgt, key),
     )
-
-
-def base_type(type_text: str) -> str:
-    """``numeric(12,4)`` -> ``numeric``; ``character varying(20)[]`` -> ``character varying[]``."""
-    return re.sub(r"\([^)]*\)", "", type_text).strip()
-
-
-def types_compatible(source: Column, target: Column) -> tuple[bool, str | None]:
-    """Whether source values load into the target column, and a note when it is not exact."""
-    if source.type == target.type:
-        return True, None
-    src, tgt = base_type(source.type), base_type(target.type)
-    if src == tgt:
-        return True, f"{source.type} -> {target.type}: longer values will be refused by the target"
-    if (src, tgt) in _WIDENINGS or tgt == "text":
-        return True, f"{source.type} -> {target.type}: copied as text"
-    if src.endswith("[]") and tgt.endswith("[]") and (src[:-2], tgt[:-2]) in _WIDENINGS:
-        return True, f"{source.type} -> {target.type}: copied as text"
-    return False, None
-
-
-def check_mask(name: TableName, column: Column, rule: str) -> None:
-    """Masks must fit the column: text rules need a text column, ``null`` a nullable one."""
-    text_like = base_type(column.type) in _TEXT_TYPES
-    if rule in ("mask_email", "hash", "redact") and not text_like:
-        raise SyncError(f"{name}: mask {rule} needs a text column, but {column.name} is {column.type}; "
-                        "use null or fixed:VALUE", table=str(name))
-    if rule == "null" and column.not_null:
-        raise SyncError(f"{name}: mask null on {column.name}, which is NOT NULL on the target; "
-                        "use fixed:VALUE", table=str(name))
-
-
-# --------------------------------------------------------------------------- FK order
-
-
-def fk_order(tables: Mapping[TableName, Table], *, allow_deferred: Iterable[TableName] = ()) -> list[TableName]:
-    """Parents before children (Kahn's algorithm; ties broken by name, so the order is stable).
-
-    Only edges between the given tables count; self-references are ignored. A cycle raises a
-    SyncError naming every table and constraint in it, unless all its tables are in
-    ``allow_deferred`` and all its constraints are DEFERRABLE.
-    """
-    names = sorted(tables)
-    parents = {n: {fk.parent for fk in tables[n].foreign_keys if fk.parent in tables and fk.parent != n}
-               for n in names}
-    order: list[TableName] = []
-    ready = sorted(n for n in names if not parents[n])
-    remaining = {n: set(p) for n, p in parents.items()}
-    while ready:
-        current = ready.pop(0)
-        order.append(current)
-        for child in names:
-            if current in remaining[child]:
-                remaining[child].discard(current)
-                if not remaining[child] and child not in order and child not in ready:
-                    ready.append(child)
-                    ready.sort()
-    if len(order) == len(names):
-        return order
-    stuck = [n for n in names if n not in order]
-    cycle = _find_cycle(stuck, remaining)
-    constraints = [fk for a in cycle for fk in tables[a].foreign_keys if fk.parent in cycle and fk.parent != a]
-    deferrable = set(allow_deferred)
-    if all(n in deferrable for n in cycle) and all(fk.deferrable for fk in constraints):
-        return order + sorted(stuck)
-    path = " -> ".join(str(n) for n in cycle + [cycle[0]])
-    names_list = ", ".join(fk.name for fk in constraints)
-    raise SyncError(f"foreign keys form a cycle: {path} ({names_list}); batches cannot satisfy it. "
-                    "Sync these tables with --mode replace after making those constraints DEFERRABLE, "
-                    "or sync them separately", table=str(cycle[0]))
-
-
-def _find_cycle(stuck: list[TableName], edges: Mapping[TableName, set[TableName]]) -> list[TableName]:
-    """One cycle among the stuck tables, following child -> parent edges."""
-    start = stuck[0]
-    path = [start]
-    seen = {start: 0}
-    current = start
-    while True:
-        nxt = sorted(p for p in edges[current] if p in stuck)[0]
-        if nxt in seen:
-            return path[seen[nxt]:]
-        seen[nxt] = len(path)
-        path.append(nxt)
-        current = nxt
 
 
 def _replace_deferrable(plans: Mapping[TableName, TablePlan]) -> list[TableName]:

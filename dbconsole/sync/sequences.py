@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dbconsole.sync.plan import TablePlan, base_type
+from dbconsole.sync.column_types import base_type
+from dbconsole.sync.plan import TablePlan
 
 _INTEGER_TYPES = {"smallint", "integer", "bigint"}
 

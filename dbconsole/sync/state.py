@@ -22,7 +22,9 @@ import psycopg
 from psycopg import sql
 
 from dbconsole.catalog import STATE_SCHEMA
+from dbconsole.modes import Mode
 from dbconsole.names import TableName
+from dbconsole.sync.counts import HasCounts, RowCounts
 
 LOCK_NAMESPACE = 0x64626331  # "dbc1": keeps our advisory locks apart from the application's
 SCHEMA_VERSION = 1
@@ -79,29 +81,35 @@ CREATE INDEX IF NOT EXISTS history_table_idx ON {history} (schema_name, table_na
 """).format(schema=_SCHEMA, checkpoint=CHECKPOINT, watermark=WATERMARK, history=HISTORY)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Checkpoint:
     """The last committed batch of an unfinished run of one table."""
 
     fingerprint: str
-    last_key: list[str] | None
-    rows_done: int
-    inserted: int
-    updated: int
-    unchanged: int
-    fast_path: bool
-    watermark: str | None
+    last_key: list[str] | None = None
+    rows_done: int = 0
+    counts: RowCounts = RowCounts()
+    fast_path: bool = False
+    watermark: str | None = None
 
 
 @dataclass(frozen=True)
-class LastSync:
+class LastSync(HasCounts):
     finished_at: datetime
     source: str
-    mode: str
-    inserted: int
-    updated: int
-    unchanged: int
-    deleted: int
+    mode: Mode
+    counts: RowCounts
+
+
+_CHECKPOINT_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, (
+    "fingerprint", "last_key", "rows_done", "inserted", "updated", "unchanged", "fast_path", "watermark")))
+
+
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    """A checkpoint from a row of :data:`_CHECKPOINT_COLUMNS`."""
+    fingerprint, last_key, rows_done, inserted, updated, unchanged, fast_path, watermark = row
+    return Checkpoint(fingerprint=fingerprint, last_key=last_key, rows_done=rows_done,
+                      counts=RowCounts(inserted, updated, unchanged), fast_path=fast_path, watermark=watermark)
 
 
 def ensure_state_schema(conn: psycopg.Connection[Any]) -> None:
@@ -124,21 +132,21 @@ def state_exists(conn: psycopg.Connection[Any]) -> bool:
 def load_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str) -> Checkpoint | None:
     with conn.cursor() as cur:
         cur.execute(
-            sql.SQL("SELECT fingerprint, last_key, rows_done, inserted, updated, unchanged, fast_path, watermark"
-                    " FROM {} WHERE schema_name = %s AND table_name = %s AND source_id = %s").format(CHECKPOINT),
+            sql.SQL("SELECT {} FROM {} WHERE schema_name = %s AND table_name = %s AND source_id = %s").format(
+                _CHECKPOINT_COLUMNS, CHECKPOINT),
             (table.schema, table.name, source_id))
         row = cur.fetchone()
-    return Checkpoint(*row) if row else None
+    return _checkpoint(row) if row else None
 
 
 def load_checkpoints(conn: psycopg.Connection[Any], source_id: str) -> dict[TableName, Checkpoint]:
     """Every unfinished table's checkpoint from this source, in one round trip."""
     with conn.cursor() as cur:
         cur.execute(
-            sql.SQL("SELECT schema_name, table_name, fingerprint, last_key, rows_done, inserted, updated, unchanged,"
-                    " fast_path, watermark FROM {} WHERE source_id = %s").format(CHECKPOINT),
+            sql.SQL("SELECT schema_name, table_name, {} FROM {} WHERE source_id = %s").format(
+                _CHECKPOINT_COLUMNS, CHECKPOINT),
             (source_id,))
-        return {TableName(r[0], r[1]): Checkpoint(*r[2:]) for r in cur.fetchall()}
+        return {TableName(r[0], r[1]): _checkpoint(r[2:]) for r in cur.fetchall()}
 
 
 def save_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str, point: Checkpoint) -> None:
@@ -154,7 +162,7 @@ def save_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: 
                     unchanged = EXCLUDED.unchanged, fast_path = EXCLUDED.fast_path,
                     watermark = EXCLUDED.watermark, updated_at = now()""").format(CHECKPOINT),
             (table.schema, table.name, source_id, point.fingerprint, point.last_key, point.rows_done,
-             point.inserted, point.updated, point.unchanged, point.fast_path, point.watermark))
+             point.counts.inserted, point.counts.updated, point.counts.unchanged, point.fast_path, point.watermark))
 
 
 def clear_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id: str) -> None:
@@ -163,7 +171,7 @@ def clear_checkpoint(conn: psycopg.Connection[Any], table: TableName, source_id:
             CHECKPOINT), (table.schema, table.name, source_id))
 
 
-def load_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: str, mode: str,
+def load_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: str, mode: Mode,
                    cursor_name: str | None) -> str | None:
     """The watermark of the last successful run, if it was taken on the same cursor column."""
     with conn.cursor() as cur:
@@ -177,7 +185,7 @@ def load_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: s
     return row[0]
 
 
-def save_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: str, mode: str,
+def save_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: str, mode: Mode,
                    cursor_name: str | None, value: str) -> None:
     with conn.cursor() as cur:
         cur.execute(
@@ -189,16 +197,15 @@ def save_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: s
             (table.schema, table.name, source_id, mode, cursor_name, value))
 
 
-def record_history(conn: psycopg.Connection[Any], table: TableName, source_id: str, source_name: str, mode: str,
-                   started_at: datetime, counts: tuple[int, int, int, int]) -> None:
-    inserted, updated, unchanged, deleted = counts
+def record_history(conn: psycopg.Connection[Any], table: TableName, source_id: str, source_name: str, mode: Mode,
+                   started_at: datetime, counts: RowCounts) -> None:
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL("""INSERT INTO {} (schema_name, table_name, source_id, source_name, mode,
                     started_at, inserted, updated, unchanged, deleted)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""").format(HISTORY),
-            (table.schema, table.name, source_id, source_name, mode, started_at, inserted, updated, unchanged,
-             deleted))
+            (table.schema, table.name, source_id, source_name, mode, started_at, counts.inserted, counts.updated,
+             counts.unchanged, counts.deleted))
 
 
 def last_synced(conn: psycopg.Connection[Any]) -> dict[TableName, LastSync]:
@@ -212,7 +219,7 @@ def last_synced(conn: psycopg.Connection[Any]) -> dict[TableName, LastSync]:
                 sql.SQL("""SELECT DISTINCT ON (schema_name, table_name) schema_name, table_name, finished_at,
                            source_name, mode, inserted, updated, unchanged, deleted
                       FROM {} ORDER BY schema_name, table_name, finished_at DESC""").format(HISTORY))
-            result = {TableName(r[0], r[1]): LastSync(*r[2:]) for r in cur.fetchall()}
+            result = {TableName(r[0], r[1]): LastSync(r[2], r[3], r[4], RowCounts(*r[5:])) for r in cur.fetchall()}
     if not conn.autocommit:
         conn.rollback()
     return result

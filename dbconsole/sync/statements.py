@@ -19,7 +19,8 @@ from psycopg import sql
 
 from dbconsole.catalog import ForeignKey, Table
 from dbconsole.sync.masks import mask_expression
-from dbconsole.sync.plan import TablePlan, base_type
+from dbconsole.sync.column_types import base_type
+from dbconsole.sync.plan import TablePlan
 
 # Types without an equality operator: compared through their text form.
 _NO_EQUALITY = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"}

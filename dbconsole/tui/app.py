@@ -21,10 +21,9 @@ from textual.widgets import Header
 from dbconsole.config import Config, load_config, save_config, without_profile
 from dbconsole.connect import tunnels
 from dbconsole.errors import ConfigError, DbconsoleError
+from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.commands import ActionCommands
-from dbconsole.tui.jobs import error_line
-from dbconsole.tui.probe import describe_probe, probe
 from dbconsole.tui.messages import JobFailed, PairChosen, ProfileStatusChanged, SyncStateChanged
 from dbconsole.tui.widgets.browser import BrowserGrid, CompareBrowser
 from dbconsole.tui.widgets.footer import KeysFooter
@@ -321,7 +320,7 @@ class DbconsoleApp(App[int]):
             return
 
         def answered(yes: bool | None) -> None:
-            from dbconsole.tui.screens.profile_form import forget_secrets
+            from dbconsole.config import forget_secrets
 
             if not yes:
                 return

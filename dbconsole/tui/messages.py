@@ -103,6 +103,15 @@ class LastSyncedLoaded(Message):
         self.entries = dict(entries)
 
 
+class SchemaCompared(Message):
+    """The two sides' schemas were compared (once per pair, and on ctrl+r): which tables differ."""
+
+    def __init__(self, pair: int, differing: Mapping[TableName, Any]) -> None:
+        super().__init__()
+        self.pair = pair
+        self.differing = dict(differing)
+
+
 class JobFailed(Message):
     """A background job failed; the app shows ``message`` as a notification."""
 

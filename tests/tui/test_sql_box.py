@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from dbconsole.config import load_config
 from dbconsole.tui.app import DbconsoleApp
-from dbconsole.tui.jobs import QUERY_FETCH_LIMIT, is_query
+from dbconsole.reading import QUERY_FETCH_LIMIT, is_query
 
 from ..netproxy import StallableProxy
 from .conftest import write_config
@@ -110,7 +110,7 @@ def test_a_query_cannot_break_out_of_its_cursor(dbs, tui_config):
     """The user's text is spliced into ``DECLARE ... FOR``: it is still one prepared statement in a
     read-only transaction, so nothing after the query can run."""
     from dbconsole.errors import DbconsoleError
-    from dbconsole.tui.jobs import ReadOnlyQuery
+    from dbconsole.reading import ReadOnlyQuery
 
     from .conftest import count_rows
 

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dbconsole.config import ConfigError, parse_config
+from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Progress, TableDone, TableStart
 from dbconsole.tui.actions import ACTIONS, bindings, key_label, specs
-from dbconsole.tui.screens.profile_form import ProfileFormValues, build_profile, with_password_reference
 from dbconsole.tui.screens.wizard import EventThrottle
 from dbconsole.tui.widgets.browser.rows import ago
 
@@ -33,7 +32,7 @@ def test_throttle_keeps_every_milestone_and_the_latest_progress():
     throttle(TableStart("public.a", "upsert", 100))
     for rows in range(1, 50):
         throttle(Progress("public.a", rows, 10.0))
-    throttle(TableDone("public.a", 49, 0, 0, 0, 1.0))
+    throttle(TableDone("public.a", RowCounts(49), 1.0))
     throttle.flush()
     events = [e for batch in batches for e in batch]
     assert [e.event for e in events] == ["table_start", "progress", "table_done"]
@@ -46,43 +45,8 @@ def test_ago_is_short(delta, text):
     assert ago(now - timedelta(seconds=delta), now) == text
 
 
-def empty_config(tmp_path):
-    return parse_config({"profiles": {}}, path=tmp_path / "dbconsole.toml", environ={})
-
-
-def test_a_literal_password_becomes_a_reference(tmp_path):
-    config, secrets = build_profile(empty_config(tmp_path), ProfileFormValues(
-        name="prod-eu", url="postgresql://app:p%40ss@db.example:5432/app"), None)
-    raw = config.profiles["prod-eu"].raw
-    assert raw["url"] == "postgresql://app:${DBCONSOLE_PROD_EU_PASSWORD}@db.example:5432/app"
-    assert secrets == {"DBCONSOLE_PROD_EU_PASSWORD": "p@ss"}
-    assert config.profiles["prod-eu"].url == "postgresql://app:p%40ss@db.example:5432/app"
-
-
-def test_the_password_box_wins_and_ssh_is_validated(tmp_path):
-    config, secrets = build_profile(empty_config(tmp_path), ProfileFormValues(
-        name="server", url="postgresql://app@localhost/app", password="typed", ssh_host="bastion",
-        ssh_port="2222", ssh_user="ubuntu", ssh_key="~/.ssh/id"), None)
-    profile = config.profiles["server"]
-    assert profile.ssh.host == "bastion" and profile.ssh.port == 2222 and profile.read_only
-    assert secrets == {"DBCONSOLE_SERVER_PASSWORD": "typed"}
-    with pytest.raises(ConfigError, match="SSH port"):
-        build_profile(empty_config(tmp_path), ProfileFormValues(name="x", url="postgresql://a@h/d",
-                                                                ssh_host="h", ssh_port="99999"), None)
-    with pytest.raises(ConfigError, match="needs a user"):
-        with_password_reference("postgresql://localhost/db", "V")
-
-
 def test_the_headless_core_never_imports_textual():
     code = ("import sys; sys.modules['textual'] = None\n"
             "import dbconsole.config, dbconsole.connect, dbconsole.catalog, dbconsole.compare, dbconsole.sync\n"
-            "import dbconsole.sync.engine, dbconsole.sync.state, dbconsole.cli, dbconsole.tui.jobs\n")
+            "import dbconsole.sync.engine, dbconsole.sync.state, dbconsole.cli, dbconsole.reading\n")
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_editing_a_profile_keeps_live_exact_counts():
-    config = parse_config({"profiles": {"dev": {"url": "postgresql://a@localhost/x", "live_exact_counts": True}}},
-                          path=None, environ={})
-    edited, _secrets = build_profile(config, ProfileFormValues(name="dev", url="postgresql://a@localhost/y",
-                                                               read_only=False), "dev")
-    assert edited.profiles["dev"].live_exact_counts

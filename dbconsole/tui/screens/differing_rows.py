@@ -109,6 +109,6 @@ def _differing_cells(columns: Sequence[str], mine: Sequence[Any], other_columns:
 
 
 def _placeholder(columns: Sequence[str], key: Sequence[str], values: Mapping[str, Any]) -> tuple[Any, ...]:
-    from dbconsole.tui.jobs import display_value
+    from dbconsole.reading import display_value
 
     return tuple(display_value(values.get(c)) if c in key else ABSENT for c in columns)

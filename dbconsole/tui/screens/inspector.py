@@ -1,7 +1,7 @@
 """The inspector: a table's first rows on both sides, and a SQL box that can only read.
 
 Why a screen of its own: looking at the actual rows is how a developer decides whether a sync
-is needed. The SQL box goes through :class:`~dbconsole.tui.jobs.ReadOnlyQuery` (read-only
+is needed. The SQL box goes through :class:`~dbconsole.reading.ReadOnlyQuery` (read-only
 session, ``BEGIN READ ONLY`` after ``SELECT 1``, one prepared statement, always rolled back,
 statement timeout, server-side cursor), so even on a writable profile nothing typed here can
 write and a ``SELECT *`` over millions of rows fetches only the first 500.
@@ -31,8 +31,8 @@ from textual.widgets import DataTable, Header, Static, TextArea
 
 from dbconsole.config import Profile
 from dbconsole.format import format_count, format_duration
+from dbconsole.reading import PREVIEW_ROWS, ReadOnlyQuery, error_line, preview_rows
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import PREVIEW_ROWS, ReadOnlyQuery, error_line, preview_rows
 from dbconsole.tui.messages import QueryFinished, RowsPreviewed
 from dbconsole.tui.screens.differing_rows import AlignedSide, FetchedSide
 from dbconsole.tui.screens.inspector_content import DifferingRowsView, View, fill_table

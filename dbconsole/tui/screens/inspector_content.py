@@ -3,7 +3,7 @@
 A part of :class:`~dbconsole.tui.screens.inspector.Inspector` (a mixin, so the screen's first
 rows and SQL box read on their own). The browser's diff worker runs the diff (``c`` there,
 ``ctrl+d`` here) and tells the screens on top (``ContentUpdated``); this part then reads the
-reported keys' rows, one query per side (:func:`~dbconsole.tui.content_jobs.rows_by_key`, masks
+reported keys' rows, one query per side (:func:`~dbconsole.reading.content.rows_by_key`, masks
 applied as the diff applied them), lines them up (:mod:`.differing_rows`) and shows them.
 """
 
@@ -18,8 +18,8 @@ from textual.widgets import DataTable, Static
 
 from dbconsole.config import Profile
 from dbconsole.format import format_count
-from dbconsole.tui.content_jobs import rows_by_key
-from dbconsole.tui.jobs import error_line
+from dbconsole.reading.content import rows_by_key
+from dbconsole.reading import error_line
 from dbconsole.tui.messages import ContentUpdated, DifferingRowsFetched
 from dbconsole.tui.screens.differing_rows import FetchedSide, align, changed_columns, changed_first
 from dbconsole.tui.screens.row_compare import ROW_MARKS, ROW_STYLES, Preview, RowState

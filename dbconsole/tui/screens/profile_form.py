@@ -1,16 +1,14 @@
-"""Add or edit a profile: a small form whose Save goes through the config module's atomic save.
+"""Add or edit a profile: a small form over :mod:`dbconsole.config.editing`.
 
 Secrets never reach the TOML: a password typed into the URL or into the password box is moved
 to ``.env`` beside the config (as ``DBCONSOLE_<NAME>_PASSWORD``) and the URL keeps a
-``${VAR}`` reference. The table is validated by :func:`config.with_profile` exactly as the
-loader would read it, so the form cannot save a file the app would later refuse.
+``${VAR}`` reference. :func:`~dbconsole.config.build_profile` validates the table exactly as the
+loader would read it, so the form cannot save a file the app would later refuse; this screen
+only gathers the boxes' text and shows the result.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -22,155 +20,21 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from dbconsole.config import (
     Config,
-    Profile,
+    ProfileFormValues,
+    build_profile,
     env_var_name,
     is_local_host,
-    profile_table,
-    remove_env_secret,
-    save_config,
-    secret_references,
-    set_env_secret,
+    save_profile,
     split_password,
-    with_profile,
+    values_from_profile,
 )
-from dbconsole.errors import ConfigError, DbconsoleError
+from dbconsole.errors import DbconsoleError
+from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import error_line
-from dbconsole.tui.probe import describe_probe, probe
 from dbconsole.tui.messages import ProfileTested
 
 COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan", "white", "bright_red", "bright_green",
           "bright_blue")
-
-
-@dataclass
-class ProfileFormValues:
-    name: str
-    url: str
-    password: str = ""
-    ssh_host: str = ""
-    ssh_port: str = ""
-    ssh_user: str = ""
-    ssh_key: str = ""
-    read_only: bool = True
-    color: str | None = None
-
-
-def with_password_reference(url: str, var: str) -> str:
-    """Put ``${var}`` as the password of ``url`` (replacing any password already there)."""
-    if "://" not in url:
-        raise ConfigError("use a postgresql://user@host/db URL to store a password")
-    scheme, rest = url.split("://", 1)
-    netloc, sep, tail = rest.partition("/")
-    if "@" not in netloc:
-        raise ConfigError("the URL needs a user (postgresql://USER@host/db) to go with a password")
-    userinfo, hostinfo = netloc.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:${{{var}}}@{hostinfo}{sep}{tail}"
-
-
-def build_profile(config: Config, values: ProfileFormValues, old_name: str | None) -> tuple[Config, dict[str, str]]:
-    """The config with this profile added or replaced, and the secrets to put in ``.env``.
-
-    Raises ConfigError (one line naming the field) when the values would not load.
-    """
-    name = values.name.strip()
-    if not name:
-        raise ConfigError("the profile needs a name")
-    if old_name != name and name in config.profiles:
-        raise ConfigError(f"a profile called '{name}' exists already")
-    old_raw: dict[str, Any] = dict(config.profiles[old_name].raw) if old_name in config.profiles else {}
-    var = env_var_name(name)
-    secrets: dict[str, str] = {}
-    url = values.url.strip()
-    url_env = None
-    if url:
-        url, literal = split_password(url, var)
-        if literal is not None:
-            secrets[var] = literal
-        if values.password:
-            url = with_password_reference(url, var)
-            secrets[var] = values.password
-        elif old_name and old_name != name:
-            # renamed: a reference to the old profile's variable keeps working as it is
-            pass
-    elif "url_env" in old_raw:
-        url_env = old_raw["url_env"]
-    else:
-        raise ConfigError("the profile needs a URL (postgresql://user@host:5432/db)")
-
-    ssh: dict[str, Any] = {}
-    old_ssh = dict(old_raw.get("ssh") or {})
-    if values.ssh_host.strip():
-        ssh = {k: v for k, v in old_ssh.items() if k in ("password", "known_hosts")}
-        ssh["host"] = values.ssh_host.strip()
-        port = values.ssh_port.strip()
-        if port:
-            if not port.isdigit() or not 0 < int(port) < 65536:
-                raise ConfigError("SSH port must be a number between 1 and 65535")
-            ssh["port"] = int(port)
-        if values.ssh_user.strip():
-            ssh["user"] = values.ssh_user.strip()
-        if values.ssh_key.strip():
-            ssh["key"] = values.ssh_key.strip()
-    table = profile_table(url=url or None, url_env=url_env, read_only=values.read_only, ssh=ssh or None,
-                          color=values.color or None, connect_timeout=old_raw.get("connect_timeout"),
-                          description=old_raw.get("description"))
-    if old_raw.get("live_exact_counts"):
-        table["live_exact_counts"] = True  # kept on edit (the form has no field for it)
-    environ = {**dict(config.environ), **secrets}
-    staged = dataclasses.replace(config, environ=environ)
-    return with_profile(staged, name, table, old_name=old_name), secrets
-
-
-def save_profile(config: Config, values: ProfileFormValues, old_name: str | None) -> Config:
-    """Validate, store the secrets in ``.env`` (0600) and write the TOML atomically (0600)."""
-    new_config, secrets = build_profile(config, values, old_name)
-    # The TOML first: its save refuses when a secret would land in it, and then nothing at all
-    # has been written. A failure writing .env afterwards leaves a ${VAR} the loader names.
-    save_config(new_config)
-    env_path = Path(new_config.save_path).parent / ".env"
-    for var, value in secrets.items():
-        set_env_secret(env_path, var, value)
-    return new_config
-
-
-def forget_secrets(profile: Profile, new_config: Config) -> str:
-    """Take the deleted profile's secrets out of ``.env``; say what was removed or kept, and why."""
-    env_path = Path(new_config.save_path).parent / ".env"
-    still_used = {var for p in new_config.profiles.values() for var in secret_references(p.raw)}
-    removed, kept = [], []
-    ours = "DBCONSOLE_"  # the namespace the profile form writes secrets in (config.env_var_name)
-    for var in sorted(secret_references(profile.raw)):
-        if var in still_used:
-            kept.append(f"{var} (used by another profile)")
-            continue
-        if not var.startswith(ours):
-            kept.append(f"{var} (not written by dbconsole; it may serve other tools)")
-            continue
-        try:
-            if remove_env_secret(env_path, var):
-                removed.append(var)
-            else:
-                kept.append(f"{var} (not in {env_path})")
-        except OSError as exc:
-            kept.append(f"{var} ({error_line(exc)})")
-    words = []
-    if removed:
-        words.append(f"removed {', '.join(removed)} from {env_path}")
-    if kept:
-        words.append(f"kept {', '.join(kept)}")
-    return "; ".join(words) or "it had no secret in .env"
-
-
-def values_from_profile(config: Config, name: str) -> ProfileFormValues:
-    profile = config.profiles[name]
-    raw = profile.raw
-    ssh = dict(raw.get("ssh") or {})
-    return ProfileFormValues(
-        name=name, url=str(raw.get("url", "")), ssh_host=str(ssh.get("host", "")),
-        ssh_port=str(ssh.get("port", "")), ssh_user=str(ssh.get("user", "")), ssh_key=str(ssh.get("key", "")),
-        read_only=profile.read_only, color=profile.color)
 
 
 class ProfileForm(ModalScreen[Config | None]):

@@ -27,10 +27,11 @@ from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Static
 
 from dbconsole.config import Config, Profile
+from dbconsole.modes import DEFAULT_MODE, Mode
 from dbconsole.names import TableName
 from dbconsole.sync import SyncRequest
+from dbconsole.reading import error_line
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.jobs import error_line
 from dbconsole.tui.messages import PlanReady, SyncEvents, SyncFinished, SyncStateChanged
 from dbconsole.tui.widgets.sync import (
     STEPS, ConfirmStep, DirectionStep, OptionsStep, PreviewStep, RunStep, StepId, SummaryStep, TablesStep,
@@ -242,14 +243,14 @@ class SyncWizard(Screen[Any]):
         self.plan = None
         self.update_title()
 
-    def mode(self) -> str | None:
+    def mode(self) -> Mode | None:
         return self.options.mode()
 
     def mode_label(self) -> str:
-        return self.mode() or f"mode {self.config.sync.mode or 'upsert'}"
+        return self.mode() or f"mode {self.config.sync.mode or DEFAULT_MODE}"
 
-    def modes(self) -> set[str]:
-        return self.steps_tables.modes(self.request()) or {self.mode() or self.config.sync.mode or "upsert"}
+    def modes(self) -> set[Mode]:
+        return self.steps_tables.modes(self.request()) or {self.mode() or self.config.sync.mode or DEFAULT_MODE}
 
     def request(self, *, dry_run: bool = False) -> SyncRequest:
         """The steps' parts put together, minus the keyless tables the mode cannot sync."""

@@ -25,10 +25,11 @@ from textual.widgets import Input, Static
 
 from dbconsole.config import Profile
 from dbconsole.connect import connect
+from dbconsole.errors import ConnectError
 from dbconsole.names import TableName
+from dbconsole.reading import ExactCounter, error_line, read_side
 from dbconsole.tui.widgets.browser.grid import BrowserGrid, FilterBox
 from dbconsole.tui.widgets.browser.status import browser_status
-from dbconsole.tui.jobs import ExactCounter, error_line, read_side
 from dbconsole.tui.messages import (
     CatalogLoaded,
     CountsArrived,
@@ -36,6 +37,7 @@ from dbconsole.tui.messages import (
     JobFailed,
     LastSyncedLoaded,
     ProfileStatusChanged,
+    SchemaCompared,
     SideFailed,
 )
 from dbconsole.tui.widgets.browser.columns import GridLayout, layout
@@ -78,6 +80,8 @@ class CompareBrowser(ContentColumn, Vertical):
         self._timer: Timer | None = None
         self._counters: dict[Side, ExactCounter] = {}
         self._layout: GridLayout | None = None
+        self.pair_generation = 0  # a new pair (or ctrl+r) compares the schemas again
+        self.schema_diffs: dict[TableName, Any] = {}  # tables whose schema differs -> their differences
         self._init_content()
 
     def compose(self) -> ComposeResult:
@@ -127,6 +131,16 @@ class CompareBrowser(ContentColumn, Vertical):
         self._setup_columns()
         self.rebuild()
         self.refresh_counts("live")
+        self.compare_schemas()
+
+    def compare_schemas(self) -> None:
+        """Compare the pair's schemas in a worker: one catalog query per side, never on the
+        live timer (a console left open reads nothing more than the estimates)."""
+        self.pair_generation += 1
+        self.schema_diffs = {}
+        left, right = self.sides["left"], self.sides["right"]
+        if left.usable and right.usable and left.profile is not None and right.profile is not None:
+            self._compare_schemas(self.pair_generation, left.profile, right.profile)
 
     def set_refresh_interval(self, seconds: float) -> None:
         if self._timer is not None:
@@ -151,6 +165,8 @@ class CompareBrowser(ContentColumn, Vertical):
         if written is not None and written in {s.profile.name for s in self.sides.values() if s.profile}:
             self.forget_content()  # the sync changed rows: what the diffs found no longer holds
         self.generation += 1
+        if kind == "asked" and self.is_mounted:
+            self.compare_schemas()
         asked = (self.marked_names() or list(self.shown)) if kind == "asked" else None
         current = self.current_name()
         synced = self.marked_names() or ([current] if current is not None else [])
@@ -220,7 +236,36 @@ class CompareBrowser(ContentColumn, Vertical):
                 pass
             self.post_message(CountsFinished(generation, side))
 
+    @work(thread=True, group="schema", exit_on_error=False)
+    def _compare_schemas(self, pair: int, left: Profile, right: Profile) -> None:
+        """Runs in a thread: both schemas, compared; a failure only means no markers."""
+        from dbconsole.schema.compare import compare_schemas, differing_tables
+        from dbconsole.schema.read import read_schema
+
+        try:
+            schemas = []
+            for profile in (left, right):
+                with connect(profile, read_only=True, purpose="browser schema",
+                             options={"lock_timeout": str(LOCK_TIMEOUT_MS)}) as conn:
+                    schemas.append(read_schema(conn))
+            differing = differing_tables(*schemas, compare_schemas(*schemas))
+        except ConnectError:  # the counts' worker already says the side is unreachable
+            return
+        except Exception as exc:  # anything else: said once; the grid just has no markers
+            self.post_message(JobFailed("schema", f"schema compare: {error_line(exc)}"))
+            return
+        self.post_message(SchemaCompared(pair, differing))
+
     # ------------------------------------------------------------------ messages from the workers
+
+    def on_schema_compared(self, message: SchemaCompared) -> None:
+        if message.pair != self.pair_generation:
+            return
+        changed = set(self.schema_diffs) | set(message.differing)
+        self.schema_diffs = message.differing
+        for name in changed:
+            if name in self.shown:
+                self._update_row(name)
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         if message.generation != self.generation:
@@ -325,7 +370,7 @@ class CompareBrowser(ContentColumn, Vertical):
         name_width = self._layout.name_width if self._layout else 40
         cells = {
             "mark": lambda: mark_cell(row.name in self.marked),
-            "table": lambda: name_cell(row, name_width),
+            "table": lambda: name_cell(row, name_width, schema_differs=row.name in self.schema_diffs),
             "left": lambda: count_cell(row, "left"),
             "right": lambda: count_cell(row, "right"),
             "diff": lambda: diff_cell(row),

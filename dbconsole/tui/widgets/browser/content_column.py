@@ -3,7 +3,7 @@
 A part of :class:`~dbconsole.tui.widgets.browser.compare_browser.CompareBrowser` (a mixin, so
 the counting browser stays readable on its own). ``c`` checks the marked tables (else the
 highlighted one), ``C`` every table shown; ``escape`` stops. One worker (group ``diff``) works
-the queue off one table at a time (:class:`~dbconsole.tui.content_jobs.ContentChecks`) and posts
+the queue off one table at a time (:class:`~dbconsole.reading.content.ContentChecks`) and posts
 typed messages; only the handlers here change state. A live refresh never starts a diff: the
 only automatic check is ``[tui] auto_diff_rows`` (off by default), once per table, right after
 the first load of a pair, for tables smaller than that on both sides.
@@ -18,7 +18,7 @@ from textual import work
 
 from dbconsole.config import SyncSettings
 from dbconsole.names import TableName
-from dbconsole.tui.content_jobs import ContentChecks
+from dbconsole.reading.content import ContentChecks
 from dbconsole.tui.messages import ContentChecked, ContentChecksFinished, ContentProgress, ContentUpdated, JobFailed
 from dbconsole.tui.widgets.browser.content import TableContent, content_cell
 

@@ -74,10 +74,16 @@ class TableRow:
 
 
 
-def name_cell(row: TableRow, width: int = 40) -> Text:
-    """The table's name (elided in the middle to ``width``); a partitioned table shows its
-    partitions beneath it (one sync unit)."""
-    text = Text(elide_middle(str(row.name), width), no_wrap=True, overflow="ellipsis")
+SCHEMA_MARK = " ≠"  # after the name: the two sides declare this table differently (see the inspector / schema)
+
+
+def name_cell(row: TableRow, width: int = 40, *, schema_differs: bool = False) -> Text:
+    """The table's name (elided in the middle to ``width``), marked when its schema differs; a
+    partitioned table shows its partitions beneath it (one sync unit)."""
+    mark = SCHEMA_MARK if schema_differs else ""
+    text = Text(elide_middle(str(row.name), width - len(mark)), no_wrap=True, overflow="ellipsis")
+    if mark:
+        text.append(mark, style="bold magenta")
     partitions = row.comparison().partitions
     if partitions:
         text.append(f"  {len(partitions)} partitions", style="dim")

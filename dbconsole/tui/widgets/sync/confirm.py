@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
+from dbconsole.sync.confirm import confirmation_reason
+from dbconsole.sync.counts import RowCounts, describe_counts
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.wording import plural
@@ -30,20 +32,18 @@ class ConfirmStep(WizardStep):
         request = wizard.request()
         target = wizard.target.name
         results = wizard.preview_results
-        totals = [sum(getattr(t, k) for t in results) for k in ("inserted", "updated", "unchanged", "deleted")]
+        totals = RowCounts.sum(t.counts for t in results)
         text = Text()
         text.append(f"Sync {plural(len(wizard.plan.tables) if wizard.plan else 0, 'table')} from ")
         text.append(wizard.source.name, style="bold")
         text.append(" into ")
         text.append(target, style="bold")
         text.append(f" ({wizard.mode_label()}).\n")
-        text.append(f"The dry run would insert {totals[0]:,}, update {totals[1]:,}"
-                    + (f", delete {totals[3]:,}" if totals[3] else "")
-                    + f" and leave {totals[2]:,} rows unchanged.\n\n")
+        text.append(f"The dry run: {describe_counts(totals, dry_run=True)}.\n\n")
         box = self.query_one("#confirm-input", Input)
-        if request.needs_confirmation:
-            why = "the mode is replace" if "replace" in wizard.modes() else f'"{target}" is not a local database'
-            text.append(f"Because {why}, type the target's name ", style="yellow")
+        reason = confirmation_reason(request)
+        if reason:
+            text.append(f"Because {reason}, type the target's name ", style="yellow")
             text.append(f'"{target}"', style="bold yellow")
             text.append(" to confirm, then press enter.", style="yellow")
             box.display = True
@@ -59,7 +59,7 @@ class ConfirmStep(WizardStep):
 
     def blocker(self) -> str | None:
         wizard = self.wizard
-        if not wizard.request().needs_confirmation:
+        if confirmation_reason(wizard.request()) is None:
             return None
         typed = self.query_one("#confirm-input", Input).value.strip()
         if typed == wizard.target.name:

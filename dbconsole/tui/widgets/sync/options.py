@@ -17,11 +17,12 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
 
 from dbconsole.config import SyncSettings
 from dbconsole.format import format_count
+from dbconsole.modes import DEFAULT_MODE, SYNC_MODES, Mode
 from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.toggles import ModeSelect, TickBox
-from dbconsole.tui.widgets.sync.wording import MODE_HELP, MODES, console_wording, plural
+from dbconsole.tui.widgets.sync.wording import MODE_HELP, console_wording, plural
 
 PLAN_COLUMNS = (
     GridColumn("mode", "mode", 11, priority=90),
@@ -44,10 +45,10 @@ class OptionsStep(WizardStep):
         self.parents_touched = False  # the user ticked or unticked FK parents: never overridden
 
     def compose(self) -> ComposeResult:
-        config_mode = self.settings.mode or "upsert"
+        config_mode = self.settings.mode or DEFAULT_MODE
         with Grid(id="options-grid"):
             yield Label("  Mode", id="label-opt-mode")
-            yield ModeSelect([(f"{m} — {MODE_HELP[m]}", m) for m in MODES], prompt=f"from config ({config_mode})",
+            yield ModeSelect([(f"{m} — {MODE_HELP[m]}", m) for m in SYNC_MODES], prompt=f"from config ({config_mode})",
                              id="opt-mode", compact=True)
             yield Label("  Where", id="label-opt-where")
             yield Input(placeholder="filter on the source, e.g. created_at > now() - interval '7 days'",
@@ -70,9 +71,9 @@ class OptionsStep(WizardStep):
 
     # -- the fields ---------------------------------------------------------
 
-    def mode(self) -> str | None:
+    def mode(self) -> Mode | None:
         value = self.query_one(ModeSelect).value
-        return value if isinstance(value, str) else None
+        return next((m for m in SYNC_MODES if m == value), None)
 
     def with_parents(self) -> bool:
         return self.query_one(TickBox).value

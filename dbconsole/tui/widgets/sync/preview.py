@@ -8,6 +8,7 @@ does that in one key (re-plans and dry-runs again).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from rich.text import Text
@@ -15,6 +16,8 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from dbconsole.format import format_duration
+from dbconsole.sync.counts import describe_counts
+from dbconsole.sync.events import Notice, SyncEvent, TableDone, TableStart
 from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
 from dbconsole.tui.actions import bindings
@@ -30,8 +33,9 @@ PREVIEW_COLUMNS = (
 )
 
 
-def done_cells(done: Any) -> dict[str, object]:
-    return {**{k: f"{getattr(done, k):,}" for k in ("inserted", "updated", "unchanged", "deleted")},
+def done_cells(done: TableDone) -> dict[str, object]:
+    """A finished table's grid cells: one per count (columns are keyed by the counts' names), and its time."""
+    return {**{name: f"{value:,}" for name, value in asdict(done.counts).items()},
             "time": format_duration(done.seconds)}
 
 
@@ -46,20 +50,20 @@ class PreviewStep(WizardStep):
         self.reset()
 
     def reset(self) -> None:
-        self.results: list[Any] = []
-        self.notes: list[Any] = []  # the dry run's notices (warnings, predicted failures, info)
+        self.results: list[TableDone] = []
+        self.notes: list[Notice] = []  # the dry run's notices (warnings, predicted failures, info)
         self.done = False
         self.error: str | None = None
         self.kept: list[GridColumn] = []
         self.name_width = grid_columns.NAME_MIN
 
     @property
-    def failures(self) -> list[Any]:
-        return [n for n in self.notes if getattr(n, "fails", False)]
+    def failures(self) -> list[Notice]:
+        return [n for n in self.notes if n.fails]
 
     @property
     def parents_would_fix(self) -> bool:
-        return any(getattr(n, "remedy", None) == "add_parents" for n in self.failures)
+        return any(n.remedy == "add_parents" for n in self.failures)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="preview-status", classes="step-intro")
@@ -76,18 +80,19 @@ class PreviewStep(WizardStep):
         grid.focus()
         self.wizard.start_dry_run()
 
-    def add_result(self, done: Any) -> None:
+    def add_result(self, done: TableDone) -> None:
         self.results.append(done)
         self.query_one("#preview-table", DataTable).add_row(
             *grid_columns.row(self.kept, done.table, self.name_width, done_cells(done)))
 
-    def engine_event(self, event: Any) -> None:
-        if event.event == "table_done":
-            self.add_result(event)
-        elif event.event == "table_start":
-            self.query_one("#preview-status", Static).update(Text(f"dry run: {event.table}…", style="yellow"))
-        elif event.event == "notice" and event.kind in ("warning", "info"):
-            self.notes.append(event)
+    def engine_event(self, event: SyncEvent) -> None:
+        match event:
+            case TableDone():
+                self.add_result(event)
+            case TableStart():
+                self.query_one("#preview-status", Static).update(Text(f"dry run: {event.table}…", style="yellow"))
+            case Notice(kind="warning" | "info"):
+                self.notes.append(event)
 
     def finished(self, summary: Any, error: str | None) -> None:
         status = self.query_one("#preview-status", Static)
@@ -102,10 +107,8 @@ class PreviewStep(WizardStep):
         status.update(self.headline(summary))
 
     def headline(self, summary: Any) -> Text:
-        deletes = f", delete {summary.deleted:,}" if summary.deleted else ""
-        text = Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written. Would insert "
-                    f"{summary.inserted:,}, update {summary.updated:,}{deletes}; {summary.unchanged:,} unchanged.",
-                    style="green")
+        text = Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written; "
+                    f"{describe_counts(summary.counts, dry_run=True)}.", style="green")
         for note in self.notes:
             where = f"{note.table}: " if note.table else ""
             if note.fails:

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar
 
 from dbconsole.format import format_count, format_duration, format_rate
+from dbconsole.sync.counts import RowCounts, describe_counts
 from dbconsole.tui.widgets.sync.columns import elide_middle
 
 BAR_WIDTH = 24
@@ -125,13 +126,11 @@ class RunProgress(Vertical):
                   eta=Text(f"ETA {format_duration(eta_s)}" if eta_s is not None else ""))
         self._update_overall()
 
-    def table_done(self, table: str, inserted: int, updated: int, unchanged: int, deleted: int, seconds: float) -> None:
-        self.rows[table] = max(self.rows.get(table, 0), inserted + updated + unchanged)
+    def table_done(self, table: str, counts: RowCounts, seconds: float) -> None:
+        self.rows[table] = max(self.rows.get(table, 0), counts.total)
         self.estimates[table] = self.rows[table]
         self.finished.add(table)
-        result = f"+{inserted:,} new · {updated:,} changed · {unchanged:,} same"
-        if deleted:
-            result += f" · {deleted:,} deleted"
+        result = describe_counts(counts, sep=" · ")
         self._set(table, progress=bar_cell(1, 1, finished=True, width=self.bar_width),
                   rows=Text(format_count(self.rows[table]), justify="right"),
                   eta=Text(f"{result} · {format_duration(seconds)}", style="green"))

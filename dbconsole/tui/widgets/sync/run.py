@@ -9,13 +9,14 @@ sent after its batch commits), and which table the error names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import RichLog
 
 from dbconsole.format import format_duration
+from dbconsole.sync.counts import describe_counts
+from dbconsole.sync.events import Done, ErrorEvent, Notice, PlanEvent, Progress, SyncEvent, TableDone, TableStart
 from dbconsole.tui.widgets.sync.progress import RunProgress
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.widgets.sync.step import WizardStep
@@ -24,23 +25,23 @@ from dbconsole.tui.widgets.sync.wording import console_wording, plural
 
 @dataclass
 class RunRecord:
-    done: dict[str, Any] = field(default_factory=dict)  # table -> TableDone
+    done: dict[str, TableDone] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
     committed: dict[str, int] = field(default_factory=dict)  # table -> rows committed (batched modes)
     error_table: str | None = None
 
-    def note(self, event: Any) -> None:
-        kind = event.event
-        if kind == "table_start":
-            if event.table not in self.started:
-                self.started.append(event.table)
-            self.committed[event.table] = event.resume_rows
-        elif kind == "progress":
-            self.committed[event.table] = event.rows
-        elif kind == "table_done":
-            self.done[event.table] = event
-        elif kind == "error" and event.table:
-            self.error_table = event.table
+    def note(self, event: SyncEvent) -> None:
+        match event:
+            case TableStart():
+                if event.table not in self.started:
+                    self.started.append(event.table)
+                self.committed[event.table] = event.resume_rows
+            case Progress():
+                self.committed[event.table] = event.rows
+            case TableDone():
+                self.done[event.table] = event
+            case ErrorEvent() if event.table:
+                self.error_table = event.table
 
     @property
     def unfinished(self) -> str | None:
@@ -86,35 +87,32 @@ class RunStep(WizardStep):
     def write(self, text: str, style: str = "") -> None:
         self.query_one("#run-log", RichLog).write(Text(text, style=style))
 
-    async def engine_events(self, events: list[Any]) -> None:
+    async def engine_events(self, events: list[SyncEvent]) -> None:
         progress = self.query_one(RunProgress)
         for event in events:
             self.record.note(event)
-            kind = event.event
-            if kind == "plan":
-                await progress.plan([(t.table, t.estimated_rows) for t in event.tables])
-                self.write(f"plan: {plural(len(event.tables), 'table')}, {event.source} → {event.target}", "dim")
-                for warning in event.warnings:
-                    self.write(f"warning: {console_wording(warning)}", "yellow")
-            elif kind == "table_start":
-                progress.table_start(event.table, event.estimated_rows, event.resume_rows)
-                resumed = f" (resuming after {event.resume_rows:,} rows)" if event.resume_rows else ""
-                self.write(f"{event.table}: {event.mode}{resumed}")
-            elif kind == "progress":
-                progress.progress(event.table, event.rows, event.rows_per_s, event.eta_s, event.estimated_rows)
-            elif kind == "table_done":
-                progress.table_done(event.table, event.inserted, event.updated, event.unchanged, event.deleted,
-                                    event.seconds)
-                self.write(f"{event.table}: +{event.inserted:,} inserted, {event.updated:,} updated, "
-                         f"{event.unchanged:,} unchanged" + (f", {event.deleted:,} deleted" if event.deleted else "")
-                         + f" in {format_duration(event.seconds)}", "green")
-            elif kind == "error":
-                where = f" in {event.table}" if event.table else ""
-                self.write(f"error{where}: {console_wording(event.message)}", "red")
-            elif kind == "notice":
-                self.write(f"{event.table + ': ' if event.table else ''}{console_wording(event.message)}",
-                         "yellow" if event.kind in ("warning", "retry") else "dim")
-            elif kind == "done":
-                state = "cancelled" if event.cancelled else "done"
-                self.write(f"{state}: {event.inserted:,} inserted, {event.updated:,} updated, "
-                         f"{event.unchanged:,} unchanged in {format_duration(event.seconds)}", "bold")
+            match event:
+                case PlanEvent():
+                    await progress.plan([(t.table, t.estimated_rows) for t in event.tables])
+                    self.write(f"plan: {plural(len(event.tables), 'table')}, {event.source} → {event.target}", "dim")
+                    for warning in event.warnings:
+                        self.write(f"warning: {console_wording(warning)}", "yellow")
+                case TableStart():
+                    progress.table_start(event.table, event.estimated_rows, event.resume_rows)
+                    resumed = f" (resuming after {event.resume_rows:,} rows)" if event.resume_rows else ""
+                    self.write(f"{event.table}: {event.mode}{resumed}")
+                case Progress():
+                    progress.progress(event.table, event.rows, event.rows_per_s, event.eta_s, event.estimated_rows)
+                case TableDone():
+                    progress.table_done(event.table, event.counts, event.seconds)
+                    self.write(f"{event.table}: {describe_counts(event.counts)} in {format_duration(event.seconds)}",
+                               "green")
+                case ErrorEvent():
+                    where = f" in {event.table}" if event.table else ""
+                    self.write(f"error{where}: {console_wording(event.message)}", "red")
+                case Notice():
+                    self.write(f"{event.table + ': ' if event.table else ''}{console_wording(event.message)}",
+                               "yellow" if event.kind in ("warning", "retry") else "dim")
+                case Done():
+                    state = "cancelled" if event.cancelled else "done"
+                    self.write(f"{state}: {describe_counts(event.counts)} in {format_duration(event.seconds)}", "bold")

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from dbconsole.format import format_duration
+from dbconsole.sync.counts import RowCounts, describe_counts
 from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
 from dbconsole.tui.widgets.sync.preview import done_cells
@@ -108,9 +109,7 @@ class SummaryStep(WizardStep):
         else:
             text.append("Done.\n", style="green bold")
         done = list(record.done.values()) if summary is None else summary.tables
-        totals = {k: sum(getattr(t, k) for t in done) for k in ("inserted", "updated", "unchanged", "deleted")}
-        text.append(f"inserted {totals['inserted']:,} · updated {totals['updated']:,} · unchanged "
-                    f"{totals['unchanged']:,}" + (f" · deleted {totals['deleted']:,}" if totals['deleted'] else ""))
+        text.append(describe_counts(RowCounts.sum(t.counts for t in done), sep=" · "))
         if summary is not None:
             text.append(f" · {format_duration(summary.seconds)}")
         if wizard.can_add_parents():

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import SelectionList, Static
 
+from dbconsole.modes import Mode
 from dbconsole.names import TableName
 from dbconsole.sync import SyncRequest
 from dbconsole.sync.plan import effective_mode
@@ -104,6 +105,6 @@ class TablesStep(WizardStep):
         names = {str(n): n for n in self.keyless}
         return [t for t in request.tables if t in names and effective_mode(names[t], request) != "replace"]
 
-    def modes(self, request: SyncRequest) -> set[str]:
+    def modes(self, request: SyncRequest) -> set[Mode]:
         names = {str(n): n for n in self.available}
         return {effective_mode(names[t], request) for t in request.tables if t in names}

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+
+from dbconsole.sync.events import Progress, SyncEvent
 
 EVENT_FLUSH_SECONDS = 0.1
 
@@ -35,23 +37,23 @@ class EventThrottle:
     kept and forces a flush, so the screen sees each table start and finish at once.
     """
 
-    def __init__(self, post: Any, interval: float = EVENT_FLUSH_SECONDS) -> None:
+    def __init__(self, post: Callable[[list[SyncEvent]], None], interval: float = EVENT_FLUSH_SECONDS) -> None:
         self.post = post
         self.interval = interval
-        self.pending: list[Any] = []
+        self.pending: list[SyncEvent] = []
         self.last = time.monotonic()
         self.lock = threading.Lock()
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: SyncEvent) -> None:
         with self.lock:
-            if getattr(event, "event", "") == "progress":
-                self.pending = [e for e in self.pending
-                                if not (getattr(e, "event", "") == "progress" and e.table == event.table)]
-                self.pending.append(event)
-                if time.monotonic() - self.last < self.interval:
-                    return
-            else:
-                self.pending.append(event)
+            match event:
+                case Progress(table=table):
+                    self.pending = [e for e in self.pending if not (isinstance(e, Progress) and e.table == table)]
+                    self.pending.append(event)
+                    if time.monotonic() - self.last < self.interval:
+                        return
+                case _:
+                    self.pending.append(event)
             self._flush()
 
     def _flush(self) -> None:

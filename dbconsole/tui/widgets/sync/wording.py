@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-MODES = ("upsert", "replace", "incremental", "xmin")
+from dbconsole.modes import Mode
 
-MODE_HELP = {  # one line each, short enough for the mode list at 80 columns
+MODE_HELP: dict[Mode, str] = {  # one line each, short enough for the mode list at 80 columns
     "upsert": "insert new rows, update changed ones, keep the rest",
     "replace": "make it equal: deletes rows the source lacks",
     "incremental": "rows whose updated_at moved since the last run",

@@ -1,6 +1,6 @@
-"""The blocking work behind the browser's content column and the inspector's differing rows.
+"""Content diffs for a live view, and the rows of the keys they found (the console's content column).
 
-Kept free of Textual for the same reason as :mod:`dbconsole.tui.jobs`: these run in thread
+No Textual here, like the rest of :mod:`dbconsole.reading`: these run in the console's thread
 workers and wait on the network; the widgets only schedule them and react to messages.
 
 :class:`ContentChecks` is a queue of tables to diff for one pair of profiles, worked off one
@@ -26,7 +26,8 @@ from dbconsole.diff import DiffRequest, TableDiff, default_source, diff_tables
 from dbconsole.diff.events import DiffEvent, DiffProgress
 from dbconsole.names import TableName
 from dbconsole.sync.masks import mask_expression
-from dbconsole.tui.jobs import QUERY_TIMEOUT_MS, display_row, error_line
+from dbconsole.reading.query import QUERY_TIMEOUT_MS, display_row
+from dbconsole.reading.sides import error_line
 
 INSPECT_ROWS = 50  # differing keys kept per table: what the inspector shows side by side
 DIFF_TIMEOUT_MS = 120_000  # per statement; a range that times out is split smaller by the engine

@@ -1,9 +1,8 @@
-"""The blocking work behind the console, kept free of Textual.
+"""Rows shown to a person: a table's first rows, and the read-only SQL box.
 
-Why a separate module: each function here runs inside a thread worker and may wait on the
-network for seconds; keeping them plain functions (connection in, data out, one readable error
-line on failure) means the widgets only schedule them and react to messages, and the logic can
-be tested without a screen.
+Why in the core: both are reads a face schedules and shows, and both carry the rules that keep
+a look from becoming a write or a full scan (read-only transactions, a statement timeout, a
+fetch limit); a face only renders :class:`QueryResult` and the cells.
 """
 
 from __future__ import annotations
@@ -12,134 +11,22 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from dbconsole.catalog import CountResult, Table, exact_count, read_catalog
+from dbconsole.catalog import Table
 from dbconsole.config import Profile
-from dbconsole.connect import ServerInfo, connect, describe_pg_error, server_info
+from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import DbconsoleError
-from dbconsole.names import TableName
-from dbconsole.redact import redact
 
 PREVIEW_ROWS = 50
 QUERY_FETCH_LIMIT = 500
 QUERY_TIMEOUT_MS = 15_000
-COUNT_TIMEOUT_MS = 30_000
 CELL_CHARS = 200
-
-
-def error_line(exc: BaseException) -> str:
-    """The one line a person sees for any failure: never a traceback, never a secret."""
-    if isinstance(exc, DbconsoleError):
-        return redact(str(exc))
-    if isinstance(exc, psycopg.Error):
-        return describe_pg_error(exc)
-    text = " ".join(str(exc).split()) or exc.__class__.__name__
-    return redact(f"{exc.__class__.__name__}: {text}" if not isinstance(exc, OSError) else text)
-
-
-# --------------------------------------------------------------------------- one side of a compare
-
-
-@dataclass
-class SideSnapshot:
-    info: ServerInfo
-    tables: list[Table]
-    last_synced: dict[TableName, Any] = field(default_factory=dict)
-
-
-def read_side(conn: psycopg.Connection[Any], profile: Profile) -> SideSnapshot:
-    """Server facts, every table with its estimate, and the engine's sync history, read-only."""
-    info = server_info(profile, conn, latency_samples=0)  # runs on every refresh: one round trip
-    tables = read_catalog(conn)
-    return SideSnapshot(info=info, tables=tables, last_synced=read_last_synced(conn))
-
-
-def read_last_synced(conn: psycopg.Connection[Any]) -> dict[TableName, Any]:
-    """The engine's per-table history, or nothing when the engine or its state is not there."""
-    try:
-        from dbconsole.sync.state import last_synced
-    except ImportError:
-        return {}
-    try:
-        result = dict(last_synced(conn))
-    except (psycopg.Error, DbconsoleError):
-        result = {}
-    if not conn.autocommit:
-        try:
-            conn.rollback()
-        except psycopg.Error:
-            pass
-    return result
-
-
-class ExactCounter:
-    """``count(*)`` table by table, each under a statement timeout, stoppable from the UI thread.
-
-    One table at a time so that a cancel stops the table being read (the server is asked to
-    cancel it) rather than a batch of them, and results are handed over in small time-boxed
-    batches: a fast local server does not flood the UI with a thousand messages while a slow
-    remote one still shows each count as soon as it lands.
-    """
-
-    def __init__(self, *, timeout_ms: int = COUNT_TIMEOUT_MS, flush_every: float = 0.1) -> None:
-        self.timeout_ms = timeout_ms
-        self.flush_every = flush_every
-        self._cancelled = threading.Event()
-        self._conn: psycopg.Connection[Any] | None = None
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def run(self, conn: psycopg.Connection[Any], tables: Iterable[TableName],
-            emit: Callable[[list[CountResult]], None]) -> None:
-        self._conn = conn
-        pending: list[CountResult] = []
-        last = time.monotonic()
-        try:
-            for table in tables:
-                if self.cancelled:
-                    break
-                try:
-                    result = exact_count(conn, table, timeout_ms=self.timeout_ms)
-                except psycopg.Error as exc:
-                    if self.cancelled:
-                        break
-                    pending.append(CountResult(table, None, describe_pg_error(exc)))
-                    if conn.closed or conn.broken:
-                        break
-                    continue
-                if self.cancelled:
-                    break  # the count that was running when cancel came is not a result
-                pending.append(result)
-                now = time.monotonic()
-                if now - last >= self.flush_every:
-                    emit(pending)
-                    pending = []
-                    last = now
-        finally:
-            self._conn = None
-            if pending:
-                emit(pending)
-
-    def cancel(self) -> None:
-        """Stop before the next table and ask the server to stop the current one (any thread)."""
-        self._cancelled.set()
-        conn = self._conn
-        if conn is not None and not conn.closed:
-            try:
-                conn.cancel_safe(timeout=5.0)
-            except psycopg.Error:
-                pass
-
-
-# --------------------------------------------------------------------------- inspector
 
 
 def preview_rows(profile: Profile, table: Table, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -1,6 +1,7 @@
-"""The profile test (``t`` in the pane, Test in the form): reach the server, and say what it allows.
+"""The profile test (``t`` in the pane, Test in the form, ``dbconsole check``): reach the server,
+and say what it allows.
 
-Why apart from the other jobs: "connected" is not the whole answer for a writable profile. A
+Why apart from the other reads: "connected" is not the whole answer for a writable profile. A
 sync into it needs to write, and a standby, a login kept read-only by the server, or a role
 without privileges on the tables all connect fine and then fail mid-run; the test asks the
 server (one catalog query, no write) and says so up front.
@@ -49,6 +50,7 @@ class WriteAccess:
 class ProbeResult:
     info: ServerInfo
     write_access: WriteAccess | None  # asked only for a writable profile
+    migrations: Any = None  # dbconsole.schema.migrations' reading, when asked (``check``)
 
 
 _WRITE_ACCESS_SQL = """
@@ -78,17 +80,24 @@ def write_access(conn: psycopg.Connection[Any]) -> WriteAccess:
                        int(writable or 0))
 
 
-def probe(profile: Profile) -> ProbeResult:
-    """Connect and describe the server (the profile "test" key and the form's Test).
+def probe(profile: Profile, *, purpose: str = "test", ask_write_access: bool = True,
+          ask_migrations: bool = False) -> ProbeResult:
+    """Connect and describe the server (the profile "test" key, the form's Test, ``check``).
 
     A read-only profile gets a read-only session. A writable one gets the session a sync would
     get (so a login the server keeps read-only shows as such), and the test asks the server what
     this login could write, which is what "writable" has to mean; it only ever runs SELECTs.
+    ``check`` reports the server's facts only and passes ``ask_write_access=False``.
     """
-    conn = connect(profile, purpose="test")
+    conn = connect(profile, purpose=purpose)
     try:
         info = server_info(profile, conn)
-        return ProbeResult(info, None if profile.read_only else write_access(conn))
+        asked = ask_write_access and not profile.read_only
+        migrations = None
+        if ask_migrations:  # on the same connection: over a tunnel every new session costs round trips
+            from dbconsole.schema.migrations import read_migrations
+            migrations = read_migrations(conn)
+        return ProbeResult(info, write_access(conn) if asked else None, migrations)
     finally:
         conn.close()
 

@@ -1,0 +1,18 @@
+"""The sync modes, named once: config validation, the CLI's choices, the wizard's list and the plan.
+
+A module of its own with no imports, so the config (which the engine imports) can use it
+without a cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Mode = Literal["upsert", "replace", "incremental", "xmin"]
+
+SYNC_MODES: tuple[Mode, ...] = get_args(Mode)
+DEFAULT_MODE: Mode = "upsert"
+# Modes that remember where the last successful run stopped, and read only what changed since.
+WATERMARK_MODES: tuple[Mode, ...] = ("incremental", "xmin")
+# Modes that match source rows to target rows by key, batch after batch.
+KEYED_MODES: tuple[Mode, ...] = ("upsert", "incremental", "xmin")

@@ -1,0 +1,149 @@
+"""What every level of a run shares: the request, the plan, both connections, the event sink.
+
+:class:`RunContext` is built by the engine once per attempt, only after both connections are
+open and the plan is made, so no level below the engine ever sees a missing connection or
+plan. What must outlive an attempt (tables finished, the table being worked on) lives in the
+:class:`RunLedger` the engine keeps across retries and hands to each new context.
+
+The levels (:mod:`.table_run`, :mod:`.replace`, :mod:`.preview`) import this module and
+:mod:`.copying`, never the engine or each other's runners, so the split has no import cycle.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import psycopg
+from psycopg import sql
+
+from dbconsole.catalog import ForeignKey, Table
+from dbconsole.errors import Cancelled
+from dbconsole.names import TableName
+from dbconsole.sync import statements as q
+from dbconsole.sync.counts import RowCounts
+from dbconsole.sync.events import Progress, SyncEvent, TableDone
+from dbconsole.sync.fk_errors import Phase
+from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan
+from dbconsole.sync.watchdog import Watchdog
+
+EventSink = Callable[[SyncEvent], None]
+StageLifetime = Literal["DELETE ROWS", "DROP"]  # a table's batches reuse it; or gone at commit
+
+
+@dataclass
+class RunLedger:
+    """What a run has done so far; kept across retries so a new attempt skips finished tables."""
+
+    finished: dict[str, TableDone] = field(default_factory=dict)
+    current: str | None = None  # the table being worked on: failures name it
+    phase: Phase = "insert"  # what the target is doing now: tells an FK error's side
+    stage_names: Iterator[str] = field(default_factory=lambda: (f"dbconsole_stage_{i}" for i in itertools.count()))
+
+
+@dataclass
+class RunContext:
+    """One attempt of a run, with both sides connected and the plan made."""
+
+    request: SyncRequest
+    plan: SyncPlan
+    emit: EventSink
+    cancel: threading.Event
+    watchdog: Watchdog
+    source: psycopg.Connection[Any]
+    target: psycopg.Connection[Any]
+    source_id: str  # which cluster and database the rows come from: state is kept per source
+    snapshot_xmin: int
+    snapshot_xmax: int
+    target_tables: list[Table]  # the target's whole catalog: FK errors are explained from it
+    ledger: RunLedger
+    state_ready: bool  # the target holds the _dbconsole state tables (always so for a writing run)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.request.dry_run
+
+    @property
+    def planned(self) -> set[TableName]:
+        return {t.name for t in self.plan.tables}
+
+    def start_table(self, plan: TablePlan) -> None:
+        self.ledger.current = str(plan.name)
+
+    def parents_outside_plan(self, plan: TablePlan) -> list[ForeignKey]:
+        """Foreign keys of ``plan``'s table whose parent this run does not write."""
+        planned = self.planned
+        return [fk for fk in plan.target.foreign_keys
+                if fk.parent != plan.name and fk.parent not in planned and set(fk.columns) <= set(plan.columns)]
+
+    # -- statements -----------------------------------------------------------
+
+    def scalar(self, conn: psycopg.Connection[Any], statement: Any, params: Any = None) -> Any:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            row = cur.fetchone()
+        self.watchdog.beat()
+        return row[0] if row else None
+
+    def execute(self, conn: psycopg.Connection[Any], statement: Any, params: Any = None) -> int:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            self.watchdog.beat()
+            return max(cur.rowcount, 0)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled")
+
+    def create_stage(self, plan: TablePlan, on_commit: StageLifetime = "DELETE ROWS") -> sql.Identifier:
+        stage = sql.Identifier(next(self.ledger.stage_names))
+        self.execute(self.target, q.create_stage(plan, stage, on_commit=on_commit))
+        if on_commit == "DELETE ROWS" and not self.target.autocommit:
+            self.target.commit()
+        return stage
+
+    def drop_stage(self, stage: sql.Identifier) -> None:
+        self.execute(self.target, sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
+        self.target.commit()
+
+    # -- what the world sees ----------------------------------------------------
+
+    def progress(self, plan: TablePlan, rows: int, rows_this_run: int, began: float) -> None:
+        self.watchdog.beat()
+        elapsed = max(time.monotonic() - began, 1e-6)
+        rate = rows_this_run / elapsed
+        estimate = plan.source.estimated_rows
+        eta = max(estimate - rows, 0) / rate if estimate and rate > 0 else None
+        self.emit(Progress(str(plan.name), rows, round(rate, 1), estimate, round(eta, 1) if eta is not None else None))
+
+    def table_done(self, plan: TablePlan, counts: RowCounts, began: float) -> None:
+        done = TableDone(str(plan.name), counts, round(time.monotonic() - began, 3), dry_run=self.dry_run)
+        self.ledger.finished[str(plan.name)] = done
+        self.emit(done)
+
+
+class Runner(Protocol):
+    """How the tables of a plan are run: writing them, or previewing what that would do.
+
+    The engine picks one per run (:class:`~.table_run.WritingRunner` or
+    :class:`~.preview.PreviewRunner`), so dry run is decided once, not at every step.
+    """
+
+    def prepare_state(self, target: psycopg.Connection[Any]) -> bool:
+        """Make (or look for) the state tables once the plan holds; whether they exist."""
+
+    def before_tables(self, ctx: RunContext) -> None:
+        """Before the first table: a writing run takes every table's sync lock."""
+
+    def run_table(self, ctx: RunContext, plan: TablePlan) -> None:
+        """One table of a batched mode (upsert, incremental, xmin)."""
+
+    def run_replace(self, ctx: RunContext, group: list[TablePlan]) -> None:
+        """Every replace table, in one transaction."""
+
+    def after_tables(self, ctx: RunContext) -> None:
+        """After the last table: a writing run refreshes materialized views when asked."""

@@ -1,0 +1,112 @@
+"""The dry run: what a sync would insert, update, leave and delete, with nothing written.
+
+Every batch is staged and counted inside a target transaction that rolls back; predictions
+that the real run would fail (rows pointing at parents the target lacks, a replace's deletes
+refused by another table's foreign key) are told as ``Notice(fails=True)`` with a remedy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+from psycopg import Transaction, sql
+
+from dbconsole.sync import state
+from dbconsole.sync import statements as q
+from dbconsole.sync.conflicts import replace_conflicts
+from dbconsole.sync.context import RunContext
+from dbconsole.sync.copying import batch_size, copy_batch, count_stage, upper_bound
+from dbconsole.sync.counts import RowCounts
+from dbconsole.sync.events import Notice, TableStart
+from dbconsole.sync.plan import TablePlan
+from dbconsole.sync.replace import ReplaceTally, replace_group
+from dbconsole.sync.table_run import stored_watermark, table_filter
+
+
+class PreviewRunner:
+    """Runs a plan without writing: the engine's choice for ``--dry-run``."""
+
+    def prepare_state(self, target: psycopg.Connection[Any]) -> bool:
+        exists = state.state_exists(target)  # a dry run never creates the state tables
+        target.rollback()
+        return exists
+
+    def before_tables(self, ctx: RunContext) -> None:
+        pass  # nothing is written, so no table's sync lock is needed
+
+    def run_table(self, ctx: RunContext, plan: TablePlan) -> None:
+        ctx.start_table(plan)
+        began = time.monotonic()
+        row_filter = table_filter(ctx, plan, stored_watermark(ctx, plan))
+        ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows))
+        preview_table(ctx, plan, row_filter, began)
+
+    def run_replace(self, ctx: RunContext, group: list[TablePlan]) -> None:
+        replace_group(ctx, group, PreviewSteps())
+
+    def after_tables(self, ctx: RunContext) -> None:
+        pass  # materialized views are only refreshed by a run that wrote
+
+
+def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | None, began: float) -> None:
+    """Count what would be inserted / updated / unchanged, in transactions that roll back."""
+    outside = ctx.parents_outside_plan(plan)
+    if not outside and ctx.scalar(ctx.target, q.target_is_empty(plan)):
+        rows = int(ctx.scalar(ctx.source, q.count_source(plan, row_filter)))
+        ctx.target.rollback()
+        ctx.progress(plan, rows, rows, began)
+        return ctx.table_done(plan, RowCounts(inserted=rows), began)
+    totals = RowCounts()
+    orphans = dict.fromkeys((fk.name for fk in outside), 0)
+    lower: list[str] | None = None
+    while True:
+        ctx.check_cancel()
+        upper = upper_bound(ctx, plan, row_filter, lower, batch_size(plan, row_filter))
+        with ctx.target.transaction() as tx:
+            stage = ctx.create_stage(plan, on_commit="DROP")
+            rows = copy_batch(ctx, plan, row_filter, lower, upper, stage)
+            inserted, updated = count_stage(ctx, plan, stage)
+            for fk in outside:
+                orphans[fk.name] += ctx.scalar(ctx.target, q.orphan_count(fk, stage))
+            raise psycopg.Rollback(tx)
+        totals += RowCounts.of_batch(rows, inserted, updated)
+        ctx.progress(plan, totals.total, totals.total, began)
+        if upper is None:
+            break
+        lower = upper
+    for fk in outside:
+        if orphans[fk.name]:
+            ctx.emit(Notice(str(plan.name), f"{orphans[fk.name]:,} rows reference {fk.parent} rows that "
+                            f"{ctx.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
+                            "here; include the FK parents (--with-parents)", kind="warning", fails=True,
+                            remedy="add_parents"))
+    ctx.table_done(plan, totals, began)
+
+
+class PreviewSteps:
+    """The replace counted, not done: every step reads, and the transaction rolls back."""
+
+    def begin(self, ctx: RunContext, group: list[TablePlan]) -> None:
+        pass  # triggers only matter to writes
+
+    def empty_keyless(self, ctx: RunContext, plan: TablePlan) -> int:
+        return int(ctx.scalar(ctx.target, q.count_target(plan)))
+
+    def load_keyless(self, ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | None) -> int:
+        return int(ctx.scalar(ctx.source, q.count_source(plan, row_filter)))
+
+    def merge(self, ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
+        return count_stage(ctx, plan, stage)
+
+    def delete_missing(self, ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> int:
+        return int(ctx.scalar(ctx.target, q.preview_deletes(plan, stage)))
+
+    def end(self, ctx: RunContext, group: list[TablePlan], tally: ReplaceTally, tx: Transaction) -> None:
+        """The replace dry run also proves its deletes and inserts would hold (see :mod:`.conflicts`)."""
+        written = [t.name for t in ctx.plan.tables]
+        for found in replace_conflicts(ctx.target, group, tally.stages, written, ctx.request.target.name,
+                                       ctx.target_tables):
+            ctx.emit(Notice(found.table, found.message, kind="warning", fails=found.fails, remedy=found.remedy))
+        raise psycopg.Rollback(tx)

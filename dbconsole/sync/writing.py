@@ -1,0 +1,53 @@
+"""The runner of a real sync: locks, then each table written, then materialized views.
+
+The engine picks it for every run that is not a dry run (:class:`~.preview.PreviewRunner`
+is the other); each step is one call into the level that knows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from dbconsole.names import TableName
+from dbconsole.sync import state
+from dbconsole.sync.context import RunContext
+from dbconsole.sync.events import Notice
+from dbconsole.sync.plan import TablePlan
+from dbconsole.sync.replace import WriteSteps, replace_group
+from dbconsole.sync.table_run import write_table
+
+
+class WritingRunner:
+    def prepare_state(self, target: psycopg.Connection[Any]) -> bool:
+        state.ensure_state_schema(target)  # only once the plan holds: a refused run writes nothing at all
+        return True
+
+    def before_tables(self, ctx: RunContext) -> None:
+        def on_wait(table: TableName, pid: int | None) -> None:
+            holder = f" (backend pid {pid})" if pid else ""
+            ctx.emit(Notice(str(table), f"another sync is writing this table on {ctx.request.target.name}{holder}; "
+                            "waiting for it to finish", kind="waiting"))
+
+        state.acquire_locks(ctx.target, [t.name for t in ctx.plan.tables], on_wait=on_wait,
+                            cancelled=ctx.cancel.is_set)
+        ctx.check_cancel()
+
+    def run_table(self, ctx: RunContext, plan: TablePlan) -> None:
+        write_table(ctx, plan)
+
+    def run_replace(self, ctx: RunContext, group: list[TablePlan]) -> None:
+        replace_group(ctx, group, WriteSteps())
+
+    def after_tables(self, ctx: RunContext) -> None:
+        """After every table is in: the materialized views that read them, in one transaction."""
+        views = ctx.plan.matviews
+        if not (ctx.request.refresh_matviews and views):
+            return
+        ctx.ledger.current = None
+        with ctx.target.transaction():
+            for view in views:
+                ctx.execute(ctx.target, sql.SQL("REFRESH MATERIALIZED VIEW {}").format(view.ident))
+        ctx.emit(Notice(None, f"refreshed materialized views {', '.join(str(m) for m in views)}"))
