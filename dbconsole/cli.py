@@ -168,6 +168,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from dbconsole.health import collect_health
+    from dbconsole.health_text import render_report
+
+    profile = _resolve_profile(_load(args), args.profile)
+    report = collect_health(profile, threshold_seconds=args.threshold)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        _console().print(render_report(report))
+    return EXIT_OK
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     from dbconsole.names import split_list
     from dbconsole.pairing import TABLES_ROLES, choose_pair
@@ -434,6 +447,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "profiles": cmd_profiles,
     "check": cmd_check,
     "tables": cmd_tables,
+    "health": cmd_health,
     "sync": cmd_sync,
     "diff": cmd_diff,
     "schema": cmd_schema,

@@ -39,6 +39,7 @@ EXAMPLES = {
     "check": "dbconsole check server\n  dbconsole check postgresql://me@localhost/app --json",
     "tables": ("dbconsole tables                       # this machine's profile vs the other one\n"
                "  dbconsole tables --left local --right server --exact --timeout 10"),
+    "health": "dbconsole health server\n  dbconsole health server --threshold 5 --json | jq '.locks.blocked'",
     "sync": ("dbconsole sync --from server --to local --tables 'public.*' --exclude audit_log --dry-run\n"
              "  dbconsole sync --tables users,stocks --where 'users:id < 1000' --where \"stocks:symbol < 'B'\" --yes\n"
              "  dbconsole sync --tables users --where 'id < 1000' --json > sync.jsonl\n"
@@ -130,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
                         help="statement timeout per exact count; a table over it shows as timed out (default 30)")
     _add_json(tables)
+
+    health = _command(sub, "health", "how a server is doing: size, connections, long queries, locks, "
+                               "replication, wraparound, vacuum, dbconsole's own sessions (read-only)")
+    health.add_argument("profile", metavar="PROFILE", help=PROFILE_HELP)
+    health.add_argument("--threshold", type=positive_float, default=30.0, metavar="SECONDS",
+                        help="a query running longer than this is a long query (default 30)")
+    _add_json(health, what="machine-readable output (fields in the README)")
 
     sync = _command(sub, "sync", "copy tables from one profile into another (UPSERT by default)")
     sync.add_argument("--from", dest="source", metavar="PROFILE",

@@ -9,7 +9,8 @@ There is one way in (:func:`connect`) so that every caller gets the same guarant
 * a read-only profile gets a session the *server* keeps read-only
   (``default_transaction_read_only=on``), checked right after connecting;
 * ``connect_timeout`` bounds the SSH hop and the database handshake, ``application_name`` is
-  ``dbconsole``, and libpq's own conventions (``PG*`` variables, ``~/.pgpass``, ``service=``,
+  ``dbconsole/<purpose>`` (``dbconsole/sync source``, ``dbconsole/browser``...) so that a DBA
+  reading ``pg_stat_activity`` sees who holds a session and why, and libpq's own conventions (``PG*`` variables, ``~/.pgpass``, ``service=``,
   ``sslmode``) keep working, also through the tunnel;
 * every failure becomes one readable :class:`ConnectError` line without any secret in it.
 """
@@ -22,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -32,6 +33,10 @@ from dbconsole.errors import ConnectError
 from dbconsole.redact import redact, register_secret
 
 APPLICATION_NAME = "dbconsole"
+# What a session is for; it becomes its application_name (dbconsole/<purpose>).
+Purpose = Literal["sync source", "sync target", "plan", "browser", "counts", "preview", "sql box",
+                  "check", "test", "tables", "diff", "health", "schema", "create-missing"]
+PURPOSES: tuple[str, ...] = get_args(Purpose)
 DEAD_PEER_SETTINGS = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
                       "keepalives_count": "3", "tcp_user_timeout": "60000"}
 
@@ -61,7 +66,7 @@ def connect(
     read_only: bool | None = None,
     options: dict[str, str] | None = None,
     connect_timeout: int | None = None,
-    purpose: str | None = None,
+    purpose: Purpose | None = None,
 ) -> psycopg.Connection[Any]:
     """A psycopg connection to ``profile``'s database, through its tunnel if it has one.
 
@@ -79,7 +84,7 @@ def connect(
     if settings:
         extra = " ".join(f"-c {name}={value}" for name, value in settings.items())
         params["options"] = f"{params['options']} {extra}" if params.get("options") else extra
-    params.setdefault("application_name", APPLICATION_NAME if not purpose else f"{APPLICATION_NAME} {purpose}")
+    params["application_name"] = application_name(purpose)  # ours even if the URL names another
     params["connect_timeout"] = str(timeout)
     for name, value in DEAD_PEER_SETTINGS.items():  # a vanished network fails in ~a minute, not hours
         params.setdefault(name, value)
@@ -107,6 +112,16 @@ def connect(
     if session_read_only:
         _ensure_read_only(conn, profile)
     return conn
+
+
+def application_name(purpose: Purpose | None) -> str:
+    """``dbconsole/<purpose>``: the name every dbconsole session carries (``health`` finds its own by it)."""
+    return f"{APPLICATION_NAME}/{purpose}" if purpose else APPLICATION_NAME
+
+
+def is_own_session(name: str | None) -> bool:
+    """Was a session (by its application_name) opened by dbconsole?"""
+    return name is not None and (name == APPLICATION_NAME or name.startswith(f"{APPLICATION_NAME}/"))
 
 
 def _conninfo_params(profile: Profile) -> dict[str, Any]:

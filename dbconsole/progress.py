@@ -144,7 +144,7 @@ class LivePrinter:
             self.console.print(f"  {line}")
 
     def _on_notice(self, event: Notice) -> None:
-        marks = {"warning": "[yellow]![/]", "retry": "[yellow]↻[/]", "waiting": "[cyan]…[/]"}
+        marks = {"warning": "[yellow]![/]", "retry": "[yellow]↻[/]", "waiting": "[cyan]…[/]", "snapshot": "[cyan]⟳[/]"}
         where = f"{event.table}: " if event.table else ""
         target = self.progress.console if self.progress is not None else self.console
         target.print(f"  {marks.get(event.kind, '·')} {where}{event.message}")

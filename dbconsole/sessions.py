@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from dbconsole.config import Profile
-from dbconsole.connect import connect
+from dbconsole.connect import Purpose, connect
 
 RENDER_SETTINGS = {
     "datestyle": "ISO,MDY", "intervalstyle": "postgres", "extra_float_digits": "3", "timezone": "UTC",
@@ -25,7 +25,7 @@ RENDER_SETTINGS = {
 SESSION_OPTIONS = {**RENDER_SETTINGS, "statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}
 
 
-def open_read_snapshot(profile: Profile, *, purpose: str, statement_timeout_ms: int = 0) -> psycopg.Connection[Any]:
+def open_read_snapshot(profile: Profile, *, purpose: Purpose, statement_timeout_ms: int = 0) -> psycopg.Connection[Any]:
     """A read-only session whose transactions are REPEATABLE READ snapshots, with a statement timeout.
 
     The server enforces the read-only part (``default_transaction_read_only``, checked by

@@ -13,6 +13,7 @@ Textual's Pilot at a fixed size with the cursor blink off, and saves one SVG per
     wizard-preview.svg   the sync wizard's dry-run preview
     wizard-running.svg   the wizard mid-run: per-table and total progress, events
     inspector.svg        the inspector with a query result
+    health.svg           the health view of the server profile
 
 The databases come from ``dbconsole.demo.start_demo`` (exactly what ``dbconsole demo`` shows);
 without the demo module the script builds the same setup from :mod:`dbconsole.sandbox` itself.
@@ -141,6 +142,7 @@ async def scenes(config_path: Path, out: Path) -> None:
 
     from dbconsole.config import load_config
     from dbconsole.tui.app import DbconsoleApp
+    from dbconsole.tui.screens.health import HealthScreen
     from dbconsole.tui.screens.inspector import Inspector
     from dbconsole.tui.screens.wizard import SyncWizard
     from dbconsole.tui.widgets.sync import RunProgress
@@ -201,6 +203,15 @@ async def scenes(config_path: Path, out: Path) -> None:
         await wait_for(pilot, lambda: inspector.query_one("#rows-left").row_count
                        and inspector.query_one("#rows-right").row_count, "the previews")
         await shoot(pilot, app, out, "inspector")
+
+        # the health of the server (the profile highlighted in the profiles pane)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, Inspector), "the inspector to close")
+        app.query_one("#profile-list").highlighted = 1  # the server
+        await pilot.press("h")
+        health = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, HealthScreen) else None, "health")
+        await wait_for(pilot, lambda: health.reads >= 1, "the first health read")
+        await shoot(pilot, app, out, "health")
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- help and typos
 
 
-COMMANDS = ("demo", "profiles", "check", "tables", "sync", "diff", "schema")
+COMMANDS = ("demo", "profiles", "check", "tables", "sync", "diff", "schema", "health")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -34,7 +34,7 @@ PROFILE_KEYS = {
     "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description", "live_exact_counts",
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
-SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables", "triggers"}
+SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "tables", "triggers"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
 TUI_KEYS = {"refresh_interval", "theme", "auto_diff_rows"}
@@ -114,6 +114,7 @@ class SyncSettings:
     stall_timeout: float | None = None  # seconds without a byte from the source before giving up
     tables: Mapping[str, TableRules] = field(default_factory=dict)
     triggers: str | None = None  # "disable" (default) | "keep": target user triggers during the apply
+    max_snapshot_age: float | None = None  # seconds a read-only source's snapshot may stay open (0: no limit)
 
 
 @dataclass(frozen=True)

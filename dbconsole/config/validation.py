@@ -165,6 +165,9 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     stall = raw.get("stall_timeout")
     if stall is not None:
         check_number(stall, where, "sync.stall_timeout", above_minimum=True, must_be="a number of seconds > 0")
+    max_age = raw.get("max_snapshot_age")
+    if max_age is not None:
+        check_number(max_age, where, "sync.max_snapshot_age", must_be="a number of seconds >= 0 (0: no limit)")
     triggers = raw.get("triggers")
     if triggers is not None:
         check_choice(triggers, TRIGGER_POLICIES, where, "sync.triggers", suggest=False)
@@ -172,7 +175,8 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     for name, table_raw in expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
     return SyncSettings(batch_size=batch_size, mode=mode, retries=retries,
-                        stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers)
+                        stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers,
+                        max_snapshot_age=float(max_age) if max_age is not None else None)
 
 
 def _parse_table_rules(raw: Any, where: str, key: str) -> TableRules:

@@ -137,7 +137,7 @@ def rows_by_key(profile: Profile, table: Table, key: Sequence[str], keys: Sequen
         select=select, table=table.qualified.ident, key=sql.SQL(", ").join(sql.Identifier(c) for c in key),
         values=sql.SQL(", ").join([one] * len(keys)))
     params = [values.get(c) for values in keys for c in key]
-    conn = connect(profile, read_only=True, purpose="inspect")
+    conn = connect(profile, read_only=True, purpose="preview")
     try:
         with conn.transaction():
             with conn.cursor() as cur:

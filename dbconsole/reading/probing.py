@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from dbconsole.config import Profile
-from dbconsole.connect import ServerInfo, connect, server_info
+from dbconsole.connect import Purpose, ServerInfo, connect, server_info
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def write_access(conn: psycopg.Connection[Any]) -> WriteAccess:
                        int(writable or 0))
 
 
-def probe(profile: Profile, *, purpose: str = "test", ask_write_access: bool = True,
+def probe(profile: Profile, *, purpose: Purpose = "test", ask_write_access: bool = True,
           ask_migrations: bool = False) -> ProbeResult:
     """Connect and describe the server (the profile "test" key, the form's Test, ``check``).
 

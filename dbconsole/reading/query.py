@@ -27,6 +27,9 @@ PREVIEW_ROWS = 50
 QUERY_FETCH_LIMIT = 500
 QUERY_TIMEOUT_MS = 15_000
 CELL_CHARS = 200
+# A LOCK TABLE (or a query stuck behind a migration) in the SQL box must not queue production
+# behind it, and a transaction left open must not hold a snapshot for long.
+SQL_BOX_SESSION = {"lock_timeout": "3000", "idle_in_transaction_session_timeout": "60000"}
 
 
 def preview_rows(profile: Profile, table: Table, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -36,7 +39,7 @@ def preview_rows(profile: Profile, table: Table, limit: int = PREVIEW_ROWS) -> t
     if order:
         query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(sql.Identifier(c) for c in order))
     query += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
-    conn = connect(profile, read_only=True, purpose="inspect")
+    conn = connect(profile, read_only=True, purpose="preview")
     try:
         with conn.transaction():
             with conn.cursor() as cur:
@@ -128,7 +131,8 @@ class ReadOnlyQuery:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.profile, read_only=True, autocommit=True, purpose="query")
+            self._conn = connect(self.profile, read_only=True, autocommit=True, purpose="sql box",
+                                 options=SQL_BOX_SESSION)
         return self._conn
 
     def run(self, text: str) -> QueryResult:
@@ -151,6 +155,9 @@ class ReadOnlyQuery:
                 message = describe_pg_error(exc)
                 if "user request" in message:
                     raise DbconsoleError("query cancelled") from None
+                if "lock timeout" in message:
+                    raise DbconsoleError(f"{message}: a table it needs is locked (the box waits "
+                                         f"{int(SQL_BOX_SESSION['lock_timeout']) / 1000:g} s at most)") from None
                 raise DbconsoleError(f"{message} (limit {self.timeout_ms / 1000:g} s)") from None
             except psycopg.Error as exc:
                 if exc.sqlstate is None and "COPY" in str(exc):  # psycopg's own refusal, not the server's

@@ -21,7 +21,7 @@ import psycopg
 from dbconsole.catalog import CountResult, Table, exact_count, iter_exact_counts, read_catalog
 from dbconsole.compare import TableComparison, compare_tables
 from dbconsole.config import Profile
-from dbconsole.connect import ServerInfo, connect, describe_pg_error, server_info
+from dbconsole.connect import Purpose, ServerInfo, connect, describe_pg_error, server_info
 from dbconsole.errors import DbconsoleError, one_line
 from dbconsole.live import count_kind
 from dbconsole.names import TableName, select_tables
@@ -136,7 +136,7 @@ class ExactCounter:
 
 
 @contextlib.contextmanager
-def both_sides(left: Profile, right: Profile, *, purpose: str
+def both_sides(left: Profile, right: Profile, *, purpose: Purpose
                ) -> Iterator[tuple[ThreadPoolExecutor, list[psycopg.Connection[Any]]]]:
     """Read-only connections to both profiles, opened in parallel (tunnels are slow) and all
     closed on the way out; the pool is there to read both sides in parallel too."""

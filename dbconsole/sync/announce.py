@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dbconsole.sync import triggers
 from dbconsole.sync.events import Notice, PlannedTable, PlanEvent, SyncEvent
 from dbconsole.sync.plan import SyncPlan, SyncRequest
+from dbconsole.sync.snapshot_guard import plan_warnings as snapshot_warnings
 
 
 def plan_events(request: SyncRequest, plan: SyncPlan, resume: dict[str, int]) -> Iterator[SyncEvent]:
@@ -20,7 +21,8 @@ def plan_events(request: SyncRequest, plan: SyncPlan, resume: dict[str, int]) ->
             resume_rows=resume.get(str(t.name), 0), where=t.where, masked=t.masks, preserved=t.preserve,
             warnings=t.warnings, triggers_disabled=[str(tg) for tg in t.disable_triggers],
             partitions=[str(p.qualified) for p in t.target.partitions]) for t in plan.tables],
-        warnings=plan.warnings + [f"skipped {name}: {why}" for name, why in plan.skipped],
+        warnings=plan.warnings + [f"skipped {name}: {why}" for name, why in plan.skipped]
+        + snapshot_warnings(request, plan),
         matviews=[str(m) for m in plan.matviews])
     for name, message in plan.notices:
         yield Notice(str(name), message)

@@ -42,6 +42,7 @@ class RunLedger:
     finished: dict[str, TableDone] = field(default_factory=dict)
     current: str | None = None  # the table being worked on: failures name it
     phase: Phase = "insert"  # what the target is doing now: tells an FK error's side
+    renewed_snapshot_at: str | None = None  # the first table read in a renewed source snapshot (max_snapshot_age)
     stage_names: Iterator[str] = field(default_factory=lambda: (f"dbconsole_stage_{i}" for i in itertools.count()))
 
 

@@ -33,8 +33,9 @@ from dbconsole.sync.announce import plan_events
 from dbconsole.sync.context import EventSink, RunContext, RunLedger, Runner
 from dbconsole.sync.counts import HasCounts, RowCounts
 from dbconsole.sync.events import Done, ErrorEvent, Notice, TableDone
-from dbconsole.sync.plan import SyncPlan, SyncRequest, build_plan
+from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan, build_plan
 from dbconsole.sync.preview import PreviewRunner
+from dbconsole.sync.snapshot_guard import SnapshotGuard
 from dbconsole.sync.watchdog import Watchdog
 from dbconsole.sync.writing import WritingRunner
 
@@ -144,6 +145,7 @@ class SyncRun:
         self.started = time.monotonic()
         self.retries = request.settings.retries if request.settings.retries is not None else DEFAULT_RETRIES
         self.watchdog = Watchdog(request.settings.stall_timeout or DEFAULT_STALL_TIMEOUT)
+        self.snapshot_guard = SnapshotGuard.for_request(request)  # how old the source snapshot may get
         self._connections: list[psycopg.Connection[Any]] = []
 
     def run(self) -> SyncSummary:
@@ -187,6 +189,7 @@ class SyncRun:
         if self.plan is None:
             self.plan = self._make_plan(source, source_id, target)
         xmin, xmax = _take_snapshot(source)
+        self.snapshot_guard.taken()
         return RunContext(
             request=self.request, plan=self.plan, emit=self.emit, cancel=self.cancel, watchdog=self.watchdog,
             source=source, target=target, source_id=source_id, snapshot_xmin=xmin, snapshot_xmax=xmax,
@@ -235,12 +238,30 @@ class SyncRun:
         finished = self.ledger.finished
         self.runner.before_tables(ctx)
         replace_group = [t for t in ctx.plan.tables if t.mode == "replace"]
+        snapshot_used = False  # a table read in this attempt's snapshot: renewing it may be due
         for table in ctx.plan.tables:
             if table.mode != "replace" and str(table.name) not in finished:
+                if snapshot_used:
+                    self._renew_snapshot_if_due(ctx, table)
+                snapshot_used = True
                 self.runner.run_table(ctx, table)
         if replace_group and not all(str(t.name) in finished for t in replace_group):
+            if snapshot_used:
+                self._renew_snapshot_if_due(ctx, replace_group[0])  # the group itself reads one snapshot
             self.runner.run_replace(ctx, replace_group)
         self.runner.after_tables(ctx)
+
+    def _renew_snapshot_if_due(self, ctx: RunContext, next_table: TablePlan) -> None:
+        """Between tables, once the source snapshot is ``max_snapshot_age`` old: the table before
+        is finished and committed, so the old snapshot ends and the next tables read a fresh one."""
+        if not self.snapshot_guard.due():
+            return
+        ctx.emit(Notice(str(next_table.name), self.snapshot_guard.renewed_notice(str(next_table.name)),
+                        kind="snapshot"))
+        ctx.snapshot_xmin, ctx.snapshot_xmax = _take_snapshot(ctx.source)
+        self.snapshot_guard.taken()
+        if self.ledger.renewed_snapshot_at is None:
+            self.ledger.renewed_snapshot_at = str(next_table.name)
 
     def _done(self, *, cancelled: bool) -> SyncSummary:
         finished = self.ledger.finished

@@ -15,7 +15,7 @@ from dbconsole.modes import Mode
 from dbconsole.redact import redact
 from dbconsole.sync.counts import HasCounts, RowCounts
 
-NoticeKind = Literal["info", "warning", "retry", "waiting"]
+NoticeKind = Literal["info", "warning", "retry", "waiting", "snapshot"]  # snapshot: a fresh source snapshot
 Remedy = Literal["add_parents", "add_children"]  # what would fix a predicted failure
 
 

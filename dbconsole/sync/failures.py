@@ -61,8 +61,13 @@ def explain(exc: BaseException, *, request: SyncRequest, ledger: RunLedger, plan
     table_plan = next((t for t in plan.tables if str(t.name) == table), None) if plan else None
     if isinstance(exc, psycopg.errors.ForeignKeyViolation):
         planned = [t.name for t in plan.tables] if plan else []
-        return SyncError(explain_fk_violation(exc, target_tables, current=table, planned=planned,
-                                              phase=ledger.phase, target_name=target), table=table)
+        message = explain_fk_violation(exc, target_tables, current=table, planned=planned, phase=ledger.phase,
+                                       target_name=target)
+        if ledger.renewed_snapshot_at is not None:
+            message += (f"; the source snapshot was renewed before {ledger.renewed_snapshot_at} (max_snapshot_age), "
+                        "so later tables can hold rows newer than the tables read before: run the sync again, "
+                        "or raise max_snapshot_age")
+        return SyncError(message, table=table)
     if isinstance(exc, psycopg.errors.CheckViolation) and not exc.diag.constraint_name:
         # The one check violation without a constraint: a row that no partition's bounds accept.
         return SyncError(f"{prefix}a source row fits no partition of {exc.diag.table_name or table} on "

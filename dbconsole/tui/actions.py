@@ -42,6 +42,7 @@ SCOPE_TITLES = {
     "wizard_run": "Sync wizard: run",
     "wizard_summary": "Sync wizard: summary",
     "inspector": "Inspector",
+    "health": "Health view",
     "form": "Profile form",
     "welcome": "Welcome",
 }
@@ -63,6 +64,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("profiles.add", "n", "app.add_profile", "New", "profiles", help="add a profile (saved to the config file)"),
     ActionSpec("profiles.edit", "e", "app.edit_profile", "Edit", "profiles", help="edit the highlighted profile"),
     ActionSpec("profiles.delete", "d", "app.delete_profile", "Delete", "profiles", help="delete the highlighted profile from the config file"),
+    ActionSpec("profiles.health", "h", "app.health", "Health", "profiles",
+               help="the highlighted profile's server: sizes, connections, long queries, locks, replication, vacuum"),
     ActionSpec("profiles.down", "j", "cursor_down", "Down", "profiles", show=False, palette=False),
     ActionSpec("profiles.up", "k", "cursor_up", "Up", "profiles", show=False, palette=False),
     ActionSpec("profiles.quit", "q", "app.quit", "Quit", "profiles", show=False, palette=False),
@@ -82,6 +85,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("browser.swap", "x", "app.swap_sides", "Swap", "browser", help="swap the left and right profiles"),
     ActionSpec("browser.stop", "escape", "stop_or_clear", "Stop counts / clear filter", "browser", show=False,
                help="stop the exact counts and content diffs under way; when none run, clear the filter"),
+    ActionSpec("browser.health", "h", "app.health", "Health", "browser", show=False,
+               help="health view of the profile highlighted in the profiles pane (F2 goes there)"),
     ActionSpec("browser.down", "j", "cursor_down", "Down", "browser", show=False, palette=False),
     ActionSpec("browser.up", "k", "cursor_up", "Up", "browser", show=False, palette=False),
     ActionSpec("browser.add_profile", "n", "app.add_profile", "New profile", "browser", show=False,
@@ -130,6 +135,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="move both sides' previews up one row, lined up by key"),
     ActionSpec("inspector.copy_key", "ctrl+l", "copy_key", "Copy key", "inspector", priority=True,
                help="copy the key of the highlighted preview row (as a WHERE clause) to the clipboard"),
+    # Health view
+    ActionSpec("health.refresh", "ctrl+r", "refresh", "Refresh now", "health"),
+    ActionSpec("health.threshold", "t", "threshold", "Long-query threshold", "health",
+               help="step the time after which a running query counts as long (30s, 1m, 5m, 1s, 5s, 10s)"),
+    ActionSpec("health.close", "escape", "close", "Close", "health"),
+    ActionSpec("health.quit", "q", "close", "Close", "health", show=False, palette=False),
     # Profile form
     ActionSpec("form.save", "ctrl+s", "save", "Save", "form", priority=True),
     ActionSpec("form.test", "ctrl+t", "test", "Test", "form", priority=True),

@@ -289,6 +289,19 @@ class DbconsoleApp(App[int]):
         self.call_from_thread(self.notify, f"{name}: {describe_probe(profile, result)}", title="connected",
                               timeout=5)
 
+    def action_health(self) -> None:
+        """``h``: the health view of the profile highlighted in the profiles pane."""
+        from dbconsole.tui.screens.health import HealthScreen
+
+        name = self._selected_profile() or self.right or self.left
+        if name is None:
+            return
+        profile = self.config.profiles[name]
+        if profile.unusable:
+            self.notify(f"{name} is unusable: {profile.unusable}", severity="warning")
+            return
+        self.push_screen(HealthScreen(profile))
+
     def action_add_profile(self) -> None:
         from dbconsole.tui.screens.profile_form import ProfileForm
 

@@ -246,3 +246,23 @@ class QueryFinished(Message):
         self.seconds = seconds
         self.status = status
         self.error = error
+
+
+# --------------------------------------------------------------------------- health view
+
+
+class HealthRead(Message):
+    """The health panels of one profile were read (a panel that failed says so in ``report.errors``)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
+
+
+class HealthFailed(Message):
+    """The health view could not read its profile at all (one readable line)."""
+
+    def __init__(self, profile: str, error: str) -> None:
+        super().__init__()
+        self.profile = profile
+        self.error = error

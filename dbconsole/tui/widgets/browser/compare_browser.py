@@ -207,7 +207,8 @@ class CompareBrowser(ContentColumn, Vertical):
         try:
             # A table locked by a migration must fail this refresh, not hang it (the catalog's
             # sizes and the counts both wait for an ACCESS EXCLUSIVE lock).
-            conn = connect(profile, read_only=True, purpose="browser", options={"lock_timeout": str(LOCK_TIMEOUT_MS)})
+            conn = connect(profile, read_only=True, purpose="browser" if exact is None else "counts",
+                           options={"lock_timeout": str(LOCK_TIMEOUT_MS)})
         except Exception as exc:  # every failure becomes one line on screen
             message = error_line(exc)
             app.post_message(ProfileStatusChanged(profile.name, "error", error=message))
@@ -245,7 +246,7 @@ class CompareBrowser(ContentColumn, Vertical):
         try:
             schemas = []
             for profile in (left, right):
-                with connect(profile, read_only=True, purpose="browser schema",
+                with connect(profile, read_only=True, purpose="schema",
                              options={"lock_timeout": str(LOCK_TIMEOUT_MS)}) as conn:
                     schemas.append(read_schema(conn))
             differing = differing_tables(*schemas, compare_schemas(*schemas))
