@@ -142,6 +142,10 @@ path = "{marker}"
     ('[sync]\nmode = "upsret"\n', "did you mean 'upsert'"),
     ('[sync.tables.users]\nmask = { email = "scramble" }\n', "unknown rule 'scramble'"),
     ('default_profile = "prod"\n[profiles.a]\nurl = "postgresql://h/db"\n', "default_profile 'prod' is not a profile"),
+    ('[tui]\nauto_diff_rows = -1\n', "tui.auto_diff_rows must be a whole number of rows >= 0 (0: off)"),
+    ('[tui]\nauto_diff_rows = "1000"\n', "tui.auto_diff_rows must be a whole number"),
+    ('[tui]\nauto_diff_rows = true\n', "tui.auto_diff_rows must be a whole number"),
+    ('[tui]\nauto_diff_row = 10\n', "did you mean 'auto_diff_rows'"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path / "bad.toml", text)

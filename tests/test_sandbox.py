@@ -26,6 +26,8 @@ from dbconsole.sandbox.pgbin import as_pg_os_user, find_pg_bindir, pg_version
 from dbconsole.sandbox.seed import (
     LOCAL_ONLY_ID_BASE,
     LOCAL_ONLY_TABLES,
+    SAME_COUNT_TABLES,
+    SECTOR_CHANGES,
     SEED_TABLES,
     SeedScale,
     create_schema,
@@ -119,13 +121,23 @@ def test_seeded_databases_have_the_documented_rows(dbs) -> None:
     server_counts, local_counts = {}, {}
     for counts, url in ((server_counts, dbs.server_url), (local_counts, dbs.local_url)):
         with psycopg.connect(url) as conn:
-            for table in (*SEED_TABLES, *LOCAL_ONLY_TABLES):
+            for table in (*SEED_TABLES, *LOCAL_ONLY_TABLES, *SAME_COUNT_TABLES):
                 exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()[0]
                 if exists:
                     counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     assert server_counts == expected_counts(SeedScale.TEST, "server")
     assert local_counts == expected_counts(SeedScale.TEST, "local")
     assert all(local_counts[t] != server_counts[t] for t in SEED_TABLES)
+    assert all(local_counts[t] == server_counts[t] for t in SAME_COUNT_TABLES)
+
+
+def test_sectors_have_equal_counts_but_different_content(dbs) -> None:
+    query = "SELECT code, name, name_en, fee_rate FROM public.sectors ORDER BY code"
+    with psycopg.connect(dbs.server_url) as server, psycopg.connect(dbs.local_url) as local:
+        server_rows, local_rows = server.execute(query).fetchall(), local.execute(query).fetchall()
+    assert len(server_rows) == len(local_rows) == 16
+    differing = {s[0] for s, l in zip(server_rows, local_rows) if s != l}
+    assert differing == set(SECTOR_CHANGES)
 
 
 def test_test_databases_belong_to_app_and_admin_connections_are_superuser(dbs, empty_dbs) -> None:

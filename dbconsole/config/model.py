@@ -38,7 +38,7 @@ SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
 SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "tables", "triggers"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
-TUI_KEYS = {"refresh_interval", "theme"}
+TUI_KEYS = {"refresh_interval", "theme", "auto_diff_rows"}
 
 
 @dataclass(frozen=True)

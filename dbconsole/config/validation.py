@@ -51,6 +51,9 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, environ: Mapping
     if tui.get("refresh_interval") is not None:
         check_number(tui["refresh_interval"], where, "tui.refresh_interval",
                      must_be="a number of seconds >= 0 (0: no live refresh)")
+    if tui.get("auto_diff_rows") is not None:
+        check_number(tui["auto_diff_rows"], where, "tui.auto_diff_rows", whole=True,
+                     must_be="a whole number of rows >= 0 (0: off)")
     if tui.get("theme") not in (None, "dark", "light"):
         raise ConfigError(f"{where}: tui.theme must be \"dark\" or \"light\"")
     return Config(path=path, profiles=profiles, default_profile=default_profile, detect=detect,

@@ -3,7 +3,9 @@
 - :mod:`~dbconsole.reading.sides`: one side of a compare (server facts, catalog, sync history),
   exact counts that can be cancelled, both sides at once, and the one-line error for any failure;
 - :mod:`~dbconsole.reading.probing`: reach a profile and say what it allows (``check``, Test);
-- :mod:`~dbconsole.reading.query`: a table's first rows and the read-only SQL box.
+- :mod:`~dbconsole.reading.query`: a table's first rows and the read-only SQL box;
+- :mod:`~dbconsole.reading.content`: content diffs queued for a live view, one table at a time
+  and cancellable, and the rows of the keys they found (one query per side).
 
 No Textual here: a face schedules these (a console in thread workers) and renders the result.
 """

@@ -15,7 +15,10 @@ data identical on every run, machine and PostgreSQL version (11 and later), whic
   and watch-list entries is missing (children of old rows only point at old parents, so the
   copy is consistent), some leaf rows are missing, some rows differ (older ``updated_at``),
   a few rows exist only locally (keys far above the server's), and ``public.local_notes``
-  exists only locally.
+  exists only locally;
+* ``public.sectors``, a small lookup table, holds the same rows on both sides, but the server's
+  fee rates and one English name changed since the copy: equal counts, different content,
+  which only a content diff (``c`` in the console, ``dbconsole diff``) shows.
 
 Foreign keys and secondary indexes are created after the data, as ``pg_restore`` does: one
 validating join is much faster than a million row-by-row checks.
@@ -42,6 +45,9 @@ SEED_TABLES: tuple[str, ...] = (
 """Tables present on both sides, parents before children, as SQL (quoted where needed)."""
 
 LOCAL_ONLY_TABLES: tuple[str, ...] = ("public.local_notes",)
+
+SAME_COUNT_TABLES: tuple[str, ...] = ("public.sectors",)
+"""Tables on both sides with equal row counts whose content differs (see ``SECTOR_CHANGES``)."""
 
 LOCAL_ONLY_ROWS: dict[str, int] = {
     "public.users": 2,
@@ -105,6 +111,10 @@ SeedScale.DEMO = SeedScale(
 )
 
 
+SECTOR_CHANGES: dict[str, str] = {"S03": "fee_rate", "S07": "fee_rate", "S11": "fee_rate", "S14": "name_en"}
+"""The rows of ``public.sectors`` that differ between the two sides, and the column that does."""
+
+
 def old(count: int) -> int:
     """How many of ``count`` rows the older local copy has: all but the newest tenth."""
     return count - count // 10
@@ -157,6 +167,11 @@ _NAME_PREFIXES = ["한국", "대한", "동양", "서울", "부산", "미래", "�
 _NAME_SUFFIXES = ["전자", "바이오", "화학", "건설", "제약", "반도체", "에너지", "소재", "식품", "중공업", "테크", "로보틱스", "엔터", "통신", "증권", "해운"]
 _SECTORS = ["전기전자", "의약품", "화학", "건설업", "의약품", "전기전자", "전기가스업", "화학", "음식료품", "기계", "서비스업", "기계", "서비스업", "통신업", "금융업", "운수창고업"]
 _SURNAMES = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황", "안", "송", "류", "홍"]
+_SECTOR_NAMES = [("전기전자", "Electrical & Electronics"), ("의약품", "Pharmaceuticals"), ("화학", "Chemicals"),
+                 ("건설업", "Construction"), ("전기가스업", "Utilities"), ("음식료품", "Food & Beverages"),
+                 ("기계", "Machinery"), ("서비스업", "Services"), ("통신업", "Telecom"), ("금융업", "Finance"),
+                 ("운수창고업", "Transport & Storage"), ("운수장비", "Transport Equipment"), ("철강금속", "Steel & Metals"),
+                 ("유통업", "Distribution"), ("보험업", "Insurance"), ("일반전기전자", "General Electronics")]
 _GIVEN_NAMES = ["민준", "서연", "도윤", "서윤", "예준", "지우", "시우", "하윤", "주원", "지유", "하준", "서현", "지호", "민서", "준서", "하은", "준우", "수아", "현우", "지민", "도현", "윤서", "건우", "채원"]
 # The last tag needs quoting inside an array literal: a comma, a space and double quotes.
 _TAGS = ["가치주", "성장주", "배당", "모멘텀", "ESG", "단타", "장기투자", 'buy & hold, "safe"']
@@ -236,6 +251,15 @@ CREATE TABLE public.audit_log (
     message     text
 );
 
+-- A small lookup table: same rows on both sides, some values changed on the server.
+CREATE TABLE public.sectors (
+    code       text PRIMARY KEY,
+    name       text NOT NULL,
+    name_en    text,
+    fee_rate   numeric(6, 4) NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE SCHEMA analytics;
 
 CREATE TABLE analytics.daily_summary (
@@ -308,6 +332,7 @@ def expected_counts(scale: SeedScale, side: str) -> dict[str, int]:
             'public."WatchList"': s.watchlist,
             "public.audit_log": s.audit_log + s.audit_log // 50,
             "analytics.daily_summary": s.scan_days,
+            "public.sectors": len(_SECTOR_NAMES),
         }
     if side != "local":
         raise ValueError(f"side must be 'server' or 'local', not {side!r}")
@@ -327,6 +352,7 @@ def expected_counts(scale: SeedScale, side: str) -> dict[str, int]:
         "public.audit_log": old(s.audit_log) - old(s.audit_log) // 25,
         "analytics.daily_summary": old(s.scan_days),
         "public.local_notes": 0,
+        "public.sectors": len(_SECTOR_NAMES),
     }
     return {table: n + LOCAL_ONLY_ROWS.get(table, 0) for table, n in counts.items()}
 
@@ -346,6 +372,7 @@ def _seed(conn: psycopg.Connection, scale: SeedScale, *, local: bool) -> None:
         _create_helpers(conn)
         for statement in (
             _USERS, _STOCKS, _SCANNER_SETTINGS, _SCAN_RANK, _PRICE_HISTORY, _WATCHLIST, _AUDIT_LOG, _DAILY_SUMMARY,
+            _SECTOR_ROWS,
         ):
             conn.execute(statement, params)
         if local:
@@ -384,6 +411,7 @@ def _params(scale: SeedScale, local: bool) -> dict[str, object]:
         "prefixes": _NAME_PREFIXES, "suffixes": _NAME_SUFFIXES, "sectors": _SECTORS,
         "surnames": _SURNAMES, "given": _GIVEN_NAMES, "tags": _TAGS,
         "scanner_names": _SCANNER_NAMES, "notes": _NOTES,
+        "sector_names": [n for n, _ in _SECTOR_NAMES], "sector_names_en": [e for _, e in _SECTOR_NAMES],
         "id_base": LOCAL_ONLY_ID_BASE, "local_symbol": LOCAL_ONLY_SYMBOL,
     }
 
@@ -559,6 +587,14 @@ SELECT pg_temp.trading_day(%(days)s - %(scan_days)s + day),
 FROM generate_series(0, %(scan_days_upto)s - 1) AS day
 """
 
+# Sixteen sectors, identical on both sides until _LOCAL_DRIFT gives the local copy older values.
+_SECTOR_ROWS = """
+INSERT INTO public.sectors (code, name, name_en, fee_rate, updated_at)
+SELECT 'S' || lpad(i::text, 2, '0'), n, e, (0.0015 + i * 0.0001)::numeric(6, 4),
+       timestamptz '2024-03-01 09:00:00+09'
+FROM unnest(%(sector_names)s::text[], %(sector_names_en)s::text[]) WITH ORDINALITY AS s(n, e, i)
+"""
+
 # What changed on the server since the local copy was taken: these local rows still hold the
 # older values, with an ``updated_at`` before the server's.
 _LOCAL_DRIFT = (
@@ -580,6 +616,10 @@ _LOCAL_DRIFT = (
     """UPDATE public."WatchList"
           SET note = COALESCE(note, '') || ' (수정 전)', updated_at = updated_at - interval '1 day'
         WHERE mod(id, 9) = 4""",
+    """UPDATE public.sectors
+          SET fee_rate = fee_rate - 0.0005, updated_at = updated_at - interval '30 days'
+        WHERE code IN ('S03', 'S07', 'S11')""",
+    """UPDATE public.sectors SET name_en = NULL, updated_at = updated_at - interval '30 days' WHERE code = 'S14'""",
     """UPDATE analytics.daily_summary
           SET avg_score = avg_score - 0.5, updated_at = updated_at - interval '1 day'
         WHERE mod(day - date '2023-01-02', 6) = 0""",

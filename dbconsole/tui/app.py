@@ -96,6 +96,7 @@ class DbconsoleApp(App[int]):
         sys.setswitchinterval(UI_SWITCH_INTERVAL)
         self.sub_title = self._subtitle()
         self.browser.set_refresh_interval(self.refresh_seconds)
+        self.browser.configure_content(self.config.sync, int(self.config.tui.get("auto_diff_rows", 0)))
         self.show_profiles()
         self.browser.query_one(BrowserGrid).focus()
         if not self.config.profiles:
@@ -104,7 +105,7 @@ class DbconsoleApp(App[int]):
             self.apply_pair()
         if self.demo:
             self.notify("server is read-only behind a real SSH hop; local is an older copy. "
-                        "Mark tables with space, press s to sync, ? for every key.",
+                        "c shows which rows differ, space marks, s syncs, ? lists every key.",
                         title="dbconsole demo", timeout=12)
 
     def on_unmount(self) -> None:
@@ -364,6 +365,7 @@ class DbconsoleApp(App[int]):
         old_pair = (self.left, self.right)
         old_profiles = self.config.profiles
         self.config = config
+        self.browser.configure_content(config.sync, int(config.tui.get("auto_diff_rows", 0)))
         self.statuses = {name: (self.statuses.get(name, ProfileStatus())
                                 if old_profiles.get(name) == config.profiles[name] else ProfileStatus())
                          for name in config.profiles}
@@ -399,7 +401,16 @@ class DbconsoleApp(App[int]):
         if row is None:
             return
         profiles = self.config.profiles
-        self.push_screen(Inspector(row, profiles.get(self.left or ""), profiles.get(self.right or "")))
+        from dbconsole.diff import default_source
+        from dbconsole.diff.columns import rules_for
+
+        browser = self.browser
+        left, right = profiles.get(self.left or ""), profiles.get(self.right or "")
+        masks = dict(rules_for(row.name, self.config.sync).mask)
+        source = default_source(left, right) if left and right else "right"
+        self.push_screen(Inspector(row, left, right, content=browser.content_of(row.name),
+                                   check_content=lambda: browser.check_content([row.name], say_why=True),
+                                   masks={source: masks} if masks else {}))
 
     def action_sync(self) -> None:
         from dbconsole.tui.screens.wizard import SyncWizard

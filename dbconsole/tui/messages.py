@@ -130,6 +130,60 @@ class SyncStateChanged(Message):
         self.running = running
 
 
+# --------------------------------------------------------------------------- content diff
+
+
+class ContentProgress(Message):
+    """A content diff of one table is under way (``fraction`` of its rows settled)."""
+
+    def __init__(self, run: int, table: TableName, fraction: float) -> None:
+        super().__init__()
+        self.run = run  # which batch of checks sent it: a cancelled one's messages are stale
+        self.table = table
+        self.fraction = fraction
+
+
+class ContentChecked(Message):
+    """One table's content diff finished: ``result`` is its TableDiff (status ``error`` on failure)."""
+
+    def __init__(self, run: int, table: TableName, result: Any) -> None:
+        super().__init__()
+        self.run = run
+        self.table = table
+        self.result = result
+
+
+class ContentChecksFinished(Message):
+    """The diff worker has nothing left to check (or was cancelled)."""
+
+    def __init__(self, run: int, cancelled: bool) -> None:
+        super().__init__()
+        self.run = run
+        self.cancelled = cancelled
+
+
+class ContentUpdated(Message):
+    """The browser's content state of a table changed; screens on top (the inspector) may show it."""
+
+    def __init__(self, table: TableName, content: Any) -> None:
+        super().__init__()
+        self.table = table
+        self.content = content
+
+
+class DifferingRowsFetched(Message):
+    """The inspector's rows of the differing keys, one side (``rows`` keyed by the key's cells)."""
+
+    def __init__(self, token: int, side: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                 error: str | None) -> None:
+        super().__init__()
+        self.token = token
+        self.side = side
+        self.columns = list(columns)
+        self.rows = list(rows)
+        self.error = error
+
+
 # --------------------------------------------------------------------------- sync wizard
 
 

@@ -122,6 +122,9 @@ async def test_80x24_keeps_status_help_quit_and_readable_names(tui_config):
 def test_columns_go_narrow_first_and_names_are_cut_in_the_middle():
     wide = layout(150, 30)
     assert {"size", "synced", "key"} <= set(wide.widths) and wide.name_width == 30
+    assert wide.widths["content"] == 13  # "checking… 40%"
+    medium = layout(104, 23)  # a 140-column terminal beside the profiles pane
+    assert {"synced", "key"} <= set(medium.widths) and medium.widths["content"] == 9
     narrow = layout(80, 40)
     assert "size" not in narrow.widths and narrow.name_width >= 12
     assert elide_middle("public.scanner_settings_history", 16) == "public.s…history"

@@ -19,7 +19,11 @@ ABOUT = (
     "dbconsole compares the two profiles marked L and R and syncs tables between them. "
     "Counts marked ~ are the catalog's estimates: a live refresh never runs count(*) on a read-only "
     "or tunnelled profile. ctrl+r counts the marked tables exactly (none marked: every table shown), "
-    "one at a time; esc stops. On the main screen j/k move, q quits, n/e/d add, edit and delete "
+    "one at a time; esc stops. Equal counts can hide changed rows: c runs a content diff of the marked "
+    "tables (none marked: the highlighted one), C of every table shown; the content column then says "
+    "same, ≠ N rows, checking… 40% or no key (checksums computed on the servers, read-only; esc stops), "
+    "and the inspector (enter) shows the differing rows side by side (ctrl+d). A diff runs only when asked, "
+    "or once for tables under [tui] auto_diff_rows rows when that is set. On the main screen j/k move, q quits, n/e/d add, edit and delete "
     "the profile highlighted in the profiles pane (F2). "
     "The SQL box of the inspector is always read-only."
 )

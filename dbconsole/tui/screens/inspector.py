@@ -9,11 +9,17 @@ write and a ``SELECT *`` over millions of rows fetches only the first 500.
 The two previews are lined up by key: a mark column says whether a row is the same on the
 other side (``=``), differs (``≠``) or is on this side only (``+``), in words a monochrome
 terminal can read, and moving the cursor on one side moves the other to the same key.
+
+Once a content diff has run for the table (``c`` in the browser, or ``ctrl+d`` here), the two
+sides show the *differing* rows instead: the keys the diff reported, read on both sides with one
+query per side, one line per key on both sides, the differing cells highlighted, and a summary
+line (``≠ 12 rows: 10 changed, 1 only left, 1 only right``). ``ctrl+d`` switches back to the first
+rows. That part is :mod:`.inspector_content`; the lining up, :mod:`.differing_rows`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -28,39 +34,35 @@ from dbconsole.format import format_count, format_duration
 from dbconsole.reading import PREVIEW_ROWS, ReadOnlyQuery, error_line, preview_rows
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.messages import QueryFinished, RowsPreviewed
-from dbconsole.tui.screens.row_compare import ROW_MARKS, ROW_STYLES, Preview, RowState, compare_previews, where_clause
+from dbconsole.tui.screens.differing_rows import AlignedSide, FetchedSide
+from dbconsole.tui.screens.inspector_content import DifferingRowsView, View, fill_table
+from dbconsole.tui.screens.row_compare import ROW_STYLES, Preview, RowState, compare_previews, where_clause
+from dbconsole.tui.widgets.browser.content import TableContent
 from dbconsole.tui.widgets.browser.rows import TableRow
 from dbconsole.tui.widgets.footer import KeysFooter
 
 SIDES = ("left", "right")
 
 
-def fill_table(table: DataTable, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-               states: Sequence[RowState] | None = None) -> None:
-    """Columns and rows; with ``states``, a first column of marks and each row styled by its state."""
-    table.clear(columns=True)
-    if states is not None:
-        table.add_column(" ", key="state")
-    for index, column in enumerate(columns):
-        table.add_column(column, key=f"c{index}")
-    for number, row in enumerate(rows):
-        if states is None:
-            table.add_row(*row, key=str(number))
-            continue
-        state = states[number]
-        style = ROW_STYLES[state]
-        table.add_row(Text(ROW_MARKS[state], style=style), *(Text(str(c), style=style) for c in row), key=str(number))
-
-
-class Inspector(Screen[None]):
+class Inspector(DifferingRowsView, Screen[None]):
     """Rows side by side plus the read-only SQL box; ``escape`` goes back to the browser."""
 
     ACTION_SCOPE = "inspector"
     BINDINGS = bindings("inspector")
 
-    def __init__(self, row: TableRow, left: Profile | None, right: Profile | None) -> None:
+    def __init__(self, row: TableRow, left: Profile | None, right: Profile | None, *,
+                 content: TableContent | None = None, check_content: Callable[[], int] | None = None,
+                 masks: dict[str, dict[str, str]] | None = None) -> None:
         super().__init__()
         self.row = row
+        self.content = content  # the browser's content state of this table (updated by ContentUpdated)
+        self.check_content = check_content  # asks the browser's diff worker to check this table
+        self.masks = masks or {}  # side -> column -> rule: what the diff compared on the side a sync reads
+        self.view: View = "first"
+        self.differing: dict[str, AlignedSide] = {}
+        self._fetched: dict[str, FetchedSide | None] = {}
+        self._fetch_token = 0
+        self.captions: dict[str, str] = {}
         self.profiles = {"left": left, "right": right}
         self.query_side = "left" if left is not None else "right"
         self.runners: dict[str, ReadOnlyQuery] = {}
@@ -77,6 +79,7 @@ class Inspector(Screen[None]):
                 with Vertical(classes="side", id=f"side-{side}"):
                     yield DataTable(id=f"rows-{side}", zebra_stripes=True)
                     yield Static("", classes="side-error", id=f"error-{side}")
+        yield Static("", id="content-note")
         yield Static("", id="compare-note")
         with Vertical(id="query-box"):
             yield TextArea(f"SELECT * FROM {self.row.name} LIMIT 20", id="sql", soft_wrap=True,
@@ -106,10 +109,11 @@ class Inspector(Screen[None]):
                 self._side_error(side, f"{self.row.name} does not exist on {profile.name}")
                 continue
             exact = self.row.left_exact if side == "left" else self.row.right_exact
-            box.border_subtitle = preview_caption(rows, exact)
+            box.border_subtitle = self.captions[side] = preview_caption(rows, exact)
             self.query_one(f"#error-{side}", Static).update(Text("loading…", style="dim"))
             self._preview(side, profile, table)
         self._show_query_title()
+        self._show_content()
         self.query_one("#sql", TextArea).focus()
 
     def on_resize(self) -> None:
@@ -155,7 +159,9 @@ class Inspector(Screen[None]):
         box = self.query_one(f"#side-{side}")
         shown = len(message.rows)
         if shown < PREVIEW_ROWS:
-            box.border_subtitle = f"all {format_count(shown)} rows"
+            self.captions[side] = f"all {format_count(shown)} rows"
+            if self.view == "first":
+                box.border_subtitle = self.captions[side]
         self._show_previews()
 
     def _show_previews(self) -> None:
@@ -172,8 +178,9 @@ class Inspector(Screen[None]):
                 other_preview = self.previews[other]
                 states = compare_previews(preview, other_preview, key, len(other_preview.rows) < PREVIEW_ROWS)
                 self.states[side] = states
-            fill_table(self.query_one(f"#rows-{side}", DataTable), preview.columns, preview.rows, states)
-        if both and key:
+            if self.view == "first":
+                fill_table(self.query_one(f"#rows-{side}", DataTable), preview.columns, preview.rows, states)
+        if both and key and self.view == "first":
             counts = {state: sum(s.count(state) for s in self.states.values()) for state in ("differs", "only_here")}
             note = Text("by key: ", style="dim", no_wrap=True, overflow="ellipsis")
             note.append(f"≠ {counts['differs'] // 2} differ", style=ROW_STYLES["differs"])
@@ -209,6 +216,9 @@ class Inspector(Screen[None]):
         self._following = False
 
     def _twin_row(self, side: str, other: str, index: int) -> int | None:
+        if self.view == "differing":  # line n is the same key on both sides
+            rows = len(self.differing[other].preview.rows) if other in self.differing else 0
+            return index if 0 <= index < rows else None
         key = self._key()
         mine, theirs = self.previews.get(side), self.previews.get(other)
         if not key or mine is None or theirs is None or not 0 <= index < len(mine.rows):
@@ -232,7 +242,7 @@ class Inspector(Screen[None]):
         focused = self.focused
         side = focused.id.removeprefix("rows-") if isinstance(focused, DataTable) and focused.id and \
             focused.id.startswith("rows-") else "left" if "left" in self.previews else "right"
-        preview = self.previews.get(side)
+        preview = self.shown_preview(side)
         table = self.query_one(f"#rows-{side}", DataTable)
         if not key or preview is None or not 0 <= table.cursor_row < len(preview.rows):
             self.notify("no keyed row highlighted to copy", severity="warning", timeout=3)

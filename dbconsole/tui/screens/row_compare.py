@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-RowState = Literal["same", "differs", "only_here", "unknown"]
-ROW_MARKS: dict[RowState, str] = {"same": "=", "differs": "≠", "only_here": "+", "unknown": " "}
-ROW_STYLES: dict[RowState, str] = {"same": "", "differs": "bold yellow", "only_here": "bold red", "unknown": "dim"}
+# absent: a placeholder line where the other side has a row this side lacks (differing rows view)
+RowState = Literal["same", "differs", "only_here", "unknown", "absent"]
+ROW_MARKS: dict[RowState, str] = {"same": "=", "differs": "≠", "only_here": "+", "unknown": " ", "absent": "–"}
+ROW_STYLES: dict[RowState, str] = {"same": "", "differs": "bold yellow", "only_here": "bold red", "unknown": "dim",
+                                   "absent": "dim"}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ server every minute. Exact counts run when asked (``ctrl+r``: the marked tables,
 table shown), one table at a time under a statement timeout, and ``escape`` stops them. A local
 writable profile may opt in to exact live counts (``live_exact_counts = true``). Each side's
 state is one :class:`~dbconsole.tui.widgets.browser.side.BrowserSide`; only the changed cells of
-the grid are updated (by row key), so a thousand tables fill in without a rebuild.
+the grid are updated (by row key), so a thousand tables fill in without a rebuild. The content
+column (what a content diff found, on demand only) is :mod:`.content_column`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from dbconsole.tui.messages import (
     SideFailed,
 )
 from dbconsole.tui.widgets.browser.columns import GridLayout, layout
+from dbconsole.tui.widgets.browser.content_column import ContentColumn
 from dbconsole.tui.widgets.browser.rows import (
     TableRow,
     count_cell,
@@ -60,8 +62,8 @@ RefreshKind = Literal["live", "asked"]
 LOCK_TIMEOUT_MS = 5_000
 
 
-class CompareBrowser(Vertical):
-    """Main pane: rows per table, marks, filter, and the workers that fill in the counts."""
+class CompareBrowser(ContentColumn, Vertical):
+    """Main pane: rows per table, marks, filter, and the workers that fill in the counts and contents."""
 
     DEFAULT_CLASSES = "pane"
 
@@ -80,6 +82,7 @@ class CompareBrowser(Vertical):
         self._layout: GridLayout | None = None
         self.pair_generation = 0  # a new pair (or ctrl+r) compares the schemas again
         self.schema_diffs: dict[TableName, Any] = {}  # tables whose schema differs -> their differences
+        self._init_content()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="pair-line")
@@ -122,6 +125,7 @@ class CompareBrowser(Vertical):
     def set_pair(self, left: Profile | None, right: Profile | None) -> None:
         """Compare these two profiles from now on (clears what was shown for the old pair)."""
         self.stop_counts()
+        self.reset_content()
         self.sides = {"left": BrowserSide.for_profile("left", left), "right": BrowserSide.for_profile("right", right)}
         self.rows.clear()
         self._setup_columns()
@@ -158,6 +162,8 @@ class CompareBrowser(Vertical):
         checks after a sync are not estimates.
         """
         self.stop_counts()
+        if written is not None and written in {s.profile.name for s in self.sides.values() if s.profile}:
+            self.forget_content()  # the sync changed rows: what the diffs found no longer holds
         self.generation += 1
         if kind == "asked" and self.is_mounted:
             self.compare_schemas()
@@ -240,7 +246,7 @@ class CompareBrowser(Vertical):
         try:
             schemas = []
             for profile in (left, right):
-                with connect(profile, read_only=True, purpose="browser schema",
+                with connect(profile, read_only=True, purpose="schema",
                              options={"lock_timeout": str(LOCK_TIMEOUT_MS)}) as conn:
                     schemas.append(read_schema(conn))
             differing = differing_tables(*schemas, compare_schemas(*schemas))
@@ -280,6 +286,7 @@ class CompareBrowser(Vertical):
             for name in self.shown:
                 self._update_row(name)
         self.update_status()
+        self.maybe_auto_diff()
 
     def on_side_failed(self, message: SideFailed) -> None:
         if message.generation != self.generation:
@@ -344,14 +351,15 @@ class CompareBrowser(Vertical):
         grid.clear(columns=True)
         self._layout = current = self._current_layout()
         labels = {"mark": " ", "left": self.sides["left"].label, "right": self.sides["right"].label,
-                  "diff": "diff", "size": "size", "key": "key", "synced": "synced"}
+                  "diff": "diff", "content": "content" if current.widths.get("content", 0) >= 7 else "data",
+                  "size": "size", "key": "key", "synced": "synced"}
         for key in current.columns:
             if key == "table":
                 grid.add_column("table", key="table", width=current.name_width)
                 continue
             width = current.widths[key]
             label = elide_middle(labels[key], width)
-            justify = "right" if key in ("left", "right", "diff", "size") else "left"
+            justify = "right" if key in ("left", "right", "diff", "content", "size") else "left"
             grid.add_column(Text(label, justify=justify), key=key, width=width)
 
     def on_resize(self) -> None:
@@ -367,6 +375,7 @@ class CompareBrowser(Vertical):
             "left": lambda: count_cell(row, "left"),
             "right": lambda: count_cell(row, "right"),
             "diff": lambda: diff_cell(row),
+            "content": lambda: self.content_cell_of(row.name),
             "size": lambda: size_cell(row),
             "key": lambda: key_cell(row),
             "synced": lambda: synced_cell(row),
@@ -480,7 +489,8 @@ class CompareBrowser(Vertical):
     def update_status(self) -> None:
         self.query_one("#browser-status", Static).update(browser_status(
             self.sides, tables=len(self.rows), shown=len(self.shown), marked=len(self.marked),
-            filter_text=self.filter_text, paused=self.paused, refresh_interval=self.refresh_interval))
+            filter_text=self.filter_text, paused=self.paused, refresh_interval=self.refresh_interval,
+            content=self.content_progress()))
         names = [state.profile.name if state.profile else "?" for state in self.sides.values()]
         self.border_title = f"Tables · {names[0]} ⇄ {names[1]}"
 

@@ -46,11 +46,18 @@ class BrowserGrid(DataTable):
     def action_refresh(self) -> None:
         self.browser.refresh_counts("asked")
 
+    def action_check_content(self) -> None:
+        self.browser.check_marked_or_current()
+
+    def action_check_all_content(self) -> None:
+        self.browser.check_all_shown()
+
     def action_stop_or_clear(self) -> None:
-        """``escape``: stop exact counts if they run, else clear the filter."""
+        """``escape``: stop exact counts and content diffs if they run, else clear the filter."""
         browser = self.browser
-        if browser.counting:
+        if browser.counting or browser.diffing:
             browser.stop_counts()
+            browser.stop_content()
         elif browser.filter_text:
             browser.set_filter("")
 

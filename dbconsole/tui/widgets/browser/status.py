@@ -1,7 +1,7 @@
 """The compare browser's status line: tables, marks, each side's state, what the numbers are.
 
 Kept apart from the widget because it is all wording: one place says "connecting…",
-"counting 3/9 (esc stops)", "unusable (needs NOPE_PASS)" and that ``~`` means an estimate.
+"counting 3/9 (esc stops)", "content 1/4 (esc stops)", "unusable (needs NOPE_PASS)" and that ``~`` means an estimate.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dbconsole.tui.widgets.browser.side import BrowserSide
 
 
 def browser_status(sides: Mapping[str, BrowserSide], *, tables: int, shown: int, marked: int, filter_text: str,
-                   paused: bool, refresh_interval: float) -> Text:
+                   paused: bool, refresh_interval: float, content: tuple[int, int] | None = None) -> Text:
     parts = [f"{tables:,} tables"]
     if filter_text:
         parts.append(f"{shown:,} shown for '{filter_text}'")
@@ -34,6 +34,8 @@ def browser_status(sides: Mapping[str, BrowserSide], *, tables: int, shown: int,
                          + (f"/{state.to_count:,}" if state.to_count else "") + " (esc stops)")
         if state.loaded and any(not c.exact for c in state.counts.values()):
             estimated = True
+    if content is not None:
+        parts.append(f"content {content[0]:,}/{content[1]:,} (esc stops)")
     if estimated:
         parts.append("~ estimates (^r: exact)")
     if paused:
