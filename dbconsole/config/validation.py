@@ -17,7 +17,7 @@ from dbconsole.config.checks import (
     check_choice, check_keys, check_number, check_positive_int, did_you_mean, expect, validate_url)
 from dbconsole.config.expansion import expand, expand_url, missing_variables, unusable_profile
 from dbconsole.config.model import (
-    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, SSH_KEYS, SYNC_KEYS, SYNC_MODES, TABLE_KEYS,
+    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, SSH_KEYS, SYNC_KEYS, SYNC_MODES, STRATEGIES, TABLE_KEYS,
     TOP_KEYS, TRIGGER_POLICIES, TUI_KEYS, Config, DetectRule, Profile, SshSettings, SyncSettings, TableRules)
 from dbconsole.errors import ConfigError
 from dbconsole.redact import register_secret
@@ -159,6 +159,9 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     mode = raw.get("mode")
     if mode is not None:
         check_choice(mode, SYNC_MODES, where, "sync.mode")
+    strategy = raw.get("strategy")
+    if strategy is not None:
+        check_choice(strategy, STRATEGIES, where, "sync.strategy")
     stall = raw.get("stall_timeout")
     if stall is not None:
         check_number(stall, where, "sync.stall_timeout", above_minimum=True, must_be="a number of seconds > 0")
@@ -169,7 +172,8 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     for name, table_raw in expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
     return SyncSettings(batch_size=batch_size, mode=mode, retries=retries,
-                        stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers)
+                        stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers,
+                        strategy=strategy)
 
 
 def _parse_table_rules(raw: Any, where: str, key: str) -> TableRules:

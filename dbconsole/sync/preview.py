@@ -16,6 +16,7 @@ from psycopg import Transaction, sql
 from dbconsole.sync import state
 from dbconsole.sync import statements as q
 from dbconsole.sync.conflicts import replace_conflicts
+from dbconsole.sync.by_diff import preview_diff_table, strategy_for
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.copying import batch_size, copy_batch, count_stage, upper_bound
 from dbconsole.sync.counts import RowCounts
@@ -38,6 +39,8 @@ class PreviewRunner:
 
     def run_table(self, ctx: RunContext, plan: TablePlan) -> None:
         ctx.start_table(plan)
+        if strategy_for(ctx, plan) == "diff":
+            return preview_diff_table(ctx, plan)
         began = time.monotonic()
         row_filter = table_filter(ctx, plan, stored_watermark(ctx, plan))
         ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows))
@@ -57,7 +60,7 @@ def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable |
         rows = int(ctx.scalar(ctx.source, q.count_source(plan, row_filter)))
         ctx.target.rollback()
         ctx.progress(plan, rows, rows, began)
-        return ctx.table_done(plan, RowCounts(inserted=rows), began)
+        return ctx.table_done(plan, RowCounts(inserted=rows), began, rows_read=rows)
     totals = RowCounts()
     orphans = dict.fromkeys((fk.name for fk in outside), 0)
     lower: list[str] | None = None
@@ -82,7 +85,7 @@ def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable |
                             f"{ctx.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
                             "here; include the FK parents (--with-parents)", kind="warning", fails=True,
                             remedy="add_parents"))
-    ctx.table_done(plan, totals, began)
+    ctx.table_done(plan, totals, began, rows_read=totals.total)
 
 
 class PreviewSteps:
