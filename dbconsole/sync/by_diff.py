@@ -38,7 +38,7 @@ from dbconsole.modes import Strategy
 from dbconsole.sync import state, triggers
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
-from dbconsole.sync.copying import apply_stage, copy_batch, count_stage
+from dbconsole.sync.copying import apply_stage, copy_batch
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Notice, TableStart
 from dbconsole.sync.plan import TablePlan
@@ -165,11 +165,11 @@ def diff_table(ctx: RunContext, plan: TablePlan, *, resume_rows: int = 0) -> Non
     started_at = datetime.now(timezone.utc)
     ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows, resume_rows=resume_rows))
     found = find_differences(ctx, plan, compared_pair(ctx, plan))
-    source_side = _side_sql(found.pair, SOURCE)
+    source_side = side_sql(found.pair, SOURCE)
     row_filter = q.user_filter(plan.where) if plan.where else None
     stage = ctx.create_stage(plan) if found.copy_keys or found.copy_ranges else None
     counts, rows_read = RowCounts(), 0
-    for condition in _copy_conditions(found, source_side, plan):
+    for condition in copy_conditions(found, source_side, plan):
         ctx.check_cancel()
         with ctx.target.transaction():
             triggers.disable(ctx.target, plan.disable_triggers)
@@ -199,7 +199,7 @@ def finish_mirrors(ctx: RunContext) -> None:
         plan, found = mirror.plan, mirror.found
         ctx.start_table(plan)
         ctx.ledger.phase = "delete"
-        target_side = _side_sql(found.pair, TARGET)
+        target_side = side_sql(found.pair, TARGET)
         deleted = 0
         for condition in _delete_conditions(found, target_side, plan):
             ctx.check_cancel()
@@ -214,29 +214,6 @@ def finish_mirrors(ctx: RunContext) -> None:
         ctx.ledger.phase = "insert"
         ctx.table_done(plan, counts, mirror.began, rows_read=mirror.rows_read,
                        ranges_skipped=found.ranges_skipped, strategy="diff")
-
-
-def preview_diff_table(ctx: RunContext, plan: TablePlan) -> None:
-    """A dry run by diff: the counts come from the diff itself; rows_read is what would be copied."""
-    began = time.monotonic()
-    ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows))
-    found = find_differences(ctx, plan, compared_pair(ctx, plan))
-    source_side = _side_sql(found.pair, SOURCE)
-    row_filter = q.user_filter(plan.where) if plan.where else None
-    counts, rows_read = RowCounts(), 0
-    conditions = list(_copy_conditions(found, source_side, plan))
-    for condition in conditions:  # staged and counted in a transaction that rolls back
-        ctx.check_cancel()
-        with ctx.target.transaction(force_rollback=True):
-            stage = ctx.create_stage(plan, on_commit="DROP")
-            rows = copy_batch(ctx, plan, q.combine(row_filter, condition), None, None, stage)
-            inserted, updated = count_stage(ctx, plan, stage)
-        rows_read += rows
-        counts += RowCounts.of_batch(rows, inserted, updated)
-    counts += RowCounts(unchanged=max(found.source_rows - counts.total, 0))
-    if plan.mode == "mirror":
-        counts += RowCounts(deleted=found.deletes)
-    ctx.table_done(plan, counts, began, rows_read=rows_read, ranges_skipped=found.ranges_skipped, strategy="diff")
 
 
 def strategy_for(ctx: RunContext, plan: TablePlan) -> Strategy:
@@ -265,12 +242,12 @@ def strategy_for(ctx: RunContext, plan: TablePlan) -> Strategy:
 # --------------------------------------------------------------------------- conditions
 
 
-def _side_sql(pair: TablePair, side: Side) -> SideSql:
+def side_sql(pair: TablePair, side: Side) -> SideSql:
     return SideSql(table=pair.table(side).qualified.ident, key=pair.key, columns=pair.side(side),
                    compared=pair.columns)
 
 
-def _copy_conditions(found: Differences, side: SideSql, plan: TablePlan) -> Iterator[sql.Composable]:
+def copy_conditions(found: Differences, side: SideSql, plan: TablePlan) -> Iterator[sql.Composable]:
     yield from _one_batch_if_self_referencing(plan, [
         *_range_conditions(found.copy_ranges, side, plan.batch_size),
         *_key_conditions(found.copy_keys, side, min(plan.batch_size, KEYS_PER_BATCH))])
@@ -327,5 +304,5 @@ def _key_conditions(keys: list[tuple[Any, ...]], side: SideSql, per_batch: int) 
         yield sql.SQL("{} IN (VALUES {})").format(side.key_row(), rows)
 
 
-__all__ = ["AUTO_SHARE", "Differences", "NoKey", "PendingMirror", "Refused", "choose_strategy", "diff_table",
-           "finish_mirrors", "preview_diff_table", "strategy_for"]
+__all__ = ["AUTO_SHARE", "Differences", "NoKey", "copy_conditions", "side_sql", "PendingMirror", "Refused", "choose_strategy", "diff_table",
+           "finish_mirrors", "strategy_for"]
