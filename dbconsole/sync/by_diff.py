@@ -123,19 +123,19 @@ def compared_pair(ctx: RunContext, plan: TablePlan) -> TablePair:
 def find_differences(ctx: RunContext, plan: TablePlan, pair: TablePair) -> Differences:
     """Run the diff: the source side in the sync's snapshot, the target side on the sync's session."""
     found = Differences(pair)
-    conns = {TARGET: ctx.target, SOURCE: ctx.diff_source()}
     ctx.target.rollback()
+    if ctx.ledger.hash_kind is None:  # probed once per run; the probe ends its transactions
+        ctx.ledger.hash_kind = choose_hash({TARGET: ctx.target, SOURCE: ctx.diff_source()})
+    conns = {TARGET: ctx.target, SOURCE: ctx.diff_source()}
 
-    def beat(_event: Any) -> None:
+    def beat(_event: Any) -> None:  # the diff's progress is the run's sign of life
         ctx.watchdog.beat()
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dbconsole-sync-diff") as pool:
-        hash_kind = ctx.ledger.hash_kind or choose_hash(conns)
-        ctx.ledger.hash_kind = hash_kind
-        conns[SOURCE] = ctx.diff_source()  # choose_hash ended the first snapshot transaction
+        # No statement timeout: a timed-out range would be retried in a fresh snapshot, not the sync's.
         result = TableDiffer(pair, conns, pool, source=SOURCE, row_limit=0, timeout_ms=0, emit=beat,
                              cancel=ctx.cancel, on_difference=found.note, on_one_sided=found.note_range,
-                             hash_kind=hash_kind).run()
+                             hash_kind=ctx.ledger.hash_kind).run()
     if result.status == "error":
         raise SyncError(f"{plan.name}: the diff failed: {result.error}", table=str(plan.name))
     ctx.check_cancel()
@@ -159,11 +159,11 @@ class PendingMirror:
     started_at: datetime
 
 
-def diff_table(ctx: RunContext, plan: TablePlan, *, resume_rows: int = 0) -> None:
+def diff_table(ctx: RunContext, plan: TablePlan) -> None:
     """Copy only what differs; a mirror table's deletes are queued for :func:`finish_mirrors`."""
     began = time.monotonic()
     started_at = datetime.now(timezone.utc)
-    ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows, resume_rows=resume_rows))
+    ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows))
     found = find_differences(ctx, plan, compared_pair(ctx, plan))
     source_side = side_sql(found.pair, SOURCE)
     row_filter = q.user_filter(plan.where) if plan.where else None
