@@ -43,6 +43,7 @@ from dbconsole.sync.writing import WritingRunner
 SESSION_OPTIONS = {
     "datestyle": "ISO,MDY", "intervalstyle": "postgres", "extra_float_digits": "3", "timezone": "UTC",
     "statement_timeout": "0", "idle_in_transaction_session_timeout": "0",
+    "bytea_output": "hex",  # a diff-driven table hashes rows as text on both ends: one bytea form
 }
 # A batch commits with its checkpoint atomically; a target server crash may lose the last few
 # commits, but always a batch together with its checkpoint, so resuming stays exact.
@@ -50,7 +51,7 @@ TARGET_OPTIONS = {**SESSION_OPTIONS, "synchronous_commit": "off",
                   # Row-level security that would filter the sync's reads raises instead (the plan
                   # refuses such tables first; this keeps a policy added meanwhile from hiding rows).
                   "row_security": "off"}
-DIFF_SOURCE_OPTIONS = {**SESSION_OPTIONS, "bytea_output": "hex"}  # the diff hashes rows as text
+DIFF_SOURCE_OPTIONS = SESSION_OPTIONS  # the diff hashes rows as text: the same rendering on both ends
 DEFAULT_RETRIES = 5
 DEFAULT_STALL_TIMEOUT = 300.0  # seconds without any progress before a run counts as stuck
 MAX_BACKOFF = 10.0
