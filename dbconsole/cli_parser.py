@@ -13,7 +13,7 @@ import re
 from typing import NoReturn
 
 from dbconsole import __version__
-from dbconsole.modes import SYNC_MODES
+from dbconsole.modes import STRATEGIES, SYNC_MODES
 
 EXIT_USAGE = 2
 
@@ -149,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--exclude", metavar="T1,T2", help="leave these tables out (names or globs)")
     sync.add_argument("--mode", choices=SYNC_MODES, default=None,
                       help="upsert (default: insert and update, never delete), replace (target = source rows), "
+                           "mirror (target = source rows, writing only the rows that differ), "
                            "incremental or xmin (changed rows only)")
+    sync.add_argument("--strategy", choices=STRATEGIES, default=None,
+                      help="how rows are read: copy (every row), diff (only key ranges whose checksums differ), "
+                           "auto (default, per table: diff when the target already holds most rows)")
     sync.add_argument("--where", metavar="[TABLE:]SQL", action="append", default=[],
                       help="source filter for one table: TABLE:EXPR (repeatable), or a bare EXPR with exactly one table")
     sync.add_argument("--with-parents", action="store_true", help="also sync FK parents of the selected tables")

@@ -132,7 +132,11 @@ class LivePrinter:
         self._add_task(event)
 
     def _on_table_done(self, event: TableDone) -> None:
-        line = (f"{event.table}: {describe_counts(event.counts, dry_run=event.dry_run)}"
+        read = ""
+        if event.strategy == "diff":  # what the checksums saved: only these rows crossed the network
+            verb = "would read" if event.dry_run else "read"
+            read = f"; by diff, {verb} {event.rows_read:,} rows, {event.ranges_skipped:,} ranges skipped"
+        line = (f"{event.table}: {describe_counts(event.counts, dry_run=event.dry_run)}{read}"
                 f" ({format_duration(event.seconds)})")
         task = self.tasks.get(event.table)
         if self.progress is not None and task is not None:

@@ -31,7 +31,7 @@ def test_check_number_ranges_and_kinds() -> None:
     ({"sync": {"tables": {"t": {"overlap": -5}}}}, 'sync.tables."t".overlap must be a number of seconds >= 0'),
     ({"sync": {"tables": {"t": {"batch_size": 0}}}}, 'sync.tables."t".batch_size must be a whole number > 0'),
     ({"sync": {"triggers": "keeep"}}, "sync.triggers must be one of disable, keep"),
-    ({"sync": {"mode": "upsertt"}}, "sync.mode must be one of upsert, replace, incremental, xmin (did you mean 'upsert'?)"),
+    ({"sync": {"mode": "upsertt"}}, "sync.mode must be one of upsert, replace, incremental, xmin, mirror (did you mean 'upsert'?)"),
 ])
 def test_each_numeric_and_choice_key_keeps_its_message(document, message) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -21,8 +21,10 @@ TABLES = ["public.stocks", "public.price_history"]
 
 
 def sync_command(config: Path, *extra: str) -> list[str]:
+    # The copy path's checkpoints are what these trials prove (the target holds most rows, so
+    # auto would diff; the diff path's kills are in test_sync_strategy.py).
     return [sys.executable, "-m", "dbconsole", "--config", str(config), "sync", "--from", "server_direct",
-            "--to", "local", "--tables", "price_history", "--with-parents", "--batch-size", "40", "--json", *extra]
+            "--to", "local", "--tables", "price_history", "--with-parents", "--batch-size", "40", "--strategy", "copy", "--json", *extra]
 
 
 def kill_at_random(config: Path, rng: random.Random, max_delay: float, at_batch: int | None = None) -> tuple[str, str]:

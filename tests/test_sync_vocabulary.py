@@ -36,9 +36,11 @@ def test_counts_have_one_sentence_for_runs_and_dry_runs() -> None:
 def test_count_events_keep_the_flat_json_shape_of_the_spec() -> None:
     done = TableDone("public.users", RowCounts(5, 4, 3, 2), 1.5, dry_run=True)
     assert done.to_json() == {"event": "table_done", "table": "public.users", "inserted": 5, "updated": 4,
-                              "unchanged": 3, "deleted": 2, "seconds": 1.5, "dry_run": True}
+                              "unchanged": 3, "deleted": 2, "seconds": 1.5, "dry_run": True,
+                              "rows_read": 0, "ranges_skipped": 0, "strategy": "copy"}
+    # The keys SPEC named first keep their place; issue 12's rows_read / ranges_skipped / strategy follow.
     assert list(done.to_json()) == ["event", "table", "inserted", "updated", "unchanged", "deleted", "seconds",
-                                    "dry_run"]
+                                    "dry_run", "rows_read", "ranges_skipped", "strategy"]
     assert (done.inserted, done.updated, done.unchanged, done.deleted) == (5, 4, 3, 2)
     final = Done(RowCounts(1, 0, 0, 0), 0.25, tables=1)
     assert final.to_json() == {"event": "done", "inserted": 1, "updated": 0, "unchanged": 0, "deleted": 0,
@@ -55,12 +57,12 @@ def test_a_checkpoint_is_built_by_keyword_and_holds_counts() -> None:
 
 
 def test_every_face_lists_the_same_modes() -> None:
-    assert SYNC_MODES == ("upsert", "replace", "incremental", "xmin")
+    assert SYNC_MODES == ("upsert", "replace", "incremental", "xmin", "mirror")
     assert tuple(MODE_HELP) == SYNC_MODES
     for mode in SYNC_MODES:
         assert build_parser().parse_args(["sync", "--mode", mode]).mode == mode
         assert parse_config({"profiles": {}, "sync": {"mode": mode}}, path=None, environ={}).sync.mode == mode
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["sync", "--mode", "mirror"])
-    with pytest.raises(ConfigError, match="upsert, replace, incremental, xmin"):
-        parse_config({"profiles": {}, "sync": {"mode": "mirror"}}, path=None, environ={})
+        build_parser().parse_args(["sync", "--mode", "mirrror"])
+    with pytest.raises(ConfigError, match="upsert, replace, incremental, xmin, mirror"):
+        parse_config({"profiles": {}, "sync": {"mode": "mirrror"}}, path=None, environ={})

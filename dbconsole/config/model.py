@@ -19,7 +19,7 @@ from dbconsole.config.checks import did_you_mean, validate_url
 from dbconsole.errors import ConfigError
 from dbconsole.redact import mask_url
 from dbconsole.urls import is_local_host, looks_like_url
-from dbconsole.modes import SYNC_MODES, Mode  # noqa: F401  (SYNC_MODES re-exported)
+from dbconsole.modes import STRATEGIES, SYNC_MODES, Mode, Strategy  # noqa: F401  (SYNC_MODES, STRATEGIES re-exported)
 
 CONFIG_NAME = "dbconsole.toml"
 LOCAL_ENV_VARS = ("DATABASE_URL", "POSTGRES_DSN", "DB_URL")
@@ -35,7 +35,7 @@ PROFILE_KEYS = {
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts", "jump", "compression", "transport"}
 SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
-SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "tables", "triggers"}
+SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "strategy", "tables", "triggers"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
 TUI_KEYS = {"refresh_interval", "theme", "auto_diff_rows"}
@@ -119,6 +119,7 @@ class SyncSettings:
     tables: Mapping[str, TableRules] = field(default_factory=dict)
     triggers: str | None = None  # "disable" (default) | "keep": target user triggers during the apply
     max_snapshot_age: float | None = None  # seconds a read-only source's snapshot may stay open (0: no limit)
+    strategy: Strategy | None = None  # None: auto (per table: diff when the target holds most rows)
 
 
 @dataclass(frozen=True)

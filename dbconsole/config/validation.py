@@ -17,7 +17,8 @@ from dbconsole.config.checks import (
     check_choice, check_keys, check_number, check_positive_int, did_you_mean, expect, validate_url)
 from dbconsole.config.expansion import expand, expand_url, missing_variables, unusable_profile
 from dbconsole.config.model import (
-    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, SSH_KEYS, SSH_TRANSPORTS, SYNC_KEYS, SYNC_MODES, TABLE_KEYS,
+    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, SSH_KEYS, SSH_TRANSPORTS, SYNC_KEYS, SYNC_MODES, STRATEGIES,
+    TABLE_KEYS,
     TOP_KEYS, TRIGGER_POLICIES, TUI_KEYS, Config, DetectRule, Profile, SshSettings, SyncSettings, TableRules)
 from dbconsole.errors import ConfigError
 from dbconsole.redact import register_secret
@@ -176,6 +177,9 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     mode = raw.get("mode")
     if mode is not None:
         check_choice(mode, SYNC_MODES, where, "sync.mode")
+    strategy = raw.get("strategy")
+    if strategy is not None:
+        check_choice(strategy, STRATEGIES, where, "sync.strategy")
     stall = raw.get("stall_timeout")
     if stall is not None:
         check_number(stall, where, "sync.stall_timeout", above_minimum=True, must_be="a number of seconds > 0")
@@ -190,7 +194,8 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
     return SyncSettings(batch_size=batch_size, mode=mode, retries=retries,
                         stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers,
-                        max_snapshot_age=float(max_age) if max_age is not None else None)
+                        max_snapshot_age=float(max_age) if max_age is not None else None,
+                        strategy=strategy)
 
 
 def _parse_table_rules(raw: Any, where: str, key: str) -> TableRules:

@@ -52,7 +52,8 @@ class TableDiffer:
                  source: Side = "right", where: str | None = None, tuning: Tuning = Tuning(),
                  row_limit: int | None = 100, timeout_ms: int = 0,
                  emit: Callable[[DiffEvent], None] | None = None, cancel: threading.Event | None = None,
-                 on_difference: Callable[[RowDifference], None] | None = None, hash_kind: HashKind = "hashtext") -> None:
+                 on_difference: Callable[[RowDifference], None] | None = None, hash_kind: HashKind = "hashtext",
+                 on_one_sided: Callable[[KeyRange, Side, int], None] | None = None) -> None:
         self.pair = pair
         self.conns = conns
         self.pool = pool
@@ -63,6 +64,9 @@ class TableDiffer:
         self.emit = emit or (lambda event: None)
         self.cancel = cancel or threading.Event()
         self.on_difference = on_difference
+        # A sync copies (or deletes) a range held by one side only as a whole: told the range,
+        # the side holding rows and their number, it needs none of the range's keys.
+        self.on_one_sided = on_one_sided
         self.io = BothSides(conns, pool, self.cancel)
         self.sides: dict[Side, SideSql] = {
             side: SideSql(table=pair.table(side).qualified.ident, key=pair.key, columns=pair.side(side),
@@ -298,7 +302,9 @@ class TableDiffer:
         """A range empty on one side: all of the other side's rows differ; keys only as far as reported."""
         side: Side = "left" if compare.left.rows else "right"
         kind: RowKind = "only_left" if side == "left" else "only_right"
-        wanted = compare.rows if self.on_difference else self._room()
+        if self.on_one_sided is not None:
+            self.on_one_sided(compare.range, side, compare.rows)
+        wanted = compare.rows if self.on_difference and self.on_one_sided is None else self._room()
         keys = []
         if wanted:
             keys = self.io.one(side, lambda cur: fetch_keys(cur, self.sides[side].keys_in(compare.range, wanted)))

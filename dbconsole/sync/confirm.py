@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from dbconsole.sync.plan import SyncRequest
 
 REPLACE = "replace"
+MIRROR = "mirror"
 
 
 def requested_modes(request: SyncRequest) -> set[str | None]:
@@ -32,8 +33,11 @@ def confirmation_reason(request: SyncRequest) -> str | None:
     """
     if request.dry_run:
         return None
-    if REPLACE in requested_modes(request):
+    modes = requested_modes(request)
+    if REPLACE in modes:
         return "mode replace deletes target rows"
+    if MIRROR in modes:
+        return "mode mirror deletes target rows"
     if not request.target.is_local:
         return f"{request.target.name} is not a local database"
     return None

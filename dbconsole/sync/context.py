@@ -22,7 +22,9 @@ import psycopg
 from psycopg import sql
 
 from dbconsole.catalog import ForeignKey, Table
+from dbconsole.diff.checksum import HashKind
 from dbconsole.errors import Cancelled
+from dbconsole.modes import Strategy
 from dbconsole.names import TableName
 from dbconsole.sync import statements as q
 from dbconsole.sync.counts import RowCounts
@@ -44,6 +46,8 @@ class RunLedger:
     phase: Phase = "insert"  # what the target is doing now: tells an FK error's side
     renewed_snapshot_at: str | None = None  # the first table read in a renewed source snapshot (max_snapshot_age)
     stage_names: Iterator[str] = field(default_factory=lambda: (f"dbconsole_stage_{i}" for i in itertools.count()))
+    hash_kind: HashKind | None = None  # how a diff-driven table fingerprints rows (probed once)
+    pending_mirrors: list[Any] = field(default_factory=list)  # mirror tables upserted, deletes still to do
 
 
 @dataclass
@@ -63,6 +67,9 @@ class RunContext:
     target_tables: list[Table]  # the target's whole catalog: FK errors are explained from it
     ledger: RunLedger
     state_ready: bool  # the target holds the _dbconsole state tables (always so for a writing run)
+    # A second source session in this attempt's snapshot, in a fresh transaction at each call:
+    # a diff-driven table's checksums read exactly the rows its copy reads.
+    diff_source: Callable[[], psycopg.Connection[Any]] = field(default=lambda: _no_diff_source())
 
     @property
     def dry_run(self) -> bool:
@@ -121,10 +128,16 @@ class RunContext:
         eta = max(estimate - rows, 0) / rate if estimate and rate > 0 else None
         self.emit(Progress(str(plan.name), rows, round(rate, 1), estimate, round(eta, 1) if eta is not None else None))
 
-    def table_done(self, plan: TablePlan, counts: RowCounts, began: float) -> None:
-        done = TableDone(str(plan.name), counts, round(time.monotonic() - began, 3), dry_run=self.dry_run)
+    def table_done(self, plan: TablePlan, counts: RowCounts, began: float, *, rows_read: int,
+                   ranges_skipped: int = 0, strategy: Strategy = "copy") -> None:
+        done = TableDone(str(plan.name), counts, round(time.monotonic() - began, 3), dry_run=self.dry_run,
+                         rows_read=rows_read, ranges_skipped=ranges_skipped, strategy=strategy)
         self.ledger.finished[str(plan.name)] = done
         self.emit(done)
+
+
+def _no_diff_source() -> psycopg.Connection[Any]:
+    raise RuntimeError("this run context has no diff source session")
 
 
 class Runner(Protocol):

@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from dbconsole.catalog import Table, read_catalog
 from dbconsole.config import Profile
@@ -43,6 +44,7 @@ from dbconsole.sync.writing import WritingRunner
 SESSION_OPTIONS = {
     "datestyle": "ISO,MDY", "intervalstyle": "postgres", "extra_float_digits": "3", "timezone": "UTC",
     "statement_timeout": "0", "idle_in_transaction_session_timeout": "0",
+    "bytea_output": "hex",  # a diff-driven table hashes rows as text on both ends: one bytea form
 }
 # A batch commits with its checkpoint atomically; a target server crash may lose the last few
 # commits, but always a batch together with its checkpoint, so resuming stays exact.
@@ -50,6 +52,7 @@ TARGET_OPTIONS = {**SESSION_OPTIONS, "synchronous_commit": "off",
                   # Row-level security that would filter the sync's reads raises instead (the plan
                   # refuses such tables first; this keeps a policy added meanwhile from hiding rows).
                   "row_security": "off"}
+DIFF_SOURCE_OPTIONS = SESSION_OPTIONS  # the diff hashes rows as text: the same rendering on both ends
 DEFAULT_RETRIES = 5
 DEFAULT_STALL_TIMEOUT = 300.0  # seconds without any progress before a run counts as stuck
 MAX_BACKOFF = 10.0
@@ -193,7 +196,34 @@ class SyncRun:
         return RunContext(
             request=self.request, plan=self.plan, emit=self.emit, cancel=self.cancel, watchdog=self.watchdog,
             source=source, target=target, source_id=source_id, snapshot_xmin=xmin, snapshot_xmax=xmax,
-            target_tables=self.target_tables, ledger=self.ledger, state_ready=self.state_ready)
+            target_tables=self.target_tables, ledger=self.ledger, state_ready=self.state_ready,
+            diff_source=self._diff_sessions(source))
+
+    def _diff_sessions(self, source: psycopg.Connection[Any]) -> Callable[[], psycopg.Connection[Any]]:
+        """A second source session in ``source``'s snapshot (exported once, imported per call).
+
+        A diff rolls its connections back when it ends, which must not end the sync's own
+        snapshot; so the diff reads on a session of its own that imports that snapshot, and
+        sees exactly the rows the copy then reads. Opened only when a table is synced by diff.
+        """
+        opened: dict[str, Any] = {}
+
+        def session() -> psycopg.Connection[Any]:
+            if "snapshot" not in opened:
+                opened["snapshot"] = _scalar(source, "SELECT pg_export_snapshot()")
+            conn = opened.get("conn")
+            if conn is None or conn.closed:
+                conn = connect(self.request.source, read_only=True, options=DIFF_SOURCE_OPTIONS, purpose="sync diff")
+                self._connections.append(conn)
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+                opened["conn"] = conn
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(opened["snapshot"])))
+            return conn
+
+        return session
 
     def _open(self) -> tuple[psycopg.Connection[Any], str, psycopg.Connection[Any]]:
         """Connect both sides; refuse a target that cannot be written (standby, read-only server)."""
@@ -236,6 +266,7 @@ class SyncRun:
 
     def _sync_all(self, ctx: RunContext) -> None:
         finished = self.ledger.finished
+        self.ledger.pending_mirrors.clear()  # an earlier attempt's diff is of an older snapshot
         self.runner.before_tables(ctx)
         replace_group = [t for t in ctx.plan.tables if t.mode == "replace"]
         snapshot_used = False  # a table read in this attempt's snapshot: renewing it may be due

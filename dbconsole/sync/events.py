@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
-from dbconsole.modes import Mode
+from dbconsole.modes import Mode, Strategy
 from dbconsole.redact import redact
 from dbconsole.sync.counts import HasCounts, RowCounts
 
@@ -92,6 +92,9 @@ class TableDone(HasCounts, SyncEvent):
     counts: RowCounts
     seconds: float
     dry_run: bool = False
+    rows_read: int = 0  # source rows that crossed the network (a dry run: that the run would read)
+    ranges_skipped: int = 0  # key ranges whose checksums matched, so none of their rows were read
+    strategy: Strategy = "copy"  # how this table's rows were read: every row, or only what differs
 
 
 @dataclass(frozen=True)

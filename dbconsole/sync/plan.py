@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from dbconsole.catalog import Table, Trigger
 from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
-from dbconsole.modes import DEFAULT_MODE, KEYED_MODES, Mode
+from dbconsole.modes import DEFAULT_MODE, DEFAULT_STRATEGY, DELETING_MODES, KEYED_MODES, Mode, Strategy
 from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 from dbconsole.sync import checks
 from dbconsole.sync.confirm import confirmation_reason
@@ -53,6 +53,12 @@ class SyncRequest:
     triggers: TriggerPolicy | None = None  # None: [sync] triggers, else "disable"
     refresh_matviews: bool = False  # REFRESH the materialized views that read synced tables, after the sync
     create_missing: bool = False  # the face ran dbconsole.schema.create first (the engine needs nothing)
+    strategy: Strategy | None = None  # None: [sync] strategy, else auto
+
+    @property
+    def effective_strategy(self) -> Strategy:
+        """``--strategy``, else ``[sync] strategy``, else auto."""
+        return self.strategy or self.settings.strategy or DEFAULT_STRATEGY
 
     @property
     def trigger_policy(self) -> TriggerPolicy:
@@ -171,10 +177,14 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
     for name in selected:
         rules = _rules_for(name, request.settings.tables)
         mode = request.mode or rules.mode or request.settings.mode or DEFAULT_MODE
-        if mode == "replace" and name not in named:
+        if mode in DELETING_MODES and name not in named:
             mode = "upsert"  # a parent pulled in by --with-parents: its other rows are not ours to delete
-        table_plan = _plan_table(name, source[name], target[name], mode, rules, request,
-                                 where=filters.get(name) or (request.where if name in named else None))
+        where = filters.get(name) or (request.where if name in named else None)
+        if mode == "mirror" and (where or rules.where):
+            # Rows outside the filter would count as "only on the target" and be deleted.
+            raise UsageError(f"{name}: --mode mirror cannot take a --where filter (it would delete the target's "
+                             "other rows); use upsert with --where, or mirror the whole table")
+        table_plan = _plan_table(name, source[name], target[name], mode, rules, request, where=where)
         if table_plan.mode in KEYED_MODES and table_plan.key is None:
             reason = (f"{name} has no primary key or unique key of NOT NULL columns, so {mode} cannot match "
                       "rows; use --mode replace for it, or add a key")
@@ -214,8 +224,8 @@ def _resolve_unit(text: str, source: Mapping[TableName, Table], request: SyncReq
             raise not_a_table from None
         root = parents[partition]
         rules_mode = _rules_for(root, request.settings.tables).mode
-        if (request.mode or rules_mode or request.settings.mode) == "replace":
-            raise UsageError(f"{partition} is a partition of {root}; replace works on {root} as a whole "
+        if (chosen := request.mode or rules_mode or request.settings.mode) in DELETING_MODES:
+            raise UsageError(f"{partition} is a partition of {root}; {chosen} works on {root} as a whole "
                              f"(all its partitions): name {root} instead")
         notices.append((root, f"{partition} is a partition of {root}: {root} is the sync unit, so all its "
                               "partitions are synced"))

@@ -16,6 +16,7 @@ from psycopg import Transaction, sql
 from dbconsole.sync import state
 from dbconsole.sync import statements as q
 from dbconsole.sync.conflicts import replace_conflicts
+from dbconsole.sync.by_diff import SOURCE, compared_pair, copy_conditions, find_differences, side_sql, strategy_for
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.copying import batch_size, copy_batch, count_stage, upper_bound
 from dbconsole.sync.counts import RowCounts
@@ -38,6 +39,8 @@ class PreviewRunner:
 
     def run_table(self, ctx: RunContext, plan: TablePlan) -> None:
         ctx.start_table(plan)
+        if strategy_for(ctx, plan) == "diff":
+            return preview_by_diff(ctx, plan)
         began = time.monotonic()
         row_filter = table_filter(ctx, plan, stored_watermark(ctx, plan))
         ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows))
@@ -57,7 +60,7 @@ def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable |
         rows = int(ctx.scalar(ctx.source, q.count_source(plan, row_filter)))
         ctx.target.rollback()
         ctx.progress(plan, rows, rows, began)
-        return ctx.table_done(plan, RowCounts(inserted=rows), began)
+        return ctx.table_done(plan, RowCounts(inserted=rows), began, rows_read=rows)
     totals = RowCounts()
     orphans = dict.fromkeys((fk.name for fk in outside), 0)
     lower: list[str] | None = None
@@ -76,13 +79,46 @@ def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable |
         if upper is None:
             break
         lower = upper
-    for fk in outside:
-        if orphans[fk.name]:
+    warn_orphans(ctx, plan, orphans)
+    ctx.table_done(plan, totals, began, rows_read=totals.total)
+
+
+def preview_by_diff(ctx: RunContext, plan: TablePlan) -> None:
+    """A dry run by diff: only the differing rows are staged and counted (``rows_read`` is what
+    the real run would copy); rows in equal ranges are unchanged; a mirror's deletes come from
+    the diff's count of target-only rows."""
+    began = time.monotonic()
+    ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows))
+    found = find_differences(ctx, plan, compared_pair(ctx, plan))
+    outside = ctx.parents_outside_plan(plan)
+    orphans = dict.fromkeys((fk.name for fk in outside), 0)
+    row_filter = q.user_filter(plan.where) if plan.where else None
+    counts, rows_read = RowCounts(), 0
+    for condition in copy_conditions(found, side_sql(found.pair, SOURCE), plan):
+        ctx.check_cancel()
+        with ctx.target.transaction(force_rollback=True):
+            stage = ctx.create_stage(plan, on_commit="DROP")
+            rows = copy_batch(ctx, plan, q.combine(row_filter, condition), None, None, stage)
+            inserted, updated = count_stage(ctx, plan, stage)
+            for fk in outside:
+                orphans[fk.name] += ctx.scalar(ctx.target, q.orphan_count(fk, stage))
+        rows_read += rows
+        counts += RowCounts.of_batch(rows, inserted, updated)
+    counts += RowCounts(unchanged=max(found.source_rows - counts.total, 0))
+    if plan.mode == "mirror":
+        counts += RowCounts(deleted=found.deletes)
+    warn_orphans(ctx, plan, orphans)
+    ctx.table_done(plan, counts, began, rows_read=rows_read, ranges_skipped=found.ranges_skipped, strategy="diff")
+
+
+def warn_orphans(ctx: RunContext, plan: TablePlan, orphans: dict[str, int]) -> None:
+    """Staged rows pointing at parents the target lacks: the real run would stop there."""
+    for fk in ctx.parents_outside_plan(plan):
+        if orphans.get(fk.name):
             ctx.emit(Notice(str(plan.name), f"{orphans[fk.name]:,} rows reference {fk.parent} rows that "
                             f"{ctx.request.target.name} lacks (foreign key {fk.name}): the sync would stop "
                             "here; include the FK parents (--with-parents)", kind="warning", fails=True,
                             remedy="add_parents"))
-    ctx.table_done(plan, totals, began)
 
 
 class PreviewSteps:

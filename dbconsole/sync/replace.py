@@ -89,7 +89,7 @@ def replace_group(ctx: RunContext, group: list[TablePlan], steps: ReplaceSteps) 
                 tally.counts[str(plan.name)] += RowCounts(deleted=deleted)
         steps.end(ctx, group, tally, tx)
     for plan in group:
-        ctx.table_done(plan, tally.counts[str(plan.name)], began)
+        ctx.table_done(plan, tally.counts[str(plan.name)], began, rows_read=tally.counts[str(plan.name)].total)
 
 
 class WriteSteps:

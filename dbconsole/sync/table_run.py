@@ -64,7 +64,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
         if upper is None:
             break
         upper = following[0]
-    ctx.table_done(plan, point.counts, began)
+    ctx.table_done(plan, point.counts, began, rows_read=point.rows_done - resumed_rows)
     if stage is not None:
         ctx.drop_stage(stage)
 

@@ -13,6 +13,7 @@ from psycopg import sql
 
 from dbconsole.names import TableName
 from dbconsole.sync import state
+from dbconsole.sync.by_diff import diff_table, finish_mirrors, strategy_for
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.events import Notice
 from dbconsole.sync.plan import TablePlan
@@ -36,13 +37,19 @@ class WritingRunner:
         ctx.check_cancel()
 
     def run_table(self, ctx: RunContext, plan: TablePlan) -> None:
-        write_table(ctx, plan)
+        ctx.start_table(plan)
+        if strategy_for(ctx, plan) == "diff":
+            diff_table(ctx, plan)
+        else:
+            write_table(ctx, plan)
 
     def run_replace(self, ctx: RunContext, group: list[TablePlan]) -> None:
         replace_group(ctx, group, WriteSteps())
 
     def after_tables(self, ctx: RunContext) -> None:
-        """After every table is in: the materialized views that read them, in one transaction."""
+        """After every table is in: mirror deletes (children first), then the materialized views
+        that read the tables, in one transaction."""
+        finish_mirrors(ctx)
         views = ctx.plan.matviews
         if not (ctx.request.refresh_matviews and views):
             return

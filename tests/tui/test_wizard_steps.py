@@ -288,3 +288,26 @@ async def test_ctrl_q_during_a_run_asks_then_says_stopping_and_quits(tui_config,
     with psycopg.connect(dbs.local_url) as conn:
         copied, top = conn.execute("SELECT count(*), coalesce(max(id), 0) FROM public.big").fetchone()
     assert copied == top  # whole batches in key order: it stopped at a block boundary
+
+
+async def test_mirror_by_diff_dry_run_says_how_many_rows_would_cross(tui_config, dbs):
+    """The options step offers the strategy and mirror; the dry run says what would be read."""
+    app = DbconsoleApp(config=tui_config)
+    async with app.run_test(size=(140, 40)) as pilot:
+        wizard = await open_with(pilot, app, "public.scan_rank")
+        await pilot.press("enter", "enter")
+        wizard.query_one("#opt-mode", Select).value = "mirror"
+        wizard.query_one("#opt-strategy", Select).value = "diff"
+        await pilot.pause()
+        await wait_for(pilot, lambda: (wizard.plan is not None and "mirror" in {t.mode for t in wizard.plan.tables})
+                       or wizard.plan_error, "plan")
+        assert not wizard.plan_error, wizard.plan_error
+        assert wizard.plan.request.effective_strategy == "diff"
+        await pilot.press("ctrl+n")
+        await dry_run(pilot, wizard)
+        done = next(r for r in wizard.previewer.results if r.table == "public.scan_rank")
+        assert done.strategy == "diff" and done.rows_read == done.inserted + done.updated > 0
+        crossing = sum(r.rows_read for r in wizard.previewer.results)
+        assert f"{crossing:,} rows would cross the network" in screen_text(app)
+        await pilot.press("ctrl+n")
+        assert wizard.step == "confirm"  # mirror deletes: the target's name must be typed

@@ -17,7 +17,7 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
 
 from dbconsole.config import SyncSettings
 from dbconsole.format import format_count
-from dbconsole.modes import DEFAULT_MODE, SYNC_MODES, Mode
+from dbconsole.modes import DEFAULT_MODE, DEFAULT_STRATEGY, STRATEGIES, SYNC_MODES, Mode, Strategy
 from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
 from dbconsole.tui.widgets.sync.step import WizardStep
@@ -32,7 +32,12 @@ PLAN_COLUMNS = (
     GridColumn("batch", "batch", 8, priority=20, right=True),
     GridColumn("masks", "masks", 16, priority=10),
 )
-FIELDS = ("opt-mode", "opt-where", "opt-batch", "opt-parents")
+FIELDS = ("opt-mode", "opt-strategy", "opt-where", "opt-batch", "opt-parents")
+STRATEGY_HELP: dict[Strategy, str] = {
+    "auto": "per table: diff when the target already holds most rows",
+    "diff": "read only the rows whose checksums differ",
+    "copy": "read every row",
+}
 
 
 class OptionsStep(WizardStep):
@@ -50,6 +55,10 @@ class OptionsStep(WizardStep):
             yield Label("  Mode", id="label-opt-mode")
             yield ModeSelect([(f"{m} — {MODE_HELP[m]}", m) for m in SYNC_MODES], prompt=f"from config ({config_mode})",
                              id="opt-mode", compact=True)
+            yield Label("  Strategy", id="label-opt-strategy")
+            yield Select([(f"{s} — {STRATEGY_HELP[s]}", s) for s in STRATEGIES],
+                         prompt=f"from config ({self.settings.strategy or DEFAULT_STRATEGY})", id="opt-strategy",
+                         compact=True)
             yield Label("  Where", id="label-opt-where")
             yield Input(placeholder="filter on the source, e.g. created_at > now() - interval '7 days'",
                         id="opt-where", compact=True)
@@ -75,6 +84,10 @@ class OptionsStep(WizardStep):
         value = self.query_one(ModeSelect).value
         return next((m for m in SYNC_MODES if m == value), None)
 
+    def strategy(self) -> Strategy | None:
+        value = self.query_one("#opt-strategy", Select).value
+        return next((s for s in STRATEGIES if s == value), None)
+
     def with_parents(self) -> bool:
         return self.query_one(TickBox).value
 
@@ -92,10 +105,11 @@ class OptionsStep(WizardStep):
     def contribute(self) -> dict[str, Any]:
         where = self.query_one("#opt-where", Input).value.strip() or None
         batch = self.query_one("#opt-batch", Input).value.strip()
-        return {"mode": self.mode(), "where": where, "with_parents": self.with_parents(),
+        return {"mode": self.mode(), "strategy": self.strategy(), "where": where, "with_parents": self.with_parents(),
                 "batch_size": int(batch) if batch.isdigit() and int(batch) > 0 else None}
 
     @on(Select.Changed, "#opt-mode")
+    @on(Select.Changed, "#opt-strategy")
     @on(Checkbox.Changed, "#opt-parents")
     @on(Input.Changed, "#opt-where, #opt-batch")
     def _changed(self, event: Any) -> None:

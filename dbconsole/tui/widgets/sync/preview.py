@@ -29,14 +29,20 @@ PREVIEW_COLUMNS = (
     GridColumn("updated", "would update", 12, priority=80, right=True),
     GridColumn("deleted", "would delete", 12, priority=70, right=True),
     GridColumn("unchanged", "unchanged", 10, priority=40, right=True),
+    GridColumn("read", "would read", 10, priority=60, right=True),  # rows that would cross the network
     GridColumn("time", "time", 7, priority=10, right=True),
 )
+
+
+def rows_read(summary: Any) -> int:
+    """Rows the real run would read from the source (only the differing ones for a diff)."""
+    return sum(t.rows_read for t in summary.tables)
 
 
 def done_cells(done: TableDone) -> dict[str, object]:
     """A finished table's grid cells: one per count (columns are keyed by the counts' names), and its time."""
     return {**{name: f"{value:,}" for name, value in asdict(done.counts).items()},
-            "time": format_duration(done.seconds)}
+            "read": f"{done.rows_read:,}", "time": format_duration(done.seconds)}
 
 
 class PreviewStep(WizardStep):
@@ -108,7 +114,8 @@ class PreviewStep(WizardStep):
 
     def headline(self, summary: Any) -> Text:
         text = Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written; "
-                    f"{describe_counts(summary.counts, dry_run=True)}.", style="green")
+                    f"{describe_counts(summary.counts, dry_run=True)}; "
+                    f"{rows_read(summary):,} rows would cross the network.", style="green")
         for note in self.notes:
             where = f"{note.table}: " if note.table else ""
             if note.fails:

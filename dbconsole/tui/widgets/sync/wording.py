@@ -16,6 +16,7 @@ MODE_HELP: dict[Mode, str] = {  # one line each, short enough for the mode list 
     "replace": "make it equal: deletes rows the source lacks",
     "incremental": "rows whose updated_at moved since the last run",
     "xmin": "rows the source changed since the last run",
+    "mirror": "make it equal, writing only rows that differ",
 }
 
 _CLI_WORDS = (
