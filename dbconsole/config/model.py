@@ -34,7 +34,9 @@ PROFILE_KEYS = {
     "url", "url_env", "read_only", "ssh", "color", "connect_timeout", "description", "live_exact_counts",
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts"}
-SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables", "triggers"}
+SYNC_KEYS = {"batch_size", "mode", "retries", "stall_timeout", "tables", "triggers", "subsets"}
+SUBSET_KEYS = {"root", "where", "relations", "exclude", "limits"}
+RELATION_KEYS = {"from", "to"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
 TUI_KEYS = {"refresh_interval", "theme"}
@@ -107,6 +109,26 @@ class TableRules:
 
 
 @dataclass(frozen=True)
+class VirtualRelation:
+    """An FK the schema does not declare: ``from = "public.audit_log.user_ref"``, ``to = "public.users.id"``."""
+
+    source: str  # schema.table.column (the referencing side)
+    target: str  # schema.table.column (the referenced side)
+
+
+@dataclass(frozen=True)
+class SubsetRules:
+    """A named subset from ``[sync.subsets.NAME]``: its root rows (``where`` may hold ``{1}``-style
+    arguments), virtual FKs, tables never followed down, and per-table limits applied going down."""
+
+    root: str
+    where: str
+    relations: tuple[VirtualRelation, ...] = ()
+    exclude: tuple[str, ...] = ()
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SyncSettings:
     batch_size: int | None = None
     mode: Mode | None = None
@@ -114,6 +136,7 @@ class SyncSettings:
     stall_timeout: float | None = None  # seconds without a byte from the source before giving up
     tables: Mapping[str, TableRules] = field(default_factory=dict)
     triggers: str | None = None  # "disable" (default) | "keep": target user triggers during the apply
+    subsets: Mapping[str, SubsetRules] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from dbconsole.sync.counts import HasCounts, RowCounts
 from dbconsole.sync.events import Done, ErrorEvent, Notice, TableDone
 from dbconsole.sync.plan import SyncPlan, SyncRequest, build_plan
 from dbconsole.sync.preview import PreviewRunner
+from dbconsole.sync.subset_reads import apply_subsets
 from dbconsole.sync.watchdog import Watchdog
 from dbconsole.sync.writing import WritingRunner
 
@@ -140,6 +141,7 @@ class SyncRun:
         self.ledger = RunLedger()  # what is finished: kept across attempts
         self.plan: SyncPlan | None = None
         self.target_tables: list[Table] = []
+        self.source_tables: list[Table] = []
         self.state_ready = False
         self.started = time.monotonic()
         self.retries = request.settings.retries if request.settings.retries is not None else DEFAULT_RETRIES
@@ -187,6 +189,8 @@ class SyncRun:
         if self.plan is None:
             self.plan = self._make_plan(source, source_id, target)
         xmin, xmax = _take_snapshot(source)
+        if self.request.subsets:  # chosen in this attempt's snapshot, the one every table is read in
+            apply_subsets(self.plan, source, self.source_tables)
         return RunContext(
             request=self.request, plan=self.plan, emit=self.emit, cancel=self.cancel, watchdog=self.watchdog,
             source=source, target=target, source_id=source_id, snapshot_xmin=xmin, snapshot_xmax=xmax,
@@ -214,7 +218,8 @@ class SyncRun:
     def _make_plan(self, source: psycopg.Connection[Any], source_id: str,
                    target: psycopg.Connection[Any]) -> SyncPlan:
         self.target_tables = read_catalog(target)
-        plan = build_plan(self.request, read_catalog(source), self.target_tables)
+        self.source_tables = read_catalog(source)
+        plan = build_plan(self.request, self.source_tables, self.target_tables)
         validate_filters(source, plan)
         source.rollback()
         self.state_ready = self.runner.prepare_state(target)

@@ -28,6 +28,7 @@ from dbconsole.sync.confirm import confirmation_reason
 # base_type is re-exported: dbconsole.diff (on main) imports it from here.
 from dbconsole.sync.column_types import base_type, check_mask, types_compatible  # noqa: F401
 from dbconsole.sync.fk_order import fk_order
+from dbconsole.sync.subset import SubsetRows, SubsetSpec
 from dbconsole.sync.triggers import DEFAULT_TRIGGER_POLICY, TriggerPolicy, triggers_to_disable
 
 DEFAULT_BATCH_SIZE = 50_000
@@ -52,6 +53,7 @@ class SyncRequest:
     exclude: tuple[str, ...] = ()  # names or globs taken out of the selection
     triggers: TriggerPolicy | None = None  # None: [sync] triggers, else "disable"
     refresh_matviews: bool = False  # REFRESH the materialized views that read synced tables, after the sync
+    subsets: tuple[SubsetSpec, ...] = ()  # --subset: root rows and what they need (implies --with-parents)
 
     @property
     def trigger_policy(self) -> TriggerPolicy:
@@ -94,6 +96,7 @@ class TablePlan:
     warnings: list[str] = field(default_factory=list)
     disable_triggers: tuple[Trigger, ...] = ()  # target triggers turned off during each apply
     keys_collate_differently: bool = False  # key order differs between the sides: never trust target order
+    subset: SubsetRows | None = None  # set in the run's snapshot when the request has --subset
 
     @property
     def restore_triggers(self) -> tuple[Trigger, ...]:
@@ -116,6 +119,8 @@ class TablePlan:
         """Identifies the *shape* of this table's run: a checkpoint only resumes the same shape."""
         shape = [self.mode, self.columns, list(self.key or ()), self.where, sorted(self.masks.items()),
                  self.cursor, self.copy_format]
+        if self.subset is not None:
+            shape.append(self.subset.digest)
         return hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()[:16]
 
 
@@ -161,7 +166,7 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
             skipped.append((name, f"only on {request.source.name}"))
     selected = list(dict.fromkeys(named))
 
-    if request.with_parents:
+    if request.with_parents or request.subsets:  # a subset's rows need their parents' rows
         selected = _close_over_parents(selected, source, target, request)
     filters = _filters_by_table(request, source, selected)
 

@@ -1,0 +1,189 @@
+"""A subset computed on the source, inside the sync's own read-only snapshot.
+
+Why an iterative fixed point and not one ``WITH RECURSIVE``: a recursive CTE over
+(table, key) pairs of many tables needs one branch per FK and direction that all read the
+working table, which PostgreSQL allows only once per recursive term; and its working set
+cannot be keyset-paged. Here each step is one query per edge for a page of at most
+:data:`~.subset.KEY_PAGE` keys (sent as ``text[]`` arrays, cast back to the key types on the
+source), so every statement stays small, nothing is written (temporary tables are refused in
+a read-only transaction) and only the *selected* keys ever reach Python, never a table.
+
+The result becomes one filter per planned table (``key IN (the selected keys)``, or ``false``),
+which the ordinary filtered-read path of :mod:`.table_run` and :mod:`.preview` applies to the
+same snapshot: the dry run counts exactly the rows a real run writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from dbconsole.catalog import Table
+from dbconsole.connect import describe_pg_error
+from dbconsole.errors import SyncError, UsageError
+from dbconsole.names import TableName, resolve_name, select_tables
+from dbconsole.sync.plan import SyncPlan, TablePlan
+from dbconsole.sync.statements import relation, user_filter
+from dbconsole.sync.subset import Direction, Edge, Key, SubsetRows, SubsetSpec, close_subset, subset_edges
+
+SUBSET_MODES = ("upsert",)  # a subset adds and updates rows; deleting "the rest" needs mirror by keys
+
+
+def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables: Sequence[Table]) -> None:
+    """Compute the request's subsets in the source's current snapshot and set each planned
+    table's :class:`SubsetRows`. Raises (nothing written yet) on a bad filter, a root filter
+    that matches nothing, or a subset that reaches a table the sync does not write."""
+    request = plan.request
+    tables = {t.qualified: t for t in source_tables}
+    refuse_modes(plan)
+    relations = [r for spec in request.subsets for r in spec.relations]
+    edges = subset_edges(tables, relations)
+    planned = {t.name for t in plan.tables}
+    scope = _down_scope(plan, tables)
+    limits = _limits(request.subsets, tables)
+    for table, where in limits.items():
+        _validate(source, tables[table], where, "limit")
+    roots: dict[TableName, set[Key]] = {}
+    for spec in request.subsets:
+        root = resolve_name(spec.root, tables, where=request.source.name)
+        _validate(source, tables[root], spec.where, "filter")
+        _require_key(tables[root])
+        keys = set(_root_keys(source, tables[root], spec.where))
+        if not keys:
+            raise SyncError(f"--subset {spec.label!r}: no row of {root} matches {spec.where!r} on "
+                            f"{request.source.name}; nothing to sync", table=str(root))
+        roots.setdefault(root, set()).update(keys)
+
+    def expand(edge: Edge, direction: Direction, keys: Sequence[Key]) -> Iterable[Key]:
+        for side in (edge.child, edge.parent):
+            _require_key(tables[side])
+        return _neighbours(source, tables, edge, direction, keys, limits.get(edge.child))
+
+    selected = close_subset(roots, edges, scope, expand)
+    for table, keys in selected.items():
+        if keys and table not in planned:
+            raise SyncError(f"the subset reaches {len(keys):,} rows of {table}, which this sync does not write: "
+                            f"add it to --tables", table=str(table))
+    for table_plan in plan.tables:
+        table_plan.subset = subset_rows(table_plan, selected.get(table_plan.name, set()))
+
+
+def refuse_modes(plan: SyncPlan) -> None:
+    for table in plan.tables:
+        if table.mode not in SUBSET_MODES:
+            raise UsageError(f"--subset works with --mode upsert only, and {table.name} would be synced with "
+                             f"{table.mode}: use --mode upsert")
+
+
+def subset_rows(plan: TablePlan, keys: set[Key]) -> SubsetRows:
+    ordered = sorted(keys)
+    digest = hashlib.sha256(repr(ordered).encode()).hexdigest()[:16]
+    return SubsetRows(filter=key_filter(plan.source, ordered), digest=digest, rows=len(ordered))
+
+
+def key_filter(table: Table, keys: Sequence[Key], alias: str | None = None) -> sql.Composable:
+    """``(k1, k2) IN (SELECT u.k1::t1, u.k2::t2 FROM unnest(ARRAY[..]::text[], ..) u)``, or ``false``."""
+    if not keys:
+        return sql.SQL("false")
+    assert table.key is not None
+    columns = list(table.key)
+    arrays = sql.SQL(", ").join(sql.SQL("{}::text[]").format(sql.Literal([k[i] for k in keys]))
+                                for i in range(len(columns)))
+    names = [f"_dbconsole_k{i}" for i in range(len(columns))]
+    casts = sql.SQL(", ").join(sql.SQL("u.{}::{}").format(sql.Identifier(n), sql.SQL(_type(table, c)))
+                               for n, c in zip(names, columns))
+    return sql.SQL("({cols}) IN (SELECT {casts} FROM unnest({arrays}) AS u({names}))").format(
+        cols=_columns(columns, alias), casts=casts, arrays=arrays,
+        names=sql.SQL(", ").join(sql.Identifier(n) for n in names))
+
+
+# --------------------------------------------------------------------------- the reads
+
+
+def _root_keys(source: psycopg.Connection[Any], table: Table, where: str) -> Iterable[Key]:
+    statement = sql.SQL("SELECT {keys} FROM {t} WHERE {f}").format(
+        keys=_key_text(table), t=relation(table), f=user_filter(where))
+    with source.cursor() as cur:
+        cur.execute(statement)
+        return [tuple(row) for row in cur]
+
+
+def _neighbours(source: psycopg.Connection[Any], tables: Mapping[TableName, Table], edge: Edge,
+                direction: Direction, keys: Sequence[Key], child_limit: str | None) -> list[Key]:
+    """One step of the walk for one page of keys: children of parents (down) or parents of children (up)."""
+    child, parent = tables[edge.child], tables[edge.parent]
+    if direction == "down":
+        inner = sql.SQL("SELECT {pcols} FROM {p} AS _dbconsole_from WHERE {known}").format(
+            pcols=_columns(edge.parent_columns, "_dbconsole_from"), p=relation(parent),
+            known=key_filter(parent, keys, "_dbconsole_from"))
+        conditions = [sql.SQL("({}) IN ({})").format(_columns(edge.columns), inner)]
+        if child_limit:
+            conditions.append(user_filter(child_limit))
+        statement = sql.SQL("SELECT {keys} FROM {c} WHERE {cond}").format(
+            keys=_key_text(child), c=relation(child), cond=sql.SQL(" AND ").join(conditions))
+    else:
+        inner = sql.SQL("SELECT {cols} FROM {c} AS _dbconsole_from WHERE {known}").format(
+            cols=_columns(edge.columns, "_dbconsole_from"), c=relation(child),
+            known=key_filter(child, keys, "_dbconsole_from"))
+        statement = sql.SQL("SELECT {keys} FROM {p} WHERE ({pcols}) IN ({inner})").format(
+            keys=_key_text(parent), p=relation(parent), pcols=_columns(edge.parent_columns), inner=inner)
+    with source.cursor() as cur:
+        cur.execute(statement)
+        return [tuple(row) for row in cur]
+
+
+def _validate(source: psycopg.Connection[Any], table: Table, where: str, what: str) -> None:
+    """One valid expression over the table, proved before any row is read (as ``--where`` is)."""
+    statement = sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 0").format(relation(table), user_filter(where))
+    try:
+        with source.cursor() as cur:
+            cur.execute(statement, prepare=True)
+    except psycopg.Error as exc:
+        raise SyncError(f"{table.qualified}: bad subset {what} {where!r}: {describe_pg_error(exc)}; "
+                        "nothing was written", table=str(table.qualified)) from None
+
+
+def _require_key(table: Table) -> None:
+    if table.key is None:
+        raise SyncError(f"{table.qualified} has no primary key or unique NOT NULL key, so a subset cannot "
+                        "tell its rows apart", table=str(table.qualified))
+
+
+def _down_scope(plan: SyncPlan, tables: Mapping[TableName, Table]) -> set[TableName]:
+    """The tables the walk may go down into: those the user selected, minus the subsets' excludes."""
+    request = plan.request
+    chosen = set(select_tables(list(request.tables), list(tables), exclude=request.exclude,
+                               where=request.source.name))
+    excluded = {resolve_name(text, tables, where=request.source.name)
+                for spec in request.subsets for text in spec.exclude}
+    return chosen - excluded
+
+
+def _limits(specs: Sequence[SubsetSpec], tables: Mapping[TableName, Table]) -> dict[TableName, str]:
+    limits: dict[TableName, str] = {}
+    for spec in specs:
+        for text, where in spec.limits.items():
+            name = resolve_name(text, tables)
+            limits[name] = f"({limits[name]}) AND ({where})" if name in limits else where
+    return limits
+
+
+def _key_text(table: Table) -> sql.Composable:
+    assert table.key is not None
+    return sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in table.key)
+
+
+def _columns(columns: Sequence[str], alias: str | None = None) -> sql.Composable:
+    if alias:
+        return sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
+    return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+
+def _type(table: Table, column: str) -> str:
+    col = table.column(column)
+    assert col is not None
+    return col.type
