@@ -118,3 +118,26 @@ def test_arguments_become_string_literals_never_sql() -> None:
         fill_arguments("a = {1}", ["1", "2"], "s")
     with pytest.raises(UsageError, match="TABLE: FILTER"):
         parse_subset("id = 42", {})
+
+
+def test_named_subsets_are_read_from_the_config_and_typos_are_named() -> None:
+    from pathlib import Path
+
+    from dbconsole.config import VirtualRelation
+    from dbconsole.config.validation import parse_config
+    from dbconsole.errors import ConfigError
+
+    base = {"profiles": {"local": {"url": "postgresql://localhost/x"}}}
+    subset = {"root": "public.users", "where": "id = {1}", "exclude": ["public.audit_log"],
+              "relations": [{"from": "public.audit_log.user_ref", "to": "public.users.id"}],
+              "limits": {"public.scan_rank": "scan_date > now() - interval '30 days'"}}
+    config = parse_config({**base, "sync": {"subsets": {"customer": subset}}}, path=Path("c.toml"), environ={})
+    rules = config.sync.subsets["customer"]
+    assert rules.relations == (VirtualRelation("public.audit_log.user_ref", "public.users.id"),)
+    assert rules.exclude == ("public.audit_log",) and "public.scan_rank" in rules.limits
+    for broken, words in [({**subset, "wher": "x"}, "wher"), ({"where": "id = 1"}, "root"),
+                          ({**subset, "relations": [{"from": "nodot"}]}, "relations[0]"),
+                          ({**subset, "exclude": "public.audit_log"}, "exclude")]:
+        with pytest.raises(ConfigError, match=r"c\.toml") as raised:
+            parse_config({**base, "sync": {"subsets": {"customer": broken}}}, path=Path("c.toml"), environ={})
+        assert words in str(raised.value)
