@@ -138,26 +138,27 @@ def close_subset(roots: Mapping[TableName, Iterable[Key]], edges: Sequence[Edge]
     """
     down: dict[TableName, set[Key]] = {}
     up: dict[TableName, set[Key]] = {}
-    work: deque[tuple[TableName, Direction, list[Key]]] = deque()
+    # (table, direction, keys, the edge they were reached down by: going up it again finds nothing new)
+    work: deque[tuple[TableName, Direction, list[Key], Edge | None]] = deque()
     for table, keys in roots.items():
         fresh = set(keys) - down.setdefault(table, set())
         down[table] |= fresh
         if fresh:
-            work.append((table, "down", sorted(fresh)))
+            work.append((table, "down", sorted(fresh), None))
     children = [e for e in edges if e.child in down_scope]
     while work:
-        table, direction, keys = work.popleft()
+        table, direction, keys, came_by = work.popleft()
         for chunk in (keys[i:i + page] for i in range(0, len(keys), page)):
             if direction == "down":
                 for edge in (e for e in children if e.parent == table):
                     fresh = set(expand(edge, "down", chunk)) - down.setdefault(edge.child, set())
                     if fresh:
                         down[edge.child] |= fresh
-                        work.append((edge.child, "down", sorted(fresh)))
-            for edge in (e for e in edges if e.child == table):
+                        work.append((edge.child, "down", sorted(fresh), edge))
+            for edge in (e for e in edges if e.child == table and e != came_by):
                 seen = up.setdefault(edge.parent, set())
                 fresh = set(expand(edge, "up", chunk)) - down.get(edge.parent, set()) - seen
                 if fresh:
                     seen |= fresh
-                    work.append((edge.parent, "up", sorted(fresh)))
+                    work.append((edge.parent, "up", sorted(fresh), None))
     return {t: down.get(t, set()) | up.get(t, set()) for t in {*down, *up}}

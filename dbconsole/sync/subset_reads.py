@@ -69,7 +69,7 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
             raise SyncError(f"the subset reaches {len(keys):,} rows of {table}, which this sync does not write: "
                             f"add it to --tables", table=str(table))
     for table_plan in plan.tables:
-        table_plan.subset = subset_rows(table_plan, selected.get(table_plan.name, set()))
+        table_plan.subset = subset_rows(table_plan, selected.get(table_plan.name, set()), source)
 
 
 def refuse_modes(plan: SyncPlan) -> None:
@@ -79,25 +79,34 @@ def refuse_modes(plan: SyncPlan) -> None:
                              f"{table.mode}: use --mode upsert")
 
 
-def subset_rows(plan: TablePlan, keys: set[Key]) -> SubsetRows:
+def subset_rows(plan: TablePlan, keys: set[Key], conn: psycopg.Connection[Any]) -> SubsetRows:
+    """The table's key filter, rendered to SQL once: every batch statement of the table embeds it."""
     ordered = sorted(keys)
     digest = hashlib.sha256(repr(ordered).encode()).hexdigest()[:16]
-    return SubsetRows(filter=key_filter(plan.source, ordered), digest=digest, rows=len(ordered))
+    rendered = sql.SQL(key_filter(plan.source, ordered).as_string(conn))  # values quoted by psycopg
+    return SubsetRows(filter=rendered, digest=digest, rows=len(ordered))
 
 
-def key_filter(table: Table, keys: Sequence[Key], alias: str | None = None) -> sql.Composable:
-    """``(k1, k2) IN (SELECT u.k1::t1, u.k2::t2 FROM unnest(ARRAY[..]::text[], ..) u)``, or ``false``."""
-    if not keys:
+def key_filter(table: Table, keys: Sequence[Key] | None, alias: str | None = None) -> sql.Composable:
+    """``(k1, k2) IN (SELECT u.k1::t1, u.k2::t2 FROM unnest(ARRAY[..]::text[], ..) u)``, or ``false``.
+
+    ``keys=None``: the arrays are placeholders, one per key column, for the caller's parameters.
+    """
+    if keys is not None and not keys:
         return sql.SQL("false")
     assert table.key is not None
-    columns = list(table.key)
-    arrays = sql.SQL(", ").join(sql.SQL("{}::text[]").format(sql.Literal([k[i] for k in keys]))
-                                for i in range(len(columns)))
-    names = [f"_dbconsole_k{i}" for i in range(len(columns))]
-    casts = sql.SQL(", ").join(sql.SQL("u.{}::{}").format(sql.Identifier(n), sql.SQL(_type(table, c)))
-                               for n, c in zip(names, columns))
-    return sql.SQL("({cols}) IN (SELECT {casts} FROM unnest({arrays}) AS u({names}))").format(
-        cols=_columns(columns, alias), casts=casts, arrays=arrays,
+    return sql.SQL("({}) IN ({})").format(_columns(table.key, alias), _key_select(table, keys))
+
+
+def _key_select(table: Table, keys: Sequence[Key] | None) -> sql.Composable:
+    """``SELECT u.k0::t0, ... FROM unnest(ARRAY::text[], ...) AS u(k0, ...)``: keys as typed rows."""
+    assert table.key is not None
+    names = [f"_dbconsole_k{i}" for i in range(len(table.key))]
+    arrays = [sql.Placeholder() if keys is None else sql.Literal([k[i] for k in keys]) for i in range(len(names))]
+    return sql.SQL("SELECT {casts} FROM unnest({arrays}) AS u({names})").format(
+        casts=sql.SQL(", ").join(sql.SQL("u.{}::{}").format(sql.Identifier(n), sql.SQL(_type(table, c)))
+                                 for n, c in zip(names, table.key)),
+        arrays=sql.SQL(", ").join(sql.SQL("{}::text[]").format(a) for a in arrays),
         names=sql.SQL(", ").join(sql.Identifier(n) for n in names))
 
 
@@ -117,10 +126,13 @@ def _neighbours(source: psycopg.Connection[Any], tables: Mapping[TableName, Tabl
     """One step of the walk for one page of keys: children of parents (down) or parents of children (up)."""
     child, parent = tables[edge.child], tables[edge.parent]
     if direction == "down":
-        inner = sql.SQL("SELECT {pcols} FROM {p} AS _dbconsole_from WHERE {known}").format(
-            pcols=_columns(edge.parent_columns, "_dbconsole_from"), p=relation(parent),
-            known=key_filter(parent, keys, "_dbconsole_from"))
-        conditions = [sql.SQL("({}) IN ({})").format(_columns(edge.columns), inner)]
+        if edge.parent_columns == parent.key:  # the FK points at the key: match the keys themselves
+            conditions = [_in_keys(parent, edge.columns)]
+        else:
+            inner = sql.SQL("SELECT {pcols} FROM {p} AS _dbconsole_from WHERE {known}").format(
+                pcols=_columns(edge.parent_columns, "_dbconsole_from"), p=relation(parent),
+                known=key_filter(parent, None, "_dbconsole_from"))
+            conditions = [sql.SQL("({}) IN ({})").format(_columns(edge.columns), inner)]
         if child_limit:
             conditions.append(user_filter(child_limit))
         statement = sql.SQL("SELECT {keys} FROM {c} WHERE {cond}").format(
@@ -128,12 +140,18 @@ def _neighbours(source: psycopg.Connection[Any], tables: Mapping[TableName, Tabl
     else:
         inner = sql.SQL("SELECT {cols} FROM {c} AS _dbconsole_from WHERE {known}").format(
             cols=_columns(edge.columns, "_dbconsole_from"), c=relation(child),
-            known=key_filter(child, keys, "_dbconsole_from"))
+            known=key_filter(child, None, "_dbconsole_from"))
         statement = sql.SQL("SELECT {keys} FROM {p} WHERE ({pcols}) IN ({inner})").format(
             keys=_key_text(parent), p=relation(parent), pcols=_columns(edge.parent_columns), inner=inner)
+    width = len(keys[0]) if keys else 0
     with source.cursor() as cur:
-        cur.execute(statement)
+        cur.execute(statement, [[k[i] for k in keys] for i in range(width)])
         return [tuple(row) for row in cur]
+
+
+def _in_keys(table: Table, columns: Sequence[str]) -> sql.Composable:
+    """``(columns) IN (the page of table's keys)``, the keys passed as parameters."""
+    return sql.SQL("({}) IN ({})").format(_columns(columns), _key_select(table, None))
 
 
 def _validate(source: psycopg.Connection[Any], table: Table, where: str, what: str) -> None:
