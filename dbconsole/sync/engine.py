@@ -190,7 +190,7 @@ class SyncRun:
             self.plan = self._make_plan(source, source_id, target)
         xmin, xmax = _take_snapshot(source)
         if self.request.subsets:  # chosen in this attempt's snapshot, the one every table is read in
-            apply_subsets(self.plan, source, self.source_tables)
+            self.emit(Notice(None, apply_subsets(self.plan, source, self.source_tables)))
         return RunContext(
             request=self.request, plan=self.plan, emit=self.emit, cancel=self.cancel, watchdog=self.watchdog,
             source=source, target=target, source_id=source_id, snapshot_xmin=xmin, snapshot_xmax=xmax,

@@ -16,6 +16,7 @@ same snapshot: the dry run counts exactly the rows a real run writes.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,10 +34,11 @@ from dbconsole.sync.subset import Direction, Edge, Key, SubsetRows, SubsetSpec, 
 SUBSET_MODES = ("upsert",)  # a subset adds and updates rows; deleting "the rest" needs mirror by keys
 
 
-def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables: Sequence[Table]) -> None:
-    """Compute the request's subsets in the source's current snapshot and set each planned
-    table's :class:`SubsetRows`. Raises (nothing written yet) on a bad filter, a root filter
+def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables: Sequence[Table]) -> str:
+    """Compute the request's subsets in the source's current snapshot, set each planned
+    table's :class:`SubsetRows` and say what was selected, in one line. Raises (nothing written yet) on a bad filter, a root filter
     that matches nothing, or a subset that reaches a table the sync does not write."""
+    started = time.monotonic()
     request = plan.request
     tables = {t.qualified: t for t in source_tables}
     refuse_modes(plan)
@@ -70,6 +72,10 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
                             f"add it to --tables", table=str(table))
     for table_plan in plan.tables:
         table_plan.subset = subset_rows(table_plan, selected.get(table_plan.name, set()), source)
+    reached = [t for t in plan.tables if t.subset and t.subset.rows]
+    labels = ", ".join(repr(spec.label) for spec in request.subsets)
+    return (f"subset {labels}: {sum(t.subset.rows for t in reached if t.subset):,} rows in {len(reached)} of "
+            f"{len(plan.tables)} tables, chosen in {time.monotonic() - started:.2f} s")
 
 
 def refuse_modes(plan: SyncPlan) -> None:
