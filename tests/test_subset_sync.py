@@ -101,6 +101,7 @@ def test_without_relations_only_declared_fks_are_followed(shaped, capsys) -> Non
     assert code == 0, err
     with dbs.local_admin() as local:
         assert subset_schema.table_rows(local) == expected
+        assert subset_schema.orphans(local, [r for r in subset_schema.RELATIONS if not r[4]]) == []
     assert not expected["audit"]
     assert preview == written_per_table(out, dry_run=False)
 
@@ -167,3 +168,28 @@ def test_a_subset_refuses_modes_other_than_upsert(shaped, capsys) -> None:
     code, out, err = run_cli(capsys, "--config", config, "sync", "--from", "server_direct", "--to", "local",
                              "--yes", "--subset", "member: id = 1", "--mode", "replace")
     assert_one_line(code, err, 2, "--subset", "upsert")
+
+
+def test_a_subset_is_masked_like_any_sync_and_the_human_dry_run_counts_rows_per_table(empty_dbs, tmp_path,
+                                                                                        capsys) -> None:
+    with empty_dbs.server.connect(empty_dbs.server_db) as server:
+        subset_schema.create(server, data=True)
+    with empty_dbs.local.connect(empty_dbs.local_db) as local:
+        subset_schema.create(local, data=False)
+    config = str(write_config(tmp_path, empty_dbs, extra={
+        "sync": {"tables": {"public.member": {"mask": {"email": "mask_email"}}}}}))
+    with empty_dbs.server_admin() as server:
+        expected = subset_schema.expected_subset(server, "project", "id = 3", virtual=False)
+    code, out, err = run_cli(capsys, "--config", config, "sync", "--from", "server_direct", "--to", "local",
+                             "--yes", "--dry-run", "--subset", "project: id = 3")
+    assert code == 0, err
+    assert "subset 'project: id = 3'" in out
+    for table in ("project", "task", "member"):
+        assert f"public.{table}: would insert {len(expected[table]):,}," in out, out
+    code, out, err = sync(capsys, config, "--subset", "project: id = 3")
+    assert code == 0, err
+    with empty_dbs.local_admin() as local:
+        emails = [r[0] for r in local.execute("SELECT email FROM member").fetchall()]
+        assert subset_schema.orphans(local, [r for r in subset_schema.RELATIONS if not r[4]]) == []
+    assert len(emails) == len(expected["member"]) > 0
+    assert not any(e.startswith("m") and e.endswith("@example.com") and e[1:-12].isdigit() for e in emails)
