@@ -193,3 +193,16 @@ def test_a_subset_is_masked_like_any_sync_and_the_human_dry_run_counts_rows_per_
         assert subset_schema.orphans(local, [r for r in subset_schema.RELATIONS if not r[4]]) == []
     assert len(emails) == len(expected["member"]) > 0
     assert not any(e.startswith("m") and e.endswith("@example.com") and e[1:-12].isdigit() for e in emails)
+
+
+def test_subset_is_repeatable_and_the_rows_are_the_union_of_both(shaped, capsys) -> None:
+    dbs, config = shaped
+    with dbs.server_admin() as server:
+        first = subset_schema.expected_subset(server, "member", "id = 7", virtual=False)
+        second = subset_schema.expected_subset(server, "tag", "id = 4", virtual=False)
+    code, out, err = sync(capsys, config, "--subset", "member: id = 7", "--subset", "tag: id = 4")
+    assert code == 0, err
+    with dbs.local_admin() as local:
+        got = subset_schema.table_rows(local)
+    assert got == {t: first[t] | second[t] for t in subset_schema.TABLES}
+    assert second["task_tag"] - first["task_tag"]

@@ -133,6 +133,7 @@ class SyncPlan:
     warnings: list[str] = field(default_factory=list)
     notices: list[tuple[TableName, str]] = field(default_factory=list)  # said once, not warnings
     matviews: list[TableName] = field(default_factory=list)  # target materialized views that read synced tables
+    chosen: tuple[TableName, ...] = ()  # the tables the user selected, before --with-parents added any
 
     def table(self, name: TableName) -> TablePlan | None:
         return next((t for t in self.tables if t.name == name), None)
@@ -197,7 +198,7 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
                if fk.parent != name and fk.parent not in plans]
     matviews = sorted({mv for n in order for mv in plans[n].target.matviews})
     return SyncPlan(request=request, tables=[plans[n] for n in order], missing_parents=missing,
-                    skipped=skipped, warnings=warnings, notices=notices, matviews=matviews)
+                    skipped=skipped, warnings=warnings, notices=notices, matviews=matviews, chosen=tuple(named))
 
 
 def _resolve_unit(text: str, source: Mapping[TableName, Table], request: SyncRequest,

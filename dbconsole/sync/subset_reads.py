@@ -26,7 +26,7 @@ from psycopg import sql
 from dbconsole.catalog import Table
 from dbconsole.connect import describe_pg_error
 from dbconsole.errors import SyncError, UsageError
-from dbconsole.names import TableName, resolve_name, select_tables
+from dbconsole.names import TableName, resolve_name
 from dbconsole.sync.plan import SyncPlan, TablePlan
 from dbconsole.sync.statements import relation, user_filter
 from dbconsole.sync.subset import Direction, Edge, Key, SubsetRows, SubsetSpec, close_subset, subset_edges
@@ -180,8 +180,7 @@ def _require_key(table: Table) -> None:
 def _down_scope(plan: SyncPlan, tables: Mapping[TableName, Table]) -> set[TableName]:
     """The tables the walk may go down into: those the user selected, minus the subsets' excludes."""
     request = plan.request
-    chosen = set(select_tables(list(request.tables), list(tables), exclude=request.exclude,
-                               where=request.source.name))
+    chosen = set(plan.chosen)
     excluded = {resolve_name(text, tables, where=request.source.name)
                 for spec in request.subsets for text in spec.exclude}
     return chosen - excluded
