@@ -206,3 +206,17 @@ def test_subset_is_repeatable_and_the_rows_are_the_union_of_both(shaped, capsys)
         got = subset_schema.table_rows(local)
     assert got == {t: first[t] | second[t] for t in subset_schema.TABLES}
     assert second["task_tag"] - first["task_tag"]
+
+
+def test_down_stays_within_the_tables_named_and_up_brings_their_parents_from_any_table(shaped, capsys) -> None:
+    dbs, config = shaped
+    others = set(subset_schema.TABLES) - {"member", "project"}
+    with dbs.server_admin() as server:
+        expected = subset_schema.expected_subset(server, "member", "id = 7", virtual=False, exclude=others)
+    code, out, err = sync(capsys, config, "--tables", "member,project", "--subset", "member: id = 7")
+    assert code == 0, err
+    with dbs.local_admin() as local:
+        got = subset_schema.table_rows(local)
+    assert got == expected
+    assert got["project"] and got["team"] and got["org"] and got["country"]  # parents from tables not named
+    assert not got["task"] and not got["event"]

@@ -105,10 +105,14 @@ def fill_arguments(where: str, values: Sequence[str], name: str) -> str:
     return filled
 
 
-def subset_edges(tables: Mapping[TableName, Table], relations: Iterable[VirtualRelation]) -> list[Edge]:
-    """Every FK of the source's tables (a partition's count as its root's) and the virtual ones."""
+def subset_edges(tables: Mapping[TableName, Table], relations: Iterable[VirtualRelation],
+                 within: set[TableName] | None = None) -> list[Edge]:
+    """The source's FKs between tables ``within`` the sync (a partition's count as its root's:
+    a table not written needs no parents) and every virtual one the user declared."""
+    inside = set(tables) if within is None else within
     edges = [Edge(fk.name, name, fk.columns, fk.parent, fk.parent_columns)
-             for name, table in tables.items() for fk in table.foreign_keys if fk.parent in tables]
+             for name, table in tables.items() if name in inside
+             for fk in table.foreign_keys if fk.parent in tables and fk.parent in inside]
     for relation in relations:
         child, column = _column_ref(relation.source, tables, "from")
         parent, parent_column = _column_ref(relation.target, tables, "to")

@@ -43,8 +43,8 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
     tables = {t.qualified: t for t in source_tables}
     refuse_modes(plan)
     relations = [r for spec in request.subsets for r in spec.relations]
-    edges = subset_edges(tables, relations)
     planned = {t.name for t in plan.tables}
+    edges = subset_edges(tables, relations, within=planned)
     scope = _down_scope(plan, tables)
     limits = _limits(request.subsets, tables)
     for table, where in limits.items():
