@@ -60,12 +60,7 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
                             f"{request.source.name}; nothing to sync", table=str(root))
         roots.setdefault(root, set()).update(keys)
 
-    def expand(edge: Edge, direction: Direction, keys: Sequence[Key]) -> Iterable[Key]:
-        for side in (edge.child, edge.parent):
-            _require_key(tables[side])
-        return _neighbours(source, tables, edge, direction, keys, limits.get(edge.child))
-
-    selected = close_subset(roots, edges, scope, expand)
+    selected = close_subset(roots, edges, scope, SourceSteps(source, tables, edges, limits).expand)
     for table, keys in selected.items():
         if keys and table not in planned:
             raise SyncError(f"the subset reaches {len(keys):,} rows of {table}, which this sync does not write: "
@@ -127,11 +122,35 @@ def _root_keys(source: psycopg.Connection[Any], table: Table, where: str) -> Ite
         return [tuple(row) for row in cur]
 
 
-def _neighbours(source: psycopg.Connection[Any], tables: Mapping[TableName, Table], edge: Edge,
-                direction: Direction, keys: Sequence[Key], child_limit: str | None) -> list[Key]:
-    """One step of the walk for one page of keys: children of parents (down) or parents of children (up)."""
-    child, parent = tables[edge.child], tables[edge.parent]
-    if direction == "down":
+class SourceSteps:
+    """The walk's steps as queries on the source, for one page of keys at a time.
+
+    A step down also reads, for every row it finds, the values of that table's other FKs, so
+    the step up from those rows reads only the parent (by those values), not the rows again.
+    The values are dropped once used: memory stays a few values per selected row.
+    """
+
+    def __init__(self, source: psycopg.Connection[Any], tables: Mapping[TableName, Table], edges: Sequence[Edge],
+                 limits: Mapping[TableName, str]) -> None:
+        self.source = source
+        self.tables = tables
+        self.edges = edges
+        self.limits = limits
+        self.known: dict[Edge, dict[Key, tuple[str | None, ...]]] = {}  # up edge -> child key -> FK values
+
+    def expand(self, edge: Edge, direction: Direction, keys: Sequence[Key]) -> Iterable[Key]:
+        for side in (edge.child, edge.parent):
+            _require_key(self.tables[side])
+        if direction == "down":
+            return self._down(edge, keys)
+        known = self.known.get(edge, {})
+        if keys and all(k in known for k in keys):
+            values = {known.pop(k) for k in keys}
+            return self._parents_by_values(edge, [v for v in values if None not in v])
+        return self._up(edge, keys)
+
+    def _down(self, edge: Edge, keys: Sequence[Key]) -> list[Key]:
+        child, parent = self.tables[edge.child], self.tables[edge.parent]
         if edge.parent_columns == parent.key:  # the FK points at the key: match the keys themselves
             conditions = [_in_keys(parent, edge.columns)]
         else:
@@ -139,20 +158,55 @@ def _neighbours(source: psycopg.Connection[Any], tables: Mapping[TableName, Tabl
                 pcols=_columns(edge.parent_columns, "_dbconsole_from"), p=relation(parent),
                 known=key_filter(parent, None, "_dbconsole_from"))
             conditions = [sql.SQL("({}) IN ({})").format(_columns(edge.columns), inner)]
-        if child_limit:
-            conditions.append(user_filter(child_limit))
-        statement = sql.SQL("SELECT {keys} FROM {c} WHERE {cond}").format(
-            keys=_key_text(child), c=relation(child), cond=sql.SQL(" AND ").join(conditions))
-    else:
+        if edge.child in self.limits:
+            conditions.append(user_filter(self.limits[edge.child]))
+        ups = [e for e in self.edges if e.child == edge.child and e != edge]
+        extra = [sql.SQL("{}::text").format(sql.Identifier(c)) for e in ups for c in e.columns]
+        statement = sql.SQL("SELECT {cols} FROM {c} WHERE {cond}").format(
+            cols=sql.SQL(", ").join([_key_text(child), *extra]), c=relation(child),
+            cond=sql.SQL(" AND ").join(conditions))
+        assert child.key is not None
+        width = len(child.key)
+        found: list[Key] = []
+        for row in _rows(self.source, statement, keys):
+            key = tuple(row[:width])
+            found.append(key)
+            offset = width
+            for up in ups:
+                self.known.setdefault(up, {})[key] = tuple(row[offset:offset + len(up.columns)])
+                offset += len(up.columns)
+        return found
+
+    def _up(self, edge: Edge, keys: Sequence[Key]) -> list[Key]:
+        child, parent = self.tables[edge.child], self.tables[edge.parent]
         inner = sql.SQL("SELECT {cols} FROM {c} AS _dbconsole_from WHERE {known}").format(
             cols=_columns(edge.columns, "_dbconsole_from"), c=relation(child),
             known=key_filter(child, None, "_dbconsole_from"))
         statement = sql.SQL("SELECT {keys} FROM {p} WHERE ({pcols}) IN ({inner})").format(
             keys=_key_text(parent), p=relation(parent), pcols=_columns(edge.parent_columns), inner=inner)
-    width = len(keys[0]) if keys else 0
+        return [tuple(row) for row in _rows(self.source, statement, keys)]
+
+    def _parents_by_values(self, edge: Edge, values: Sequence[tuple[str | None, ...]]) -> list[Key]:
+        if not values:
+            return []
+        parent = self.tables[edge.parent]
+        names = [f"_dbconsole_v{i}" for i in range(len(edge.parent_columns))]
+        typed = sql.SQL("SELECT {casts} FROM unnest({arrays}) AS u({names})").format(
+            casts=sql.SQL(", ").join(sql.SQL("u.{}::{}").format(sql.Identifier(n), sql.SQL(_type(parent, c)))
+                                     for n, c in zip(names, edge.parent_columns)),
+            arrays=sql.SQL(", ").join(sql.SQL("{}::text[]").format(sql.Placeholder()) for _ in names),
+            names=sql.SQL(", ").join(sql.Identifier(n) for n in names))
+        statement = sql.SQL("SELECT {keys} FROM {p} WHERE ({pcols}) IN ({typed})").format(
+            keys=_key_text(parent), p=relation(parent), pcols=_columns(edge.parent_columns), typed=typed)
+        return [tuple(row) for row in _rows(self.source, statement, values)]
+
+
+def _rows(source: psycopg.Connection[Any], statement: sql.Composable, tuples: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Run ``statement`` with one ``text[]`` parameter per column of ``tuples``."""
+    width = len(tuples[0]) if tuples else 0
     with source.cursor() as cur:
-        cur.execute(statement, [[k[i] for k in keys] for i in range(width)])
-        return [tuple(row) for row in cur]
+        cur.execute(statement, [[k[i] for k in tuples] for i in range(width)])
+        return cur.fetchall()
 
 
 def _in_keys(table: Table, columns: Sequence[str]) -> sql.Composable:
