@@ -4,8 +4,9 @@ Why an iterative fixed point and not one ``WITH RECURSIVE``: a recursive CTE ove
 (table, key) pairs of many tables needs one branch per FK and direction that all read the
 working table, which PostgreSQL allows only once per recursive term; and its working set
 cannot be keyset-paged. Here each step is one query per edge for a page of at most
-:data:`~.subset.KEY_PAGE` keys (sent as ``text[]`` arrays, cast back to the key types on the
-source), so every statement stays small, nothing is written (temporary tables are refused in
+:data:`~.subset.KEY_PAGE` keys (sent as ``text[]`` parameters, cast back to the key types on
+the source; a step down also brings the found rows' other FK values, so the step up from them
+reads only the parent table), so every statement stays small, nothing is written (temporary tables are refused in
 a read-only transaction) and only the *selected* keys ever reach Python, never a table.
 
 The result becomes one filter per planned table (``key IN (the selected keys)``, or ``false``),
@@ -36,8 +37,11 @@ SUBSET_MODES = ("upsert",)  # a subset adds and updates rows; deleting "the rest
 
 def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables: Sequence[Table]) -> str:
     """Compute the request's subsets in the source's current snapshot, set each planned
-    table's :class:`SubsetRows` and say what was selected, in one line. Raises (nothing written yet) on a bad filter, a root filter
-    that matches nothing, or a subset that reaches a table the sync does not write."""
+    table's :class:`SubsetRows` and say what was selected, in one line.
+
+    Raises (before any row is written) on a bad filter, a root filter that matches nothing,
+    or a subset that reaches a table the sync does not write.
+    """
     started = time.monotonic()
     request = plan.request
     tables = {t.qualified: t for t in source_tables}
