@@ -236,6 +236,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from dbconsole.sync import SyncRequest
     from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
+    from dbconsole.sync.subset import parse_subset
+    from dbconsole.sync.subset_reads import SUBSET_MODES
 
     config = _load(args)
     target_name, source_name = choose_pair(config, args.target, args.source, SYNC_ROLES)
@@ -243,12 +245,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     refuse_read_only_target(target)  # before the confirmation prompt and before any connection
     tables = tuple(split_list(args.tables)) if args.tables else ()
     where, where_by_table = _split_filters(args.where, tables)
+    subsets = tuple(parse_subset(text, config.sync.subsets) for text in args.subset)
+    if subsets and args.mode not in (None, *SUBSET_MODES):
+        raise UsageError(f"--subset works with --mode upsert only, not {args.mode}")
     request = SyncRequest(
         source=source, target=target, tables=tables, mode=args.mode, where=where,
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
         with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
         triggers=args.triggers, refresh_matviews=args.refresh_matviews, create_missing=args.create_missing,
-        strategy=args.strategy)
+        strategy=args.strategy, subsets=subsets)
     reason = confirmation_reason(request)
     if reason and not args.yes:
         _confirm(reason, request.target.name)

@@ -43,7 +43,8 @@ EXAMPLES = {
     "sync": ("dbconsole sync --from server --to local --tables 'public.*' --exclude audit_log --dry-run\n"
              "  dbconsole sync --tables users,stocks --where 'users:id < 1000' --where \"stocks:symbol < 'B'\" --yes\n"
              "  dbconsole sync --tables users --where 'id < 1000' --json > sync.jsonl\n"
-             "  dbconsole sync --from server --to local --create-missing --dry-run   # print the DDL"),
+             "  dbconsole sync --from server --to local --create-missing --dry-run   # print the DDL\n"
+             "  dbconsole sync --subset 'users: id = 42' --dry-run"),
     "diff": ("dbconsole diff                         # every table: same, or which rows differ\n"
              "  dbconsole diff --tables users --rows --limit 20\n"
              "  dbconsole diff --left local --right server --exit-code --json > diff.json"),
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--where", metavar="[TABLE:]SQL", action="append", default=[],
                       help="source filter for one table: TABLE:EXPR (repeatable), or a bare EXPR with exactly one table")
     sync.add_argument("--with-parents", action="store_true", help="also sync FK parents of the selected tables")
+    sync.add_argument("--subset", metavar="'TABLE: SQL' | NAME[:ARGS]", action="append", default=[],
+                      help="only these root rows and every row that references them or that they need "
+                           "(repeatable; NAME is a [sync.subsets.NAME] of the config)")
     sync.add_argument("--batch-size", type=batch_size, metavar="N", help="rows per committed batch")
     sync.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")

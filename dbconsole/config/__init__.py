@@ -24,7 +24,7 @@ from dbconsole.config.loading import config_from_env, find_config, load_config
 from dbconsole.config.model import (
     CONFIG_NAME, DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, LOCAL_ENV_VARS, MASK_RULES, PROFILE_KEYS, SERVER_ENV_VAR,
     SSH_KEYS, SYNC_KEYS, SYNC_MODES, TABLE_KEYS, TOP_KEYS, TRIGGER_POLICIES, TUI_KEYS, Config, DetectRule, Profile,
-    SshSettings, SyncSettings, TableRules, adhoc_profile, default_config_path)
+    SshSettings, SubsetRules, SyncSettings, TableRules, VirtualRelation, adhoc_profile, default_config_path)
 from dbconsole.config.secrets import env_var_name, forget_secrets, remove_env_secret, set_env_secret
 from dbconsole.config.validation import parse_config
 from dbconsole.errors import ConfigError
@@ -34,7 +34,7 @@ __all__ = [
     "CONFIG_NAME", "DEFAULT_CONNECT_TIMEOUT", "DETECT_KEYS", "LOCAL_ENV_VARS", "LOCAL_HOSTS", "MASK_RULES",
     "PROFILE_KEYS", "SERVER_ENV_VAR", "SSH_KEYS", "SYNC_KEYS", "SYNC_MODES", "TABLE_KEYS", "TOP_KEYS",
     "TRIGGER_POLICIES", "TUI_KEYS", "Config", "ConfigError", "DetectRule", "Profile", "ProfileFormValues",
-    "SshSettings", "SyncSettings", "TableRules", "adhoc_profile", "build_profile", "check_number",
+    "SshSettings", "SubsetRules", "SyncSettings", "TableRules", "VirtualRelation", "adhoc_profile", "build_profile", "check_number",
     "config_from_env", "default_config_path", "detect_default_profile", "env_var_name", "expand", "expand_url",
     "find_config", "forget_secrets", "is_local_host", "load_config", "load_environ", "looks_like_url",
     "parse_config", "profile_table", "remove_env_secret", "save_config", "save_profile", "secret_references",

@@ -35,7 +35,9 @@ PROFILE_KEYS = {
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts", "jump", "compression", "transport"}
 SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
-SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "strategy", "tables", "triggers"}
+SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "strategy", "tables", "triggers", "subsets"}
+SUBSET_KEYS = {"root", "where", "relations", "exclude", "limits"}
+RELATION_KEYS = {"from", "to"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
 DETECT_KEYS = {"profile", "hostname", "path"}
 TUI_KEYS = {"refresh_interval", "theme", "auto_diff_rows"}
@@ -111,6 +113,26 @@ class TableRules:
 
 
 @dataclass(frozen=True)
+class VirtualRelation:
+    """An FK the schema does not declare: ``from = "public.audit_log.user_ref"``, ``to = "public.users.id"``."""
+
+    source: str  # schema.table.column (the referencing side)
+    target: str  # schema.table.column (the referenced side)
+
+
+@dataclass(frozen=True)
+class SubsetRules:
+    """A named subset from ``[sync.subsets.NAME]``: its root rows (``where`` may hold ``{1}``-style
+    arguments), virtual FKs, tables never followed down, and per-table limits applied going down."""
+
+    root: str
+    where: str
+    relations: tuple[VirtualRelation, ...] = ()
+    exclude: tuple[str, ...] = ()
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SyncSettings:
     batch_size: int | None = None
     mode: Mode | None = None
@@ -120,6 +142,7 @@ class SyncSettings:
     triggers: str | None = None  # "disable" (default) | "keep": target user triggers during the apply
     max_snapshot_age: float | None = None  # seconds a read-only source's snapshot may stay open (0: no limit)
     strategy: Strategy | None = None  # None: auto (per table: diff when the target holds most rows)
+    subsets: Mapping[str, SubsetRules] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

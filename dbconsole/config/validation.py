@@ -17,9 +17,9 @@ from dbconsole.config.checks import (
     check_choice, check_keys, check_number, check_positive_int, did_you_mean, expect, validate_url)
 from dbconsole.config.expansion import expand, expand_url, missing_variables, unusable_profile
 from dbconsole.config.model import (
-    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, SSH_KEYS, SSH_TRANSPORTS, SYNC_KEYS, SYNC_MODES, STRATEGIES,
-    TABLE_KEYS,
-    TOP_KEYS, TRIGGER_POLICIES, TUI_KEYS, Config, DetectRule, Profile, SshSettings, SyncSettings, TableRules)
+    DEFAULT_CONNECT_TIMEOUT, DETECT_KEYS, MASK_RULES, PROFILE_KEYS, RELATION_KEYS, SSH_KEYS, SSH_TRANSPORTS, SUBSET_KEYS,
+    SYNC_KEYS, SYNC_MODES, STRATEGIES, TABLE_KEYS, TOP_KEYS, TRIGGER_POLICIES, TUI_KEYS, Config, DetectRule, Profile,
+    SshSettings, SubsetRules, SyncSettings, TableRules, VirtualRelation)
 from dbconsole.errors import ConfigError
 from dbconsole.redact import register_secret
 from dbconsole.urls import is_local_host
@@ -192,10 +192,40 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     tables = {}
     for name, table_raw in expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
+    subsets = {name: _parse_subset(rules, where, f"sync.subsets.{name}")
+               for name, rules in expect(raw.get("subsets", {}), dict, where, "sync.subsets").items()}
     return SyncSettings(batch_size=batch_size, mode=mode, retries=retries,
                         stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers,
                         max_snapshot_age=float(max_age) if max_age is not None else None,
-                        strategy=strategy)
+                        strategy=strategy,
+                        subsets=subsets)
+
+
+def _parse_subset(raw: Any, where: str, key: str) -> SubsetRules:
+    """``[sync.subsets.NAME]``: root and where are required; the rest are lists and tables of strings."""
+    raw = expect(raw, dict, where, key)
+    check_keys(raw, SUBSET_KEYS, where, key + ".")
+    for name in ("root", "where"):
+        if name not in raw:
+            raise ConfigError(f"{where}: {key} needs {name} = \"...\"")
+        expect(raw[name], str, where, f"{key}.{name}")
+    exclude = expect(raw.get("exclude", []), list, where, f"{key}.exclude")
+    if not all(isinstance(e, str) for e in exclude):
+        raise ConfigError(f"{where}: {key}.exclude must be a list of table names")
+    limits = expect(raw.get("limits", {}), dict, where, f"{key}.limits")
+    for table, limit in limits.items():
+        expect(limit, str, where, f'{key}.limits."{table}"')
+    relations = []
+    for index, relation in enumerate(expect(raw.get("relations", []), list, where, f"{key}.relations")):
+        label = f"{key}.relations[{index}]"
+        relation = expect(relation, dict, where, label)
+        check_keys(relation, RELATION_KEYS, where, label + ".")
+        for side in ("from", "to"):
+            if not isinstance(relation.get(side), str) or relation[side].count(".") < 1:
+                raise ConfigError(f"{where}: {label} needs {side} = \"schema.table.column\"")
+        relations.append(VirtualRelation(source=relation["from"], target=relation["to"]))
+    return SubsetRules(root=raw["root"], where=raw["where"], relations=tuple(relations), exclude=tuple(exclude),
+                       limits=dict(limits))
 
 
 def _parse_table_rules(raw: Any, where: str, key: str) -> TableRules:

@@ -73,7 +73,8 @@ def choose_strategy(plan: TablePlan, requested: Strategy, *, target_empty: bool,
         if requested == "diff":
             return "copy", f"--strategy diff applies to upsert and mirror; {plan.mode} reads its rows as usual"
         return "copy", None
-    obstacle = "it has no key" if plan.key is None else "a --where filter applies" if plan.where else None
+    obstacle = ("it has no key" if plan.key is None else "a --where filter applies" if plan.where
+                else "a --subset chooses its rows" if plan.subset is not None else None)
     if obstacle:
         return "copy", (f"copied in full: {obstacle}" if requested == "diff" else None)
     if requested == "diff":

@@ -45,6 +45,7 @@ class RunLedger:
     current: str | None = None  # the table being worked on: failures name it
     phase: Phase = "insert"  # what the target is doing now: tells an FK error's side
     renewed_snapshot_at: str | None = None  # the first table read in a renewed source snapshot (max_snapshot_age)
+    kept_snapshot_for_subset: bool = False  # a due renewal skipped (and said) because of --subset
     stage_names: Iterator[str] = field(default_factory=lambda: (f"dbconsole_stage_{i}" for i in itertools.count()))
     hash_kind: HashKind | None = None  # how a diff-driven table fingerprints rows (probed once)
     pending_mirrors: list[Any] = field(default_factory=list)  # mirror tables upserted, deletes still to do

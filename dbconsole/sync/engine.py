@@ -37,6 +37,7 @@ from dbconsole.sync.events import Done, ErrorEvent, Notice, TableDone
 from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan, build_plan
 from dbconsole.sync.preview import PreviewRunner
 from dbconsole.sync.snapshot_guard import SnapshotGuard
+from dbconsole.sync.subset_reads import apply_subsets
 from dbconsole.sync.watchdog import Watchdog
 from dbconsole.sync.writing import WritingRunner
 
@@ -144,6 +145,7 @@ class SyncRun:
         self.ledger = RunLedger()  # what is finished: kept across attempts
         self.plan: SyncPlan | None = None
         self.target_tables: list[Table] = []
+        self.source_tables: list[Table] = []
         self.state_ready = False
         self.started = time.monotonic()
         self.retries = request.settings.retries if request.settings.retries is not None else DEFAULT_RETRIES
@@ -193,6 +195,8 @@ class SyncRun:
             self.plan = self._make_plan(source, source_id, target)
         xmin, xmax = _take_snapshot(source)
         self.snapshot_guard.taken()
+        if self.request.subsets:  # chosen in this attempt's snapshot, the one every table is read in
+            self.emit(Notice(None, apply_subsets(self.plan, source, self.source_tables)))
         return RunContext(
             request=self.request, plan=self.plan, emit=self.emit, cancel=self.cancel, watchdog=self.watchdog,
             source=source, target=target, source_id=source_id, snapshot_xmin=xmin, snapshot_xmax=xmax,
@@ -247,7 +251,8 @@ class SyncRun:
     def _make_plan(self, source: psycopg.Connection[Any], source_id: str,
                    target: psycopg.Connection[Any]) -> SyncPlan:
         self.target_tables = read_catalog(target)
-        plan = build_plan(self.request, read_catalog(source), self.target_tables)
+        self.source_tables = read_catalog(source)
+        plan = build_plan(self.request, self.source_tables, self.target_tables)
         validate_filters(source, plan)
         source.rollback()
         self.state_ready = self.runner.prepare_state(target)
@@ -287,9 +292,18 @@ class SyncRun:
         is finished and committed, so the old snapshot ends and the next tables read a fresh one."""
         if not self.snapshot_guard.due():
             return
+        if self.request.subsets:
+            # The subset's rows were chosen in this snapshot: a later one could hold children whose
+            # parents were never chosen, so the run keeps it (said once).
+            if not self.ledger.kept_snapshot_for_subset:
+                self.ledger.kept_snapshot_for_subset = True
+                ctx.emit(Notice(str(next_table.name), "the source snapshot is older than max_snapshot_age but is "
+                                "kept: the subset's rows were chosen in it", kind="snapshot"))
+            return
         ctx.emit(Notice(str(next_table.name), self.snapshot_guard.renewed_notice(str(next_table.name)),
                         kind="snapshot"))
         ctx.snapshot_xmin, ctx.snapshot_xmax = _take_snapshot(ctx.source)
+        ctx.diff_source = self._diff_sessions(ctx.source)  # the old export ended with its snapshot
         self.snapshot_guard.taken()
         if self.ledger.renewed_snapshot_at is None:
             self.ledger.renewed_snapshot_at = str(next_table.name)

@@ -28,6 +28,7 @@ from dbconsole.sync.confirm import confirmation_reason
 # base_type is re-exported: dbconsole.diff (on main) imports it from here.
 from dbconsole.sync.column_types import base_type, check_mask, types_compatible  # noqa: F401
 from dbconsole.sync.fk_order import fk_order
+from dbconsole.sync.subset import SubsetRows, SubsetSpec
 from dbconsole.sync.triggers import DEFAULT_TRIGGER_POLICY, TriggerPolicy, triggers_to_disable
 
 DEFAULT_BATCH_SIZE = 50_000
@@ -59,6 +60,7 @@ class SyncRequest:
     def effective_strategy(self) -> Strategy:
         """``--strategy``, else ``[sync] strategy``, else auto."""
         return self.strategy or self.settings.strategy or DEFAULT_STRATEGY
+    subsets: tuple[SubsetSpec, ...] = ()  # --subset: root rows and what they need (implies --with-parents)
 
     @property
     def trigger_policy(self) -> TriggerPolicy:
@@ -101,6 +103,7 @@ class TablePlan:
     warnings: list[str] = field(default_factory=list)
     disable_triggers: tuple[Trigger, ...] = ()  # target triggers turned off during each apply
     keys_collate_differently: bool = False  # key order differs between the sides: never trust target order
+    subset: SubsetRows | None = None  # set in the run's snapshot when the request has --subset
 
     @property
     def restore_triggers(self) -> tuple[Trigger, ...]:
@@ -123,6 +126,8 @@ class TablePlan:
         """Identifies the *shape* of this table's run: a checkpoint only resumes the same shape."""
         shape = [self.mode, self.columns, list(self.key or ()), self.where, sorted(self.masks.items()),
                  self.cursor, self.copy_format]
+        if self.subset is not None:
+            shape.append(self.subset.digest)
         return hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()[:16]
 
 
@@ -135,6 +140,7 @@ class SyncPlan:
     warnings: list[str] = field(default_factory=list)
     notices: list[tuple[TableName, str]] = field(default_factory=list)  # said once, not warnings
     matviews: list[TableName] = field(default_factory=list)  # target materialized views that read synced tables
+    chosen: tuple[TableName, ...] = ()  # the tables the user selected, before --with-parents added any
 
     def table(self, name: TableName) -> TablePlan | None:
         return next((t for t in self.tables if t.name == name), None)
@@ -168,7 +174,7 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
             skipped.append((name, f"only on {request.source.name}"))
     selected = list(dict.fromkeys(named))
 
-    if request.with_parents:
+    if request.with_parents or request.subsets:  # a subset's rows need their parents' rows
         selected = _close_over_parents(selected, source, target, request)
     filters = _filters_by_table(request, source, selected)
 
@@ -203,7 +209,7 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
                if fk.parent != name and fk.parent not in plans]
     matviews = sorted({mv for n in order for mv in plans[n].target.matviews})
     return SyncPlan(request=request, tables=[plans[n] for n in order], missing_parents=missing,
-                    skipped=skipped, warnings=warnings, notices=notices, matviews=matviews)
+                    skipped=skipped, warnings=warnings, notices=notices, matviews=matviews, chosen=tuple(named))
 
 
 def _resolve_unit(text: str, source: Mapping[TableName, Table], request: SyncRequest,

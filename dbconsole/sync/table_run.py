@@ -71,7 +71,8 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
 
 def table_filter(ctx: RunContext, plan: TablePlan, stored: str | None) -> sql.Composable | None:
     """The rows this run reads: the user's ``--where`` and the mode's watermark filter together."""
-    return q.combine(q.user_filter(plan.where) if plan.where else None, _mode_filter(ctx, plan, stored))
+    return q.combine(q.user_filter(plan.where) if plan.where else None,
+                     plan.subset.filter if plan.subset else None, _mode_filter(ctx, plan, stored))
 
 
 def stored_watermark(ctx: RunContext, plan: TablePlan) -> str | None:
