@@ -9,6 +9,7 @@ Textual's Pilot at a fixed size with the cursor blink off, and saves one SVG per
 
     browser.svg          profiles + compare browser, exact counts in
     browser-light.svg    the same in the light theme
+    browser-content.svg  the content column after C: same, or how many rows differ
     browser-marked.svg   filtered, with marked tables
     wizard-preview.svg   the sync wizard's dry-run preview
     wizard-running.svg   the wizard mid-run: per-table and total progress, events
@@ -161,6 +162,12 @@ async def scenes(config_path: Path, out: Path) -> None:
         app.theme = "textual-light"
         await shoot(pilot, app, out, "browser-light")
         app.theme = "textual-dark"
+
+        await pilot.press("C")  # content diffs of every table shown: which rows differ, not only how many
+        await wait_for(pilot, lambda: browser.diffing or any(browser.content_of(n) for n in browser.rows),
+                       "content checks to start", timeout=20)
+        await wait_for(pilot, lambda: not browser.diffing, "content checks")
+        await shoot(pilot, app, out, "browser-content")
 
         browser.set_marked({n for n in browser.rows if n.name == "price_history"})
         await pilot.press("slash", *"scan", "enter", "space", "space", "up")
