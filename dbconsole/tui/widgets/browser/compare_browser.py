@@ -25,7 +25,6 @@ from textual.widgets import Input, Static
 
 from dbconsole.config import Profile
 from dbconsole.connect import connect
-from dbconsole.errors import ConnectError
 from dbconsole.names import TableName
 from dbconsole.reading import ExactCounter, error_line, read_side
 from dbconsole.tui.widgets.browser.grid import BrowserGrid, FilterBox
@@ -37,11 +36,11 @@ from dbconsole.tui.messages import (
     JobFailed,
     LastSyncedLoaded,
     ProfileStatusChanged,
-    SchemaCompared,
     SideFailed,
 )
 from dbconsole.tui.widgets.browser.columns import GridLayout, layout
 from dbconsole.tui.widgets.browser.content_column import ContentColumn
+from dbconsole.tui.widgets.browser.schema_markers import LOCK_TIMEOUT_MS, SchemaMarkers
 from dbconsole.tui.widgets.browser.rows import (
     TableRow,
     count_cell,
@@ -59,10 +58,9 @@ from dbconsole.tui.widgets.browser.side import SIDES, BrowserSide, Side
 # "live": the timer, a new pair, the end of a sync: estimates, exact only where opted in.
 # "asked": ctrl+r: exact counts of the marked tables (else of every table shown).
 RefreshKind = Literal["live", "asked"]
-LOCK_TIMEOUT_MS = 5_000
 
 
-class CompareBrowser(ContentColumn, Vertical):
+class CompareBrowser(SchemaMarkers, ContentColumn, Vertical):
     """Main pane: rows per table, marks, filter, and the workers that fill in the counts and contents."""
 
     DEFAULT_CLASSES = "pane"
@@ -80,8 +78,7 @@ class CompareBrowser(ContentColumn, Vertical):
         self._timer: Timer | None = None
         self._counters: dict[Side, ExactCounter] = {}
         self._layout: GridLayout | None = None
-        self.pair_generation = 0  # a new pair (or ctrl+r) compares the schemas again
-        self.schema_diffs: dict[TableName, Any] = {}  # tables whose schema differs -> their differences
+        self._init_schema_markers()
         self._init_content()
 
     def compose(self) -> ComposeResult:
@@ -132,15 +129,6 @@ class CompareBrowser(ContentColumn, Vertical):
         self.rebuild()
         self.refresh_counts("live")
         self.compare_schemas()
-
-    def compare_schemas(self) -> None:
-        """Compare the pair's schemas in a worker: one catalog query per side, never on the
-        live timer (a console left open reads nothing more than the estimates)."""
-        self.pair_generation += 1
-        self.schema_diffs = {}
-        left, right = self.sides["left"], self.sides["right"]
-        if left.usable and right.usable and left.profile is not None and right.profile is not None:
-            self._compare_schemas(self.pair_generation, left.profile, right.profile)
 
     def set_refresh_interval(self, seconds: float) -> None:
         if self._timer is not None:
@@ -237,36 +225,7 @@ class CompareBrowser(ContentColumn, Vertical):
                 pass
             self.post_message(CountsFinished(generation, side))
 
-    @work(thread=True, group="schema", exit_on_error=False)
-    def _compare_schemas(self, pair: int, left: Profile, right: Profile) -> None:
-        """Runs in a thread: both schemas, compared; a failure only means no markers."""
-        from dbconsole.schema.compare import compare_schemas, differing_tables
-        from dbconsole.schema.read import read_schema
-
-        try:
-            schemas = []
-            for profile in (left, right):
-                with connect(profile, read_only=True, purpose="schema",
-                             options={"lock_timeout": str(LOCK_TIMEOUT_MS)}) as conn:
-                    schemas.append(read_schema(conn))
-            differing = differing_tables(*schemas, compare_schemas(*schemas))
-        except ConnectError:  # the counts' worker already says the side is unreachable
-            return
-        except Exception as exc:  # anything else: said once; the grid just has no markers
-            self.post_message(JobFailed("schema", f"schema compare: {error_line(exc)}"))
-            return
-        self.post_message(SchemaCompared(pair, differing))
-
     # ------------------------------------------------------------------ messages from the workers
-
-    def on_schema_compared(self, message: SchemaCompared) -> None:
-        if message.pair != self.pair_generation:
-            return
-        changed = set(self.schema_diffs) | set(message.differing)
-        self.schema_diffs = message.differing
-        for name in changed:
-            if name in self.shown:
-                self._update_row(name)
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         if message.generation != self.generation:

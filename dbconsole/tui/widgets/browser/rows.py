@@ -70,7 +70,8 @@ class TableRow:
     def comparison(self) -> TableComparison:
         return TableComparison(self.name, self.left, self.right, self.left_rows, self.right_rows,
                                exact=self.left_exact and self.right_exact,
-                               left_error=self.left_error, right_error=self.right_error)
+                               left_error=self.left_error, right_error=self.right_error,
+                               left_exact=self.left_exact, right_exact=self.right_exact)
 
 
 
@@ -125,11 +126,8 @@ def diff_cell(row: TableRow) -> Text:
         return Text(PENDING if any(s.stage == "connecting" for s in sides.values()) else "",
                     style="dim", justify="right")
     comparison = row.comparison()
-    status = comparison.status
-    text = format_difference(comparison)
-    if status in ("more_left", "more_right", "equal") and not comparison.exact:
-        text = "~" + text
-    return Text(text, style=STATUS_STYLES[status], justify="right")
+    text = format_difference(comparison, mark_estimate=True)  # the CLI's `tables` words it the same
+    return Text(text, style=STATUS_STYLES[comparison.status], justify="right")
 
 
 def key_cell(row: TableRow) -> Text:

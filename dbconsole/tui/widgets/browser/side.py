@@ -25,11 +25,9 @@ SIDES: tuple[Side, Side] = ("left", "right")
 Stage = Literal["idle", "unusable", "connecting", "loaded", "error"]
 
 
-def live_counts_exact(profile: Profile) -> bool:
-    """May a live refresh ``count(*)`` this profile's tables? The core's one rule (:mod:`dbconsole.live`):
-    only a local, writable database that opted in; a read-only or tunnelled profile (production, as a
-    rule) gets the catalog's estimates, and exact counts only when asked (``ctrl+r``)."""
-    return gets_exact_live_counts(profile)
+# May a live refresh count(*) this profile's tables? The core's one rule (dbconsole.live): only a
+# local, writable database that opted in; production gets the catalog's estimates.
+live_counts_exact = gets_exact_live_counts
 
 
 @dataclass
