@@ -112,6 +112,17 @@ def connect(
     return conn
 
 
+def close_quietly(conn: psycopg.Connection[Any] | None) -> None:
+    """Close a session whose end no longer matters (a screen going away, a reader reset): a close
+    that fails on a dead connection must not replace the error or the result the caller reports."""
+    if conn is None:
+        return
+    try:
+        conn.close()
+    except psycopg.Error:
+        pass
+
+
 def application_name(purpose: Purpose | None) -> str:
     """``dbconsole/<purpose>``: the name every dbconsole session carries (``health`` finds its own by it)."""
     return f"{APPLICATION_NAME}/{purpose}" if purpose else APPLICATION_NAME

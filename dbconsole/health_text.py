@@ -15,6 +15,7 @@ from rich.text import Text
 
 from dbconsole.format import format_bytes, format_duration
 from dbconsole.health import PANELS, HealthReport, PanelName, Session
+from dbconsole.names import TableName, quote_if_needed
 
 TITLES: dict[PanelName, str] = {
     "size": "Size",
@@ -74,6 +75,11 @@ def _who(session: Session) -> str:
     return escape(f"{session.application or '-'}{mark}")
 
 
+def _qualified(schema: str, name: str) -> str:
+    """``public."WatchList"``: the name as psql shows it, so it can be pasted into a query."""
+    return str(TableName(schema, name))
+
+
 def _wait(session: Session) -> str:
     return f"{session.wait_event_type}:{session.wait_event}" if session.wait_event_type else "-"
 
@@ -83,9 +89,9 @@ def _size(report: HealthReport, title: str) -> Any:
     assert panel is not None
     table = _table(f"{title}: database {format_bytes(panel.database_bytes)}", "LARGEST", "KIND", "SIZE")
     for relation in panel.largest_tables:
-        table.add_row(escape(f"{relation.schema}.{relation.name}"), "table", format_bytes(relation.bytes))
+        table.add_row(escape(_qualified(relation.schema, relation.name)), "table", format_bytes(relation.bytes))
     for relation in panel.largest_indexes:
-        table.add_row(escape(f"{relation.schema}.{relation.name}"), escape(f"index on {relation.table}"), format_bytes(relation.bytes))
+        table.add_row(escape(_qualified(relation.schema, relation.name)), escape(f"index on {quote_if_needed(relation.table or '')}"), format_bytes(relation.bytes))
     return table
 
 

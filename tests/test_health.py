@@ -169,3 +169,22 @@ def test_the_health_view_shows_every_panel() -> None:
     from dbconsole.tui.screens.health import VIEW_ORDER
 
     assert sorted(VIEW_ORDER) == sorted(PANELS)
+
+
+@pytest.mark.unit
+def test_names_in_the_size_panel_are_quoted_as_psql_shows_them() -> None:
+    from rich.console import Console
+
+    from dbconsole.health import HealthReport, Relation, SizePanel
+    from dbconsole.health_text import render_panel
+
+    report = HealthReport(profile="local", server_version="16.4", server_version_num=160004, in_recovery=False,
+                          collected_at="2026-12-01T00:00:00Z", threshold_seconds=5.0,
+                          size=SizePanel(database_bytes=8192,
+                                         largest_tables=[Relation("public", "WatchList", 4096)],
+                                         largest_indexes=[Relation("public", "WatchList_pkey", 2048, "WatchList")]))
+    console = Console(width=120, record=True)
+    console.print(render_panel(report, "size"))
+    shown = console.export_text()
+    assert 'public."WatchList"' in shown and 'public."WatchList_pkey"' in shown
+    assert 'index on "WatchList"' in shown

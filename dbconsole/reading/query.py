@@ -20,7 +20,7 @@ from psycopg import sql
 
 from dbconsole.catalog import Table
 from dbconsole.config import Profile
-from dbconsole.connect import connect, describe_pg_error
+from dbconsole.connect import close_quietly, connect, describe_pg_error
 from dbconsole.errors import DbconsoleError
 
 PREVIEW_ROWS = 50
@@ -219,8 +219,4 @@ class ReadOnlyQuery:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
+        close_quietly(conn)

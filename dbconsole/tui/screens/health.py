@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from dbconsole.config import Profile
+from dbconsole.connect import close_quietly
 from dbconsole.format import format_duration
 from dbconsole.health import HealthReport, PanelName, open_health_session, read_health
 from dbconsole.health_text import render_header, render_panel
@@ -118,11 +119,7 @@ class HealthScreen(Screen[None]):
 
     def _close_session(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
+        close_quietly(conn)
 
     # ------------------------------------------------------------------ messages from the worker
 
