@@ -84,3 +84,25 @@ def test_each_filter_goes_to_the_task_of_its_table_and_replace_runs_per_group(ai
                        mode="replace", confirm_target="local")
     assert grouped.task_ids == ["sync_public.stocks_and_1_more"]
     assert grouped.get_task("sync_public.stocks_and_1_more").confirm_target == "local"
+
+
+def test_the_example_dag_parses_into_group_tasks(airflow_env, tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    from dbconsole.airflow import TableGraph
+
+    config = tmp_path / "dbconsole.toml"
+    config.write_text('[profiles.staging]\nurl = "postgresql://app@staging.internal/app"\nread_only = false\n'
+                      '[profiles.prod]\nurl = "postgresql://app@db.internal/app"\n')
+    graph = tmp_path / "graph.json"
+    TableGraph((t("stocks"), t("users"), t("prices")), {t("prices"): (t("stocks"),)}).save(graph)
+    monkeypatch.setenv("DBCONSOLE_CONFIG", str(config))
+    monkeypatch.setenv("DBCONSOLE_GRAPH", str(graph))
+    example = Path(__file__).resolve().parents[2] / "examples" / "airflow" / "dbconsole_nightly.py"
+    spec = importlib.util.spec_from_file_location("dbconsole_nightly", example)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.dag
+    assert sorted(dag.task_ids) == ["sync_public.stocks_and_1_more", "sync_public.users"]
+    assert all(task.retries == 3 and task.confirm_target == "staging" for task in dag.tasks)
