@@ -88,7 +88,7 @@ def _conn_json(conn_type: str, **fields) -> str:
 
 
 def test_the_operator_reads_both_ends_from_airflow_connections(
-        airflow_env, dag_file, dbs, sshd, tmp_path, monkeypatch) -> None:
+        airflow_env, dag_file, dbs, sshd, tmp_path, monkeypatch, capfd) -> None:
     isolate_from_machine(tmp_path, monkeypatch)
     server, local = dbs.server, dbs.local
     suffix = sshd.transport.upper()
@@ -115,6 +115,10 @@ def test_the_operator_reads_both_ends_from_airflow_connections(
     assert str(run.state) == "success", task_states(run)
     summary = xcoms(run)["users"]
     assert summary["source"] == f"prod_pg_{suffix.lower()}"
+    logged = capfd.readouterr()
+    assert '"event": "done"' in logged.out
+    for secret in (server.password, local.password):
+        assert secret not in logged.out and secret not in logged.err
     assert {t["table"] for t in summary["per_table"]} == {"public.users", "public.stocks"}
     with dbs.server_admin() as server_conn, dbs.local_admin() as local_conn:
         users = server_conn.execute("SELECT id, email FROM users WHERE id <= 150 ORDER BY id").fetchall()
@@ -140,10 +144,17 @@ def test_a_sync_that_needs_confirmation_fails_at_once_without_retries(
             DbconsoleSyncOperator(task_id="replace_stocks", config_path={str(config_path)!r}, source="server",
                                   target="local", tables=["stocks"], mode="replace", retries=3,
                                   retry_delay=timedelta(0))
+            DbconsoleSyncOperator(task_id="into_read_only", config_path={str(config_path)!r}, source="local",
+                                  target="server", tables=["stocks"], confirm_target="server", retries=3,
+                                  retry_delay=timedelta(0))
     """)
     run = module.dag.test()
 
-    assert task_states(run)["replace_stocks"] == ("failed", 1)  # a refusal is not retried
-    assert "needs confirm_target='local' (mode replace deletes target rows)" in capfd.readouterr().out
+    states = task_states(run)
+    assert states["replace_stocks"] == ("failed", 1)  # a refusal is not retried
+    assert states["into_read_only"] == ("failed", 1)  # confirm_target does not make a read-only profile writable
+    out = capfd.readouterr().out
+    assert "needs confirm_target='local' (mode replace deletes target rows)" in out
+    assert "server is read-only: dbconsole never writes to it" in out
     with dbs.local_admin() as local:
         assert table_checksum(local, "public.stocks") == before
