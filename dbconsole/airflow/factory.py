@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,7 @@ from airflow.sdk import DAG
 
 from dbconsole.airflow.graph import TableGraph, read_table_graph
 from dbconsole.airflow.operator import DbconsoleSyncOperator
-from dbconsole.config import load_config
+from dbconsole.config import Config, load_config
 from dbconsole.errors import UsageError
 from dbconsole.modes import DELETING_MODES, Mode, Strategy
 from dbconsole.names import TableName, resolve_name, split_where
@@ -65,6 +65,8 @@ def sync_dag(dag_id: str, *, config_path: str | os.PathLike[str], source: str, t
     ``start_date``, ``default_args={"retries": 3}``...).
     """
     config_path = str(config_path)
+    config = load_config(config_path)  # at parse time: a broken config is an import error of the DAG file
+    config.profile(source), config.profile(target)  # an unknown name too (secrets are only needed on the workers)
     options = {"mode": mode, "strategy": strategy, "batch_size": batch_size, "triggers": triggers,
                "confirm_target": confirm_target, "config_path": config_path, "source": source, "target": target}
     for entry in where:
@@ -76,10 +78,10 @@ def sync_dag(dag_id: str, *, config_path: str | os.PathLike[str], source: str, t
             DbconsoleSyncOperator(task_id="sync_subset", tables=tables, exclude=exclude, where=where,
                                   subsets=subsets, with_parents=with_parents, **options)
         return dag
-    table_graph = _graph(graph, config_path=config_path, source=source, target=target, tables=tables,
+    table_graph = _graph(graph, config=config, source=source, target=target, tables=tables,
                          exclude=exclude, mode=mode, where=where, with_parents=with_parents)
     filters = _filters_by_table(where, table_graph.tables)
-    if split == "table" and _deletes(config_path, source, target, mode):
+    if split == "table" and _deletes(config, source, target, mode):
         raise UsageError("sync_dag: split='table' cannot run a mode that deletes target rows (replace, mirror): "
                          "every FK partner must be in the same run; use split='group'")
     units = [(t,) for t in table_graph.tables] if split == "table" else table_graph.groups()
@@ -96,7 +98,7 @@ def sync_dag(dag_id: str, *, config_path: str | os.PathLike[str], source: str, t
     return dag
 
 
-def _graph(graph: GraphSource, *, config_path: str, source: str, target: str, tables: Any, exclude: Any,
+def _graph(graph: GraphSource, *, config: Config, source: str, target: str, tables: Any, exclude: Any,
            mode: Mode | None, where: Sequence[str], with_parents: bool) -> TableGraph:
     if isinstance(graph, TableGraph):
         return graph
@@ -106,7 +108,6 @@ def _graph(graph: GraphSource, *, config_path: str, source: str, target: str, ta
         return TableGraph.in_order(list(graph))
     from dbconsole.connect import tunnels
 
-    config = load_config(config_path)
     request = build_request(config.profile(source).require_usable(), config.profile(target).require_usable(),
                             config.sync, tables=tables, exclude=exclude, mode=mode, where=where,
                             with_parents=with_parents)
@@ -116,9 +117,8 @@ def _graph(graph: GraphSource, *, config_path: str, source: str, target: str, ta
         tunnels.close_all()
 
 
-def _deletes(config_path: str, source: str, target: str, mode: Mode | None) -> bool:
+def _deletes(config: Config, source: str, target: str, mode: Mode | None) -> bool:
     """Whether any table of the run may be synced in a mode that deletes target rows."""
-    config = load_config(config_path)
     request = build_request(config.profile(source), config.profile(target), config.sync, mode=mode)
     return bool(set(DELETING_MODES) & requested_modes(request))
 
@@ -150,11 +150,11 @@ def _task_ids(units: Sequence[tuple[TableName, ...]]) -> list[str]:
 
 
 def graph_file_for(config_path: str | os.PathLike[str], source: str, target: str, path: str | os.PathLike[str],
-                   **request_options: Mapping[str, Any]) -> TableGraph:
+                   **request_options: Any) -> TableGraph:
     """Read the graph once (both catalogs) and save it for ``sync_dag(graph=path)``; returns it."""
     config = load_config(config_path)
     request = build_request(config.profile(source).require_usable(), config.profile(target).require_usable(),
-                            config.sync, **request_options)  # type: ignore[arg-type]
+                            config.sync, **request_options)
     from dbconsole.connect import tunnels
 
     try:
