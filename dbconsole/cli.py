@@ -230,30 +230,21 @@ def _render_comparison(rows: list[Any], left: str, right: str) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from dbconsole.names import split_list
     from dbconsole.pairing import SYNC_ROLES, choose_pair
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
-    from dbconsole.sync import SyncRequest
     from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
-    from dbconsole.sync.subset import parse_subset
-    from dbconsole.sync.subset_reads import SUBSET_MODES
+    from dbconsole.sync.requests import build_request
 
     config = _load(args)
     target_name, source_name = choose_pair(config, args.target, args.source, SYNC_ROLES)
     source, target = _resolve_profile(config, source_name), _resolve_profile(config, target_name)
     refuse_read_only_target(target)  # before the confirmation prompt and before any connection
-    tables = tuple(split_list(args.tables)) if args.tables else ()
-    where, where_by_table = _split_filters(args.where, tables)
-    subsets = tuple(parse_subset(text, config.sync.subsets) for text in args.subset)
-    if subsets and args.mode not in (None, *SUBSET_MODES):
-        raise UsageError(f"--subset works with --mode upsert only, not {args.mode}")
-    request = SyncRequest(
-        source=source, target=target, tables=tables, mode=args.mode, where=where,
-        where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
-        with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
-        triggers=args.triggers, refresh_matviews=args.refresh_matviews, create_missing=args.create_missing,
-        strategy=args.strategy, subsets=subsets)
+    request = build_request(
+        source, target, config.sync, tables=args.tables, exclude=args.exclude, mode=args.mode,
+        strategy=args.strategy, where=args.where, subsets=args.subset, with_parents=args.with_parents,
+        batch_size=args.batch_size, dry_run=args.dry_run, triggers=args.triggers,
+        refresh_matviews=args.refresh_matviews, create_missing=args.create_missing)
     reason = confirmation_reason(request)
     if reason and not args.yes:
         _confirm(reason, request.target.name)
@@ -312,37 +303,6 @@ def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
     if left_out:
         request = dataclasses.replace(request, tables=tuple(str(t) for t in remaining), exclude=())
     return request, bool(plan.conflicts)
-
-
-def _split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | None, dict[str, str]]:
-    """``--where`` options as (bare filter, per-table filters).
-
-    A bare ``--where EXPR`` is only taken when it can mean one table: listed once and not a
-    glob, so a filter never silently applies to every table of a list.
-    """
-    from dbconsole.names import is_pattern, split_where
-
-    bare: list[str] = []
-    by_table: dict[str, str] = {}
-    for text in texts:
-        table, expression = split_where(text)
-        if table is None:
-            bare.append(expression)
-        elif table in by_table:
-            raise UsageError(f"--where {table}: given twice; combine the conditions with AND")
-        else:
-            by_table[table] = expression
-    if not bare:
-        return None, by_table
-    if len(bare) > 1:
-        raise UsageError("several bare --where filters: name the table of each (--where TABLE:EXPR)")
-    if not tables:
-        raise UsageError("--where needs --tables: it filters only the tables you name "
-                         "(or use --where TABLE:EXPR)")
-    if len(tables) != 1 or is_pattern(tables[0]):
-        raise UsageError(f"a bare --where filters exactly one table, but --tables names {', '.join(tables)}: "
-                         "use --where TABLE:EXPR for each table to filter")
-    return bare[0], by_table
 
 
 def _confirm(reason: str, target_name: str) -> None:

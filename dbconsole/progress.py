@@ -6,26 +6,20 @@ TUI's wizard draws, so the three faces never disagree about what happened.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from dbconsole.format import format_count, format_duration, format_rate
 from dbconsole.sync.counts import describe_counts
+from dbconsole.sync.event_lines import json_line, utc_timestamp  # noqa: F401  (utc_timestamp re-exported)
 from dbconsole.sync.events import (
     Done, ErrorEvent, Notice, PlanEvent, Progress, SyncEvent, TableDone, TableStart)
 
 
 NON_TTY_PROGRESS_SECONDS = 5.0  # a log gets a progress line this often, not a redraw per batch
-
-
-def utc_timestamp() -> str:
-    """``2026-12-01T10:30:48.123Z``: when an event was printed, for logs that interleave runs."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class JsonLinesPrinter:
@@ -37,9 +31,7 @@ class JsonLinesPrinter:
         self._lock = threading.Lock()
 
     def __call__(self, event: SyncEvent) -> None:
-        data = event.to_json()
-        data["ts"] = utc_timestamp()
-        line = json.dumps(data, ensure_ascii=False, default=str)
+        line = json_line(event)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

@@ -65,6 +65,22 @@ def test_a_tunnel_module_importing_connect_breaks_the_contract(tmp_path: Path) -
     assert "BROKEN" in result.stdout and "dbconsole.tunnel.pool -> dbconsole.connect" in result.stdout
 
 
+@pytest.mark.parametrize(("module", "planted", "breach"), [
+    ("sync/engine.py", "import dbconsole.airflow", "dbconsole.sync.engine -> dbconsole.airflow"),
+    ("airflow/graph.py", "from dbconsole.sync import state", "dbconsole.airflow.graph -> dbconsole.sync.state"),
+    ("airflow/operator.py", "import dbconsole.progress", "dbconsole.airflow.operator -> dbconsole.progress"),
+])
+def test_the_airflow_face_stays_a_face(tmp_path: Path, module: str, planted: str, breach: str) -> None:
+    """The core never imports dbconsole.airflow; it drives the engine only by its public entry points."""
+    shutil.copytree(ROOT / "dbconsole", tmp_path / "dbconsole", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    path = tmp_path / "dbconsole" / module
+    path.write_text(path.read_text() + f"\n{planted}  # planted breach\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout and breach in result.stdout
+
+
 def test_every_module_is_either_core_or_a_face() -> None:
     core = set(_contracts()["core-headless"]["source_modules"])
     package = ROOT / "dbconsole"
