@@ -62,44 +62,76 @@ class BucketStreamer:
         self.gave_up = tuning.bucket_rows <= 0
         self.buckets_compared = 0
         self.buckets_differing = 0
+        self.ranges_bucketed = 0
 
     def wanted(self, compare: RangeCompare) -> bool:
         return not self.gave_up and compare.rows > self.tuning.leaf_rows
 
-    def settle(self, batch: list[RangeCompare],
-               compare_hashes: Callable[[RangeCompare, Hashes, Hashes], None]) -> list[RangeCompare]:
-        """Buckets of every range in ``batch``, then the rows of the differing ones, compared by
-        ``compare_hashes``. Returns the ranges left unsettled because a statement timed out: the
-        caller streams those its own way (which splits slow ranges)."""
-        settled: set[int] = set()
+    def settle(self, batches: list[list[RangeCompare]], compare_hashes: Callable[[RangeCompare, Hashes, Hashes], None],
+               tick: Callable[[], None] = lambda: None) -> list[RangeCompare]:
+        """Every batch by buckets, then the rows of its differing buckets, compared by ``compare_hashes``.
+
+        Round trips overlap: the last rows statement of one batch goes out in the same pipeline
+        as the next batch's bucket checksums, so each server computes the next checksums while
+        the previous rows still cross the link. Returns the ranges left unsettled (a statement
+        timed out, or buckets stopped paying): the caller streams those directly, splitting any
+        slow one.
+        """
+        unsettled = [c for batch in batches for c in batch]
+        done: set[int] = set()  # id() of settled RangeCompares
+
+        def compare(plan: BucketedRange, left: Hashes, right: Hashes) -> None:
+            compare_hashes(plan.compare, left, right)
+            done.add(id(plan.compare))
+
         try:
-            plans = self._differing(batch)
-            for index, plan in enumerate(plans):
-                if not plan.differing:  # cannot happen for a differing range, but then it is settled
-                    compare_hashes(plan.compare, {}, {})
-                    settled.add(index)
-            for chunk in self._row_chunks(plans):
-                hashes = self.io.both(lambda side, cur: [as_hashes(rows) for rows in fetch_pipelined(
-                    cur.connection, [self.sides[side].row_hashes(plans[i].compare.range,
-                                                                 (plans[i].buckets, plans[i].differing))
-                                     for i in chunk])])
-                for index, left, right in zip(chunk, hashes["left"], hashes["right"]):
-                    compare_hashes(plans[index].compare, left, right)
-                    settled.add(index)
+            plans = self._plans(batches[0], self._round([], batches[0])[1]) if batches else []
+            for following in [*batches[1:], None]:
+                for plan in plans:
+                    if not plan.differing:  # cannot happen for a differing range; then it is settled
+                        compare(plan, {}, {})
+                chunks = self._row_chunks(plans)
+                for chunk in chunks[:-1]:
+                    rows, _ = self._round(chunk, [])
+                    for plan, (left, right) in zip(chunk, rows):
+                        compare(plan, left, right)
+                ahead = following if following is not None and not self.gave_up else []
+                rows, sums = self._round(chunks[-1] if chunks else [], ahead)
+                for plan, (left, right) in zip(chunks[-1] if chunks else [], rows):
+                    compare(plan, left, right)
+                tick()
+                if not ahead:
+                    break
+                plans = self._plans(ahead, sums)
         except psycopg.errors.QueryCanceled:
             if self.cancel_set():
                 raise Cancelled("cancelled") from None
-        return [compare for index, compare in enumerate(batch) if index not in settled]
+        return [c for c in unsettled if id(c) not in done]
 
-    def _differing(self, batch: list[RangeCompare]) -> list[BucketedRange]:
-        counts = [bucket_count(c.rows, self.tuning) for c in batch]
-        sums = self.io.both(lambda side, cur: [as_checksums(rows) for rows in fetch_pipelined(
-            cur.connection, [self.sides[side].key_hash_checksums(c.range, n) for c, n in zip(batch, counts)])])
+    def _round(self, rows_of: list[BucketedRange], sums_of: list[RangeCompare]
+               ) -> tuple[list[tuple[Hashes, Hashes]], dict[Side, list[dict[int, Checksum]]]]:
+        """One pipelined round trip per side: the rows of ``rows_of``'s differing buckets, then the
+        bucket checksums of ``sums_of``."""
+        def work(side: Side, cur: psycopg.Cursor[Any]) -> tuple[list[Hashes], list[dict[int, Checksum]]]:
+            view = self.sides[side]
+            statements = [view.row_hashes(p.compare.range, (p.buckets, p.differing)) for p in rows_of]
+            statements += [view.key_hash_checksums(c.range, bucket_count(c.rows, self.tuning)) for c in sums_of]
+            results = fetch_pipelined(cur.connection, statements)
+            return ([as_hashes(r) for r in results[:len(rows_of)]], [as_checksums(r) for r in results[len(rows_of):]])
+
+        both = self.io.both(work)
+        rows = list(zip(both["left"][0], both["right"][0]))
+        return rows, {side: both[side][1] for side in ("left", "right")}
+
+    def _plans(self, batch: list[RangeCompare], sums: dict[Side, list[dict[int, Checksum]]]) -> list[BucketedRange]:
+        """Which buckets of each range differ; gives up on buckets once most of them do."""
         plans: list[BucketedRange] = []
-        for index, (compare, count) in enumerate(zip(batch, counts)):
+        self.ranges_bucketed += len(batch)
+        for index, compare in enumerate(batch):
             left, right = sums["left"][index], sums["right"][index]
             differing = sorted(b for b in set(left) | set(right) if left.get(b, Checksum()) != right.get(b, Checksum()))
             rows = sum(max(left.get(b, Checksum()).rows, right.get(b, Checksum()).rows) for b in differing)
+            count = bucket_count(compare.rows, self.tuning)
             plans.append(BucketedRange(compare, count, tuple(differing), rows))
             self.buckets_compared += count
             self.buckets_differing += len(differing)
@@ -107,17 +139,17 @@ class BucketStreamer:
             self.gave_up = True
         return plans
 
-    def _row_chunks(self, plans: list[BucketedRange]) -> list[list[int]]:
-        """Indexes of ranges with differing buckets, grouped to hold at most ``stream_rows`` rows."""
-        chunks: list[list[int]] = []
+    def _row_chunks(self, plans: list[BucketedRange]) -> list[list[BucketedRange]]:
+        """Ranges with differing buckets, grouped to hold at most ``stream_rows`` rows at a time."""
+        chunks: list[list[BucketedRange]] = []
         rows = 0
-        for index, plan in enumerate(plans):
+        for plan in plans:
             if not plan.differing:
                 continue
             if chunks and len(chunks[-1]) < self.pipeline and rows + plan.differing_rows <= self.tuning.stream_rows:
-                chunks[-1].append(index)
+                chunks[-1].append(plan)
                 rows += plan.differing_rows
             else:
-                chunks.append([index])
+                chunks.append([plan])
                 rows = plan.differing_rows
         return chunks

@@ -203,13 +203,11 @@ class TableDiffer:
         :mod:`.buckets`) while that pays, small ones (and the rest once it stops) directly."""
         bucketed = [c for c in streams if self.buckets.wanted(c)]
         direct = [c for c in streams if not self.buckets.wanted(c)]
-        for batch in self._stream_batches(bucketed, self.tuning.bucket_batch_rows):
-            if self.buckets.gave_up:
-                direct += batch
-                continue
-            self._count_steps_named("buckets", len(batch))
-            direct += self.buckets.settle(batch, self._compare_hashes)  # timed out: streamed, split if slow
-            self._progress(final=False)
+        batches = self._stream_batches(bucketed, self.tuning.bucket_batch_rows)
+        if batches:
+            before = self.buckets.ranges_bucketed
+            direct += self.buckets.settle(batches, self._compare_hashes, lambda: self._progress(final=False))
+            self._count_steps_named("buckets", self.buckets.ranges_bucketed - before)
         for batch in self._stream_batches(direct, self.tuning.stream_rows):
             self._stream_many(batch)
             self._progress(final=False)
