@@ -8,7 +8,9 @@ Pure decisions from checksums, so they are unit-tested without a server.
 * Dense: when most sibling ranges differ (evenly spread changes, e.g. one key in a hundred),
   another level of checksums would find every child differing again and only add a full
   re-scan per level; streaming the per-row hashes of those ranges at once is cheaper. The
-  choice is made per group of siblings, from what their parent's level shows.
+  choice is made per group of siblings, from what their parent's level shows. A streamed range
+  over ``leaf_rows`` first checksums fine buckets of ~``bucket_rows`` rows, so only the differing
+  buckets' rows cross the network (:mod:`dbconsole.diff.buckets`).
 * Otherwise: bisect (split into ``fanout`` parts and checksum again).
 """
 
