@@ -116,8 +116,10 @@ class BucketStreamer:
             view = self.sides[side]
             statements = [view.row_hashes(p.compare.range, (p.buckets, p.differing)) for p in rows_of]
             statements += [view.key_hash_checksums(c.range, bucket_count(c.rows, self.tuning)) for c in sums_of]
-            results = fetch_pipelined(cur.connection, statements)
-            return ([as_hashes(r) for r in results[:len(rows_of)]], [as_checksums(r) for r in results[len(rows_of):]])
+            count = len(rows_of)
+            results = fetch_pipelined(cur.connection, statements, convert=lambda index, rows: (
+                as_hashes(rows) if index < count else as_checksums(rows)))
+            return results[:count], results[count:]
 
         both = self.io.both(work)
         rows = list(zip(both["left"][0], both["right"][0]))

@@ -51,7 +51,7 @@ class Tuning:
     # Streams of ranges over leaf_rows first checksum fine buckets of about this many rows
     # (0: never); see dbconsole/diff/buckets.py for the measurements behind 16.
     bucket_rows: int = 16
-    bucket_batch_rows: int = 400_000  # rows of the ranges bucketed in one round trip per side
+    bucket_batch_rows: int = 200_000  # rows of the ranges bucketed in one round trip per side
     bucket_giveup_share: float = 0.5  # once a batch shows more buckets differing, stream directly
 
 
