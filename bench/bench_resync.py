@@ -82,7 +82,8 @@ def main() -> int:
                 report.append((f"{label}re-sync, 1% changed, {strategy}", one, one / floor,
                                goal.split("|")[1] if strategy == "diff" else ""))
                 print(f"{label}1%-changed re-sync by {strategy}: {one:.2f} s runs {fmt(runs)} "
-                      f"read {done['rows_read']:,} updated {done['updated']:,}", flush=True)
+                      f"read {done['rows_read']:,} updated {done['updated']:,} peak RSS {run.rss_mb:.0f} MB",
+                      flush=True)
 
         if not args.no_local:
             floor, floor_runs, _ = median_of(args.repeat, bench.empty_target, bench.floor)

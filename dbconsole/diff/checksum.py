@@ -30,6 +30,7 @@ from dbconsole.sync.statements import user_filter
 HashKind = Literal["hashtext", "md5"]
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 SECOND_SEED = 0x5DB_C0_501E  # any fixed seed other than 0; both sides must use the same
+BUCKET_SEED = 0x2B_D1FF  # seeds the key hash that spreads a range's rows over fine buckets
 PROBE_TEXT = "dbconsole diff: hash probe"
 
 
@@ -120,19 +121,44 @@ class SideSql:
         with md5) once and both hashes are taken from that. ``sum(bigint)`` is exact (numeric
         result), so the aggregate is order-independent and counts duplicates, unlike an XOR.
         """
+        return self._checksums(key_range, self._bucket(cuts))
+
+    def key_hash_checksums(self, key_range: KeyRange, buckets: int) -> sql.Composable:
+        """Like :meth:`bucket_checksums`, over ``buckets`` fine buckets picked by a hash of the key."""
+        return self._checksums(key_range, self.key_bucket(buckets))
+
+    def key_bucket(self, buckets: int) -> sql.Composable:
+        """A row's fine bucket (0 .. buckets - 1): a hash of its key, so both sides put a key in the
+        same bucket (keys render alike: canonical types, the shared session settings, "C" bytes)
+        and no cut points need to cross the network. Integer keys hash as ``bigint``, the rest as
+        the key's text."""
+        items = self._key_items()
+        if len(items) == 1 and base_type(items[0].type) in INTEGER_TYPES:
+            hashed = sql.SQL("hashint8extended(({})::bigint, {})").format(items[0].expression, sql.Literal(BUCKET_SEED))
+        else:
+            text = (sql.SQL("({})::text").format(items[0].expression) if len(items) == 1 else
+                    sql.SQL("ROW({})::text").format(sql.SQL(", ").join(c.expression for c in items)))
+            hashed = sql.SQL('hashtextextended(({}) COLLATE "C", {})').format(text, sql.Literal(BUCKET_SEED))
+        return sql.SQL("abs({} % {})").format(hashed, sql.Literal(buckets))
+
+    def _checksums(self, key_range: KeyRange, bucket: sql.Composable) -> sql.Composable:
         digest = sql.Identifier("_dbconsole_d")
         first, second = self.hashes(digest)
         return sql.SQL(
             "SELECT b, count(*), sum({first}), sum({second})"
             " FROM (SELECT {bucket} AS b, {digest} AS {d} FROM {table} WHERE {cond} OFFSET 0) s GROUP BY b").format(
-            first=first, second=second, bucket=self._bucket(cuts), digest=self.digest(), d=digest, table=self.table,
+            first=first, second=second, bucket=bucket, digest=self.digest(), d=digest, table=self.table,
             cond=self.conditions(key_range))
 
-    def row_hashes(self, key_range: KeyRange) -> sql.Composable:
-        """(key columns..., 64-bit hash) for every row of the range, in no particular order."""
+    def row_hashes(self, key_range: KeyRange, buckets: tuple[int, Sequence[int]] | None = None) -> sql.Composable:
+        """(key columns..., 64-bit hash) for every row of the range, in no particular order;
+        with ``buckets`` = (how many, which), only the rows of those :meth:`key_bucket` buckets."""
+        cond = self.conditions(key_range)
+        if buckets is not None:
+            count, wanted = buckets
+            cond = sql.SQL("{} AND {} = ANY({}::bigint[])").format(cond, self.key_bucket(count), sql.Literal(list(wanted)))
         return sql.SQL("SELECT {keys}, {hash} FROM {table} WHERE {cond}").format(
-            keys=self._key_select(), hash=self.hashes(self.digest())[0], table=self.table,
-            cond=self.conditions(key_range))
+            keys=self._key_select(), hash=self.hashes(self.digest())[0], table=self.table, cond=cond)
 
     def keys_in(self, key_range: KeyRange, limit: int) -> sql.Composable:
         return sql.SQL("SELECT {keys} FROM {table} WHERE {cond} ORDER BY {order} LIMIT {limit}").format(

@@ -50,6 +50,7 @@ class TableDiff:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     steps: dict[str, int] = field(default_factory=dict)  # how ranges were settled: "bisect": 3, "stream": 12...
+    rows_streamed: int = 0  # per-row (key, hash) pairs read, both sides: what the wire carried per row
 
     @property
     def differences(self) -> int:

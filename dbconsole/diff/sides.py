@@ -112,8 +112,10 @@ def fetch_hashes(cur: psycopg.Cursor[Any], statement: sql.Composable) -> dict[tu
     return hashes
 
 
-def fetch_pipelined(conn: psycopg.Connection[Any], statements: list[sql.Composable]) -> list[list[tuple[Any, ...]]]:
-    """Every statement's rows, all sent in one round trip (a psycopg pipeline)."""
+def fetch_pipelined(conn: psycopg.Connection[Any], statements: list[sql.Composable],
+                    convert: Callable[[int, list[tuple[Any, ...]]], Any] = lambda index, rows: rows) -> list[Any]:
+    """Every statement's rows, all sent in one round trip (a psycopg pipeline), each passed
+    through ``convert(index, rows)`` as soon as it is read (raw rows of one statement at a time)."""
     if not statements:
         return []
     with conn.pipeline():
@@ -121,8 +123,8 @@ def fetch_pipelined(conn: psycopg.Connection[Any], statements: list[sql.Composab
         for cur, statement in zip(cursors, statements):
             cur.execute(statement)
     results = []
-    for cur in cursors:
-        results.append(cur.fetchall())
+    for index, cur in enumerate(cursors):
+        results.append(convert(index, cur.fetchall()))
         cur.close()
     return results
 

@@ -8,7 +8,9 @@ Pure decisions from checksums, so they are unit-tested without a server.
 * Dense: when most sibling ranges differ (evenly spread changes, e.g. one key in a hundred),
   another level of checksums would find every child differing again and only add a full
   re-scan per level; streaming the per-row hashes of those ranges at once is cheaper. The
-  choice is made per group of siblings, from what their parent's level shows.
+  choice is made per group of siblings, from what their parent's level shows. A streamed range
+  over ``leaf_rows`` first checksums fine buckets of ~``bucket_rows`` rows, so only the differing
+  buckets' rows cross the network (:mod:`dbconsole.diff.buckets`).
 * Otherwise: bisect (split into ``fanout`` parts and checksum again).
 """
 
@@ -46,6 +48,11 @@ class Tuning:
     stream_rows: int = 50_000  # the density switch streams ranges up to this size (bounds memory)
     dense_fraction: float = 0.5  # this share of siblings differing means "spread evenly": stream
     max_depth: int = 8
+    # Streams of ranges over leaf_rows first checksum fine buckets of about this many rows
+    # (0: never); see dbconsole/diff/buckets.py for the measurements behind 16.
+    bucket_rows: int = 16
+    bucket_batch_rows: int = 200_000  # rows of the ranges bucketed in one round trip per side
+    bucket_giveup_share: float = 0.5  # once a batch shows more buckets differing, stream directly
 
 
 @dataclass(frozen=True)

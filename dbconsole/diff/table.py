@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from dbconsole.connect import describe_pg_error
+from dbconsole.diff.buckets import BucketStreamer
 from dbconsole.diff.checksum import INTEGER_TYPES, HashKind, SideSql
 from dbconsole.diff.columns import TablePair
 from dbconsole.diff.events import DiffEvent, DiffProgress
@@ -71,6 +72,9 @@ class TableDiffer:
         self.sides: dict[Side, SideSql] = {
             side: SideSql(table=pair.table(side).qualified.ident, key=pair.key, columns=pair.side(side),
                           compared=pair.columns, where=where, hash_kind=hash_kind) for side in ("left", "right")}
+        self.buckets = BucketStreamer(self.io, self.sides, tuning, self.cancel.is_set, PIPELINE)
+        if hash_kind != "hashtext":
+            self.buckets.gave_up = True  # the fine buckets hash keys with hashtextextended
         self.result = TableDiff(table=str(pair.name), key=pair.key, notes=list(pair.notes))
         self.rows_total = 0
         self.rows_settled = 0
@@ -154,9 +158,7 @@ class TableDiffer:
             following: list[tuple[RangeCompare, Step]] = []
             for group in self._bisect_many(bisects, streams):
                 following += decide(group, self.tuning)
-            for batch in self._stream_batches(streams):
-                self._stream_many(batch)
-                self._progress(final=False)
+            self._stream_all(streams)
             level = following
         self._progress(final=True)
         with contextlib.suppress(TypeError):  # keys of types Python cannot order stay in found order
@@ -196,12 +198,26 @@ class TableDiffer:
                                for i, child in enumerate(compare.range.split(k))])
         return groups
 
-    def _stream_batches(self, streams: list[RangeCompare]) -> list[list[RangeCompare]]:
-        """Ranges to stream, grouped so a group holds at most ``stream_rows`` rows (memory)."""
+    def _stream_all(self, streams: list[RangeCompare]) -> None:
+        """Per-row hashes of every range to stream: big ones by fine buckets first (see
+        :mod:`.buckets`) while that pays, small ones (and the rest once it stops) directly."""
+        bucketed = [c for c in streams if self.buckets.wanted(c)]
+        direct = [c for c in streams if not self.buckets.wanted(c)]
+        batches = self._stream_batches(bucketed, self.tuning.bucket_batch_rows)
+        if batches:
+            before = self.buckets.ranges_bucketed
+            direct += self.buckets.settle(batches, self._compare_hashes, lambda: self._progress(final=False))
+            self._count_steps_named("buckets", self.buckets.ranges_bucketed - before)
+        for batch in self._stream_batches(direct, self.tuning.stream_rows):
+            self._stream_many(batch)
+            self._progress(final=False)
+
+    def _stream_batches(self, streams: list[RangeCompare], max_rows: int) -> list[list[RangeCompare]]:
+        """Ranges to stream, grouped so a group holds at most ``max_rows`` rows (memory)."""
         batches: list[list[RangeCompare]] = []
         rows = 0
         for compare in streams:
-            if batches and len(batches[-1]) < PIPELINE and rows + compare.rows <= self.tuning.stream_rows:
+            if batches and len(batches[-1]) < PIPELINE and rows + compare.rows <= max_rows:
                 batches[-1].append(compare)
                 rows += compare.rows
             else:
@@ -210,7 +226,10 @@ class TableDiffer:
         return batches
 
     def _count_steps(self, step: Step, count: int) -> None:
-        self.result.steps[step.value] = self.result.steps.get(step.value, 0) + count
+        self._count_steps_named(step.value, count)
+
+    def _count_steps_named(self, name: str, count: int) -> None:
+        self.result.steps[name] = self.result.steps.get(name, 0) + count
 
     def _progress(self, *, final: bool) -> None:
         """A progress event at most every PROGRESS_SECONDS (and once at the end)."""
@@ -289,6 +308,7 @@ class TableDiffer:
     def _compare_hashes(self, compare: RangeCompare, left: dict[tuple[Any, ...], int],
                         right: dict[tuple[Any, ...], int]) -> None:
         found: list[RowDifference] = []
+        self.result.rows_streamed += len(left) + len(right)
         for key, digest in left.items():
             other = right.pop(key, None)
             if other is None:
