@@ -136,7 +136,13 @@ def _ensure_read_only(conn: psycopg.Connection[Any], profile: Profile) -> None:
     """Prove the server itself will refuse writes in this session; close it otherwise.
 
     Poolers can drop startup options, so the option is not trusted until the server says so.
+    PostgreSQL 14 and later say so unasked: ``default_transaction_read_only`` is among the
+    settings the server reports in its start-up reply (``ParameterStatus``, as it does for
+    ``target_session_attrs``), so a session that starts read-only costs no round trip to prove
+    it; an older server, or one that reports ``off``, is asked (and told) as before.
     """
+    if conn.info.parameter_status("default_transaction_read_only") == "on":
+        return
     try:
         state = _scalar(conn, "SHOW default_transaction_read_only")
         if state != "on":
