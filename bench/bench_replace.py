@@ -39,12 +39,19 @@ from dbconsole.sync.pump import copy_out_chunks  # noqa: E402
 SECONDARY_INDEX = "CREATE INDEX bench_updated_at_idx ON public.bench USING btree (updated_at)"
 
 
-def sync_in(bench: Bench, tree: Path, *extra: str) -> Run:
+class TooSlow(Exception):
+    """A run stopped at the time limit: reported as "more than" the limit."""
+
+
+def sync_in(bench: Bench, tree: Path, *extra: str, limit: float | None = None) -> Run:
     """The CLI of ``tree`` (its own ``dbconsole`` package, found first from its folder)."""
     command = [sys.executable, "-m", "dbconsole", "--config", str(bench.config), "sync", "--from", "source",
                "--to", "target", "--tables", "bench", "--json", "--yes", *extra]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, cwd=tree)
+    try:
+        result = subprocess.run(command, capture_output=True, cwd=tree, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise TooSlow() from None
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"sync failed in {tree}: {result.stderr.decode(errors='replace')}")
@@ -88,13 +95,18 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--before", type=Path, help="an older source tree to time its replace beside this one")
+    parser.add_argument("--limit", type=float, default=150.0, help="seconds an older tree's run may take")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     bench = Bench(args.rows, args.repeat, None)
     report: list[tuple[str, float, list[float]]] = []
 
     def figure(name: str, prepare, measure) -> float:
-        seconds, runs, _ = median_of(args.repeat, prepare, measure)
+        try:
+            seconds, runs, _ = median_of(args.repeat, prepare, measure)
+        except TooSlow:
+            seconds, runs = float("inf"), []
+            name = f"{name} [stopped after {args.limit:g} s]"
         report.append((name, seconds, runs))
         print(f"{name:<58} {seconds:7.2f} s  runs {fmt(runs)}", flush=True)
         return seconds
@@ -108,21 +120,21 @@ def main() -> int:
         bench.start()
         print(f"set-up: {args.rows:,} rows", flush=True)
         figure("floor: psql | psql, binary COPY", bench.empty_target, bench.floor)
+        for how in ("kept", "freeze", "rebuild"):
+            figure(f"SQL load: TRUNCATE + COPY, secondary index {how}", bench.empty_target, lambda: sql_load(bench, how))
         figure("replace into an empty table (this tree)", bench.empty_target, lambda: sync_in(bench, ROOT, "--mode", "replace"))
         if args.before:
             figure("replace into an empty table (before)", bench.empty_target,
-                   lambda: sync_in(bench, args.before, "--mode", "replace"))
+                   lambda: sync_in(bench, args.before, "--mode", "replace", limit=args.limit))
         figure("upsert into an empty table (this tree)", bench.empty_target, lambda: sync_in(bench, ROOT))
         figure("replace over the same rows (this tree)", full_target, lambda: sync_in(bench, ROOT, "--mode", "replace"))
         if args.before:
             figure("replace over the same rows (before)", full_target,
-                   lambda: sync_in(bench, args.before, "--mode", "replace"))
+                   lambda: sync_in(bench, args.before, "--mode", "replace", limit=args.limit))
         if shutil.which("pgcopydb"):
             figure("pgcopydb copy table-data --table-jobs 1", bench.empty_target, lambda: pgcopydb(bench))
         else:
             print("pgcopydb: not installed (apt-get install pgcopydb); skipped", flush=True)
-        for how in ("kept", "freeze", "rebuild"):
-            figure(f"SQL load: TRUNCATE + COPY, secondary index {how}", bench.empty_target, lambda: sql_load(bench, how))
         floor = report[0][1]
         print("\nfigure                                                     seconds   ratio to floor")
         for name, seconds, runs in report:
