@@ -51,6 +51,10 @@ def sync_in(bench: Bench, tree: Path, *extra: str, limit: float | None = None) -
     try:
         result = subprocess.run(command, capture_output=True, cwd=tree, timeout=limit)
     except subprocess.TimeoutExpired:
+        # The killed client's statement goes on in its backend (nothing reads from the client
+        # during a long UPDATE or DELETE) and holds its locks: end it, or the next step waits.
+        bench.target_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'bench' "
+                         "AND application_name LIKE 'dbconsole/%'")
         raise TooSlow() from None
     seconds = time.perf_counter() - started
     if result.returncode != 0:

@@ -1,5 +1,7 @@
 """``--mode replace`` loads straight into the target (TRUNCATE + COPY in its one transaction) where
-that is safe, keeps the stage-and-merge path where it is not, and counts both the same way.
+that is safe and pays (an empty or sparse target), keeps the stage-and-merge path where it is not
+(another table points at the table, triggers kept on, a target that holds most rows), and counts
+both ways alike, by key, as its dry run does.
 
 Which path ran is read from the table's file node: ``TRUNCATE`` gives the table a new one, a
 merge keeps the old one.
@@ -56,31 +58,48 @@ def same_rows(dbs, table: str) -> bool:
         return all_rows(local, table) == all_rows(server, table)
 
 
-def test_replace_truncates_and_loads_and_counts_like_its_dry_run(plain, capsys) -> None:
+def test_replace_truncates_and_loads_a_sparse_target_and_merges_into_a_full_one(plain, capsys) -> None:
     dbs, config = plain
     both(dbs, "CREATE TABLE team (id int PRIMARY KEY, name text);"
               "CREATE TABLE member (id int PRIMARY KEY, team_id int REFERENCES team, name text, n serial)")
     on_server(dbs, "INSERT INTO team SELECT g, 't' || g FROM generate_series(1, 10) g;"
-                   "INSERT INTO member (id, team_id, name) SELECT g, g % 10 + 1, 'm' || g FROM generate_series(1, 500) g")
-    code, _, err = sync(capsys, config)  # into empty tables
+                   "INSERT INTO member (id, team_id, name) SELECT g, g % 10 + 1, 'm' || g FROM generate_series(1, 500) g;"
+                   "ANALYZE team, member")
+    empty = file_nodes(dbs, "team", "member")
+    code, events, err = sync(capsys, config)  # into empty tables: truncated and loaded
     assert code == 0, err
+    assert done(events) == {"public.team": (10, 0, 0, 0), "public.member": (500, 0, 0, 0)}
+    assert all(file_nodes(dbs, "team", "member")[t] != node for t, node in empty.items())
+    with dbs.local.connect(dbs.local_db) as conn:  # the serial moved past the copied values
+        assert conn.execute("SELECT nextval('member_n_seq')").fetchone()[0] > 500
+
+    # A full target: merged (unchanged rows are not rewritten), counted as the dry run counts.
     on_local(dbs, "UPDATE member SET name = 'changed' WHERE id <= 7;"
                   "INSERT INTO team VALUES (99, 'local only');"
                   "INSERT INTO member (id, team_id, name) VALUES (1000, 99, 'local'), (1001, 99, 'local');"
-                  "DELETE FROM member WHERE id BETWEEN 11 AND 13")
+                  "DELETE FROM member WHERE id BETWEEN 11 AND 13; ANALYZE team, member")
     code, preview, err = sync(capsys, config, "--dry-run")
     assert code == 0, err
     before = file_nodes(dbs, "team", "member")
     code, events, err = sync(capsys, config)
     assert code == 0, err
-    # member: 3 re-inserted, 7 changed back, 490 unchanged, 2 local-only deleted; team: 1 deleted
     assert done(events) == {"public.team": (0, 0, 10, 1), "public.member": (3, 7, 490, 2)}
     assert done(events) == done(preview)
-    after = file_nodes(dbs, "team", "member")
-    assert all(after[t] != before[t] for t in before), (before, after)  # emptied by TRUNCATE, not merged
+    assert file_nodes(dbs, "team", "member") == before
     assert same_rows(dbs, "public.team") and same_rows(dbs, "public.member")
-    with dbs.local.connect(dbs.local_db) as conn:  # the serial moved past the copied values
-        assert conn.execute("SELECT nextval('member_n_seq')").fetchone()[0] > 500
+
+    # A sparse target (under half the source's rows): truncated, yet counted by key like a merge.
+    on_local(dbs, "DELETE FROM member WHERE id > 20; UPDATE member SET name = 'changed' WHERE id <= 4;"
+                  "INSERT INTO member (id, team_id, name) VALUES (2000, 1, 'local'); ANALYZE member")
+    code, preview, err = sync(capsys, config, "--dry-run")
+    assert code == 0, err
+    before = file_nodes(dbs, "member")
+    code, events, err = sync(capsys, config)
+    assert code == 0, err
+    assert done(events) == {"public.team": (0, 0, 10, 0), "public.member": (480, 4, 16, 1)}
+    assert done(events) == done(preview)
+    assert file_nodes(dbs, "member") != before
+    assert same_rows(dbs, "public.team") and same_rows(dbs, "public.member")
 
 
 def test_a_table_another_table_points_at_is_merged_not_truncated(plain, capsys) -> None:
@@ -117,9 +136,11 @@ def test_triggers_kept_on_keep_the_merge_and_disabled_triggers_come_back(plain, 
     with dbs.local.connect(dbs.local_db) as conn:  # the trigger fired on every rewritten row
         assert conn.execute("SELECT count(*) FROM note WHERE stamped > '2021-01-01'").fetchone()[0] == 20
 
-    code, events, err = sync(capsys, config)  # triggers disabled: truncated and loaded
+    on_local(dbs, "DELETE FROM note WHERE id > 3; ANALYZE note")
+    on_server(dbs, "ANALYZE note")
+    code, events, err = sync(capsys, config)  # triggers disabled, a sparse target: truncated and loaded
     assert code == 0, err
-    assert done(events) == {"public.note": (0, 20, 0, 0)}
+    assert done(events) == {"public.note": (17, 3, 0, 0)}  # the 3 left were stamped by the trigger
     assert file_nodes(dbs, "note") != before
     assert same_rows(dbs, "public.note")
     with dbs.local.connect(dbs.local_db) as conn:  # back as it was: ENABLE ALWAYS
@@ -131,11 +152,16 @@ def test_replace_with_where_leaves_exactly_the_selected_rows_and_a_partitioned_r
     both(dbs, "CREATE TABLE event (id int, day date, body text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);"
               "CREATE TABLE event_2024 PARTITION OF event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
               "CREATE TABLE event_2025 PARTITION OF event FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')")
-    on_server(dbs, "INSERT INTO event SELECT g, date '2024-06-01' + g, 'e' || g FROM generate_series(1, 400) g")
-    on_local(dbs, "INSERT INTO event VALUES (1, date '2024-06-02', 'old'), (9999, '2025-12-01', 'local')")
+    on_server(dbs, "INSERT INTO event SELECT g, date '2024-06-01' + g, 'e' || g FROM generate_series(1, 400) g;"
+                   "ANALYZE event")
+    on_local(dbs, "INSERT INTO event VALUES (1, date '2024-06-02', 'old'), (9999, '2025-12-01', 'local');"
+                  "ANALYZE event")  # sparse: refilled through the partitioned root
+    before = file_nodes(dbs, "event_2024", "event_2025")
     code, events, err = sync(capsys, config, "--tables", "event", "--where", "id <= 100")
     assert code == 0, err
     assert done(events) == {"public.event": (99, 1, 0, 1)}
+    after = file_nodes(dbs, "event_2024", "event_2025")
+    assert all(after[t] != before[t] for t in before), (before, after)  # TRUNCATE reached every partition
     with dbs.local.connect(dbs.local_db) as local, dbs.server.connect(dbs.server_db) as server:
         rows = "SELECT * FROM event WHERE id <= 100 ORDER BY id"
         assert local.execute(rows).fetchall() == server.execute(rows).fetchall()
@@ -145,9 +171,9 @@ def test_replace_with_where_leaves_exactly_the_selected_rows_and_a_partitioned_r
 def test_a_failing_refill_leaves_the_old_rows(plain, capsys) -> None:
     dbs, config = plain
     both(dbs, "CREATE TABLE item (id int PRIMARY KEY, price int)")
-    on_server(dbs, "INSERT INTO item SELECT g, g FROM generate_series(1, 300) g")
-    on_local(dbs, "INSERT INTO item SELECT g, 0 FROM generate_series(1, 50) g;"
-                  "ALTER TABLE item ADD CONSTRAINT small CHECK (price < 200) NOT VALID")
+    on_server(dbs, "INSERT INTO item SELECT g, g FROM generate_series(1, 300) g; ANALYZE item")
+    on_local(dbs, "INSERT INTO item SELECT g, 0 FROM generate_series(1, 50) g; ANALYZE item;"
+                  "ALTER TABLE item ADD CONSTRAINT small CHECK (price < 200) NOT VALID")  # sparse: refilled
     with dbs.local.connect(dbs.local_db) as conn:
         old = conn.execute("SELECT * FROM item ORDER BY id").fetchall()
     code, _, err = sync(capsys, config)

@@ -110,7 +110,10 @@ class WriteSteps:
             triggers.disable(ctx.target, plan.disable_triggers)
 
     def refilled(self, ctx: RunContext, group: list[TablePlan]) -> list[TablePlan]:
-        truncated = refill.refillable(group, ctx.target_tables)
+        def wanted(plan: TablePlan) -> bool:
+            return refill.worth_refilling(plan, plan.key is not None and bool(ctx.scalar(ctx.target, q.target_is_empty(plan))))
+
+        truncated = refill.refillable(group, ctx.target_tables, wanted)
         return [plan for plan in group if plan in truncated or plan.key is None]
 
     def empty(self, ctx: RunContext, plans: list[TablePlan]) -> dict[str, Emptied]:
