@@ -95,6 +95,10 @@ def connect(
         tunnel = tunnels.get(profile, remote_host, remote_port, timeout)
         params["hostaddr"] = "127.0.0.1"
         params["port"] = str(tunnel.local_port)
+        if tunnel.database_ssl is False and _ssl_optional(params):
+            # The tunnel's probe just heard the database say "no SSL"; libpq's own SSLRequest
+            # (sslmode prefer, the default) would only hear it again, one round trip later.
+            params["sslmode"] = "disable"
         params.setdefault("host", remote_host)  # kept for sslmode=verify-full and messages
     conninfo = make_conninfo(**{k: v for k, v in params.items() if v is not None})
     try:
@@ -244,6 +248,12 @@ def describe_pg_error(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- libpq details
+
+
+def _ssl_optional(params: dict[str, Any]) -> bool:
+    """SSL is used only if the server offers it (``prefer``, libpq's default, or ``allow``)."""
+    mode = params.get("sslmode") or os.environ.get("PGSSLMODE") or "prefer"
+    return mode in ("prefer", "allow") and not params.get("requiressl")
 
 
 def _remote_target(params: dict[str, Any]) -> tuple[str, int]:

@@ -36,3 +36,30 @@ def test_tables_takes_at_most_five_round_trips_per_side(counted, capsys) -> None
     assert len(server.turns) == 1 and len(local.turns) == 1, (server.turns, local.turns)
     assert server.turns[0] <= TABLES_ROUND_TRIPS, server.turns
     assert local.turns[0] <= TABLES_ROUND_TRIPS, local.turns
+
+
+@pytest.fixture
+def counted_through_tunnel(dbs, sshd, tmp_path, monkeypatch):
+    from dbconsole.connect import tunnels
+    from tests.profiles import isolate_from_machine
+
+    isolate_from_machine(tmp_path, monkeypatch)
+    with TurnCountingProxy(dbs.server.host, dbs.server.port) as server:
+        sshd.allow("127.0.0.1", server.port)  # the SSH server reaches PostgreSQL through the counter
+        path = write_config(tmp_path, dbs, sshd)
+        text = path.read_text().replace(f":{dbs.server.port}/", f":{server.port}/")
+        path.write_text(text.replace(f'host = "{dbs.server.host}"', 'host = "127.0.0.1"'))
+        try:
+            yield str(path), server
+        finally:
+            tunnels.close_all()
+
+
+def test_tables_through_the_tunnel_takes_at_most_five_round_trips_the_probe_included(counted_through_tunnel,
+                                                                                     capsys) -> None:
+    """OpenSSH's "up" probe already asked the database about SSL; libpq is not made to ask again."""
+    config, server = counted_through_tunnel
+    code, out, err = run_cli(capsys, "--config", config, "tables", "--left", "local", "--right", "server", "--json")
+    assert code == 0, err
+    assert '"public.users"' in out
+    assert 4 <= server.total <= TABLES_ROUND_TRIPS, server.turns  # at least SCRAM and the catalog: it was counted

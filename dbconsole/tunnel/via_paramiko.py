@@ -217,6 +217,7 @@ class ParamikoTunnel:
     def __init__(self, forwarder: _VerifiedForwarder) -> None:
         self._forwarder = forwarder
         self.local_port: int = forwarder.local_bind_port
+        self.database_ssl: bool | None = None  # not probed
 
     @classmethod
     def start(cls, ssh: SshSettings, remote_host: str, remote_port: int, timeout: float) -> ParamikoTunnel:
