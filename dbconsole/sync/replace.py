@@ -111,12 +111,15 @@ class WriteSteps:
 
     def refilled(self, ctx: RunContext, group: list[TablePlan]) -> list[TablePlan]:
         def wanted(plan: TablePlan) -> bool:
-            return refill.worth_refilling(plan, plan.key is not None and bool(ctx.scalar(ctx.target, q.target_is_empty(plan))))
+            empty = plan.key is not None and bool(ctx.scalar(ctx.target, q.target_is_empty(plan)))
+            return refill.worth_refilling(plan, empty)
 
         truncated = refill.refillable(group, ctx.target_tables, wanted)
         return [plan for plan in group if plan in truncated or plan.key is None]
 
     def empty(self, ctx: RunContext, plans: list[TablePlan]) -> dict[str, Emptied]:
+        """The one place a replace lets go of whole tables' old rows: keeping them (pre-images
+        for an undo) is one call here, before the ``DELETE`` and ``TRUNCATE`` below."""
         truncated = refill.refillable(plans, ctx.target_tables)
         emptied: dict[str, Emptied] = {}
         for plan in reversed(plans):  # keyless tables that may not be truncated: deleted, children-first
