@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -158,6 +159,27 @@ class TunnelBench:
         return self.counter.turns - before
 
 
+def sync_in(tb: TunnelBench, tree: Path, profile: str) -> float:
+    """The CLI of ``tree`` (its own ``dbconsole`` package, found first from its folder)."""
+    command = [sys.executable, "-m", "dbconsole", "--config", str(tb.bench.config), "sync", "--from", profile,
+               "--to", "target", "--tables", "bench", "--json"]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, cwd=tree, timeout=900)
+    if result.returncode != 0:
+        raise SystemExit(f"sync failed in {tree}: {result.stderr.decode(errors='replace')}")
+    return time.perf_counter() - started
+
+
+def alternate(repeat: int, bench: Bench, run, trees: tuple[Path, ...]) -> list[list[float]]:
+    """Each tree once per round, round after round: a busy machine's drift hits all of them alike."""
+    times: list[list[float]] = [[] for _ in trees]
+    for _ in range(repeat):
+        for i, tree in enumerate(trees):
+            bench.empty_target()
+            times[i].append(run(tree))
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -165,6 +187,8 @@ def main() -> int:
     parser.add_argument("--mbit", type=float, default=80.0)
     parser.add_argument("--rtt-ms", type=float, default=30.0)
     parser.add_argument("--links", default="loopback,throttled")
+    parser.add_argument("--before", type=Path,
+                        help="an older source tree: its compressed syncs alternate with this tree's, run by run")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     bench = Bench(args.rows, args.repeat, None)
@@ -184,6 +208,18 @@ def main() -> int:
                 name = f"ssh {'-C ' if compression else ''}-L + COPY (floor)"
                 report.append((link, name, floors[compression], runs, floors[compression] / floors[True] if floors[True] else 1))
                 print(f"{link:<10} {name:<36} {floors[compression]:7.2f} s  runs {fmt(runs)}", flush=True)
+            if args.before:
+                for transport in TRANSPORTS:
+                    profile = tb.profile(link, transport, True)
+                    pairs = alternate(args.repeat, bench, lambda tree: sync_in(tb, tree, profile),
+                                      (args.before, ROOT))
+                    for tree, times in zip(("before", "this tree"), pairs):
+                        seconds = statistics.median(times)
+                        name = f"sync via {transport}, -C, {tree}"
+                        report.append((link, name, seconds, times, seconds / floors[True]))
+                        print(f"{link:<10} {name:<36} {seconds:7.2f} s  runs {fmt(times)}  "
+                              f"{seconds / floors[True]:.2f}x the -C floor", flush=True)
+                continue
             for transport in TRANSPORTS:
                 for compression in (True, False):
                     profile = tb.profile(link, transport, compression)

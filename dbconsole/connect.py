@@ -95,6 +95,10 @@ def connect(
         tunnel = tunnels.get(profile, remote_host, remote_port, timeout)
         params["hostaddr"] = "127.0.0.1"
         params["port"] = str(tunnel.local_port)
+        if tunnel.database_ssl is False and _ssl_optional(params):
+            # The tunnel's probe just heard the database say "no SSL"; libpq's own SSLRequest
+            # (sslmode prefer, the default) would only hear it again, one round trip later.
+            params["sslmode"] = "disable"
         params.setdefault("host", remote_host)  # kept for sslmode=verify-full and messages
     conninfo = make_conninfo(**{k: v for k, v in params.items() if v is not None})
     try:
@@ -147,7 +151,13 @@ def _ensure_read_only(conn: psycopg.Connection[Any], profile: Profile) -> None:
     """Prove the server itself will refuse writes in this session; close it otherwise.
 
     Poolers can drop startup options, so the option is not trusted until the server says so.
+    PostgreSQL 14 and later say so unasked: ``default_transaction_read_only`` is among the
+    settings the server reports in its start-up reply (``ParameterStatus``, as it does for
+    ``target_session_attrs``), so a session that starts read-only costs no round trip to prove
+    it; an older server, or one that reports ``off``, is asked (and told) as before.
     """
+    if conn.info.parameter_status("default_transaction_read_only") == "on":
+        return
     try:
         state = _scalar(conn, "SHOW default_transaction_read_only")
         if state != "on":
@@ -249,6 +259,12 @@ def describe_pg_error(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- libpq details
+
+
+def _ssl_optional(params: dict[str, Any]) -> bool:
+    """SSL is used only if the server offers it (``prefer``, libpq's default, or ``allow``)."""
+    mode = params.get("sslmode") or os.environ.get("PGSSLMODE") or "prefer"
+    return mode in ("prefer", "allow") and not params.get("requiressl")
 
 
 def _remote_target(params: dict[str, Any]) -> tuple[str, int]:

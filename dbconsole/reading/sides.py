@@ -136,12 +136,16 @@ class ExactCounter:
 
 
 @contextlib.contextmanager
-def both_sides(left: Profile, right: Profile, *, purpose: Purpose
+def both_sides(left: Profile, right: Profile, *, purpose: Purpose, autocommit: bool = False
                ) -> Iterator[tuple[ThreadPoolExecutor, list[psycopg.Connection[Any]]]]:
     """Read-only connections to both profiles, opened in parallel (tunnels are slow) and all
-    closed on the way out; the pool is there to read both sides in parallel too."""
+    closed on the way out; the pool is there to read both sides in parallel too.
+
+    ``autocommit`` saves the ``BEGIN`` and ``ROLLBACK`` round trips around each single-statement
+    read (one statement is one snapshot anyway)."""
     with ThreadPoolExecutor(max_workers=2) as pool, contextlib.ExitStack() as stack:
-        futures = [pool.submit(connect, p, purpose=purpose, read_only=True) for p in (left, right)]
+        futures = [pool.submit(connect, p, purpose=purpose, read_only=True, autocommit=autocommit)
+                   for p in (left, right)]
         conns, errors = [], []
         for future in futures:  # every connection that opened is closed, even if the other failed
             try:
@@ -166,7 +170,8 @@ def compare_profiles(left: Profile, right: Profile, *, asked_exact: bool, timeou
                      wanted: Sequence[str] = (), excluded: Sequence[str] = ()) -> list[TableComparison]:
     """Both sides' tables lined up (``dbconsole tables``): the catalogs read in parallel, the
     selection applied, then exact counts where asked or opted in, of the selected tables only."""
-    with both_sides(left, right, purpose="tables") as (pool, conns):
+    # The catalog is one statement; the counts run in transactions of their own.
+    with both_sides(left, right, purpose="tables", autocommit=True) as (pool, conns):
         left_tables, right_tables = pool.map(read_catalog, conns)
         every = sorted({t.qualified for t in left_tables} | {t.qualified for t in right_tables})
         chosen = set(select_tables(list(wanted), every, exclude=list(excluded)))

@@ -8,7 +8,7 @@ identical. Shared by the writing run (:mod:`.table_run`), :mod:`.replace` and th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from queue import Queue
 from typing import Any
 
@@ -51,20 +51,24 @@ def upper_bound(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | N
 
 
 def copy_batch(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | None, lower: list[str] | None,
-               upper: list[str] | None, into: sql.Composable, meanwhile: Callable[[], None] | None = None) -> int:
-    """Stream the batch's rows from source to target COPY without parsing them.
-
-    ``meanwhile`` runs once the source has sent everything, while the target's writer
-    thread may still be sending: source work that would otherwise leave the target idle.
-    """
+               upper: list[str] | None, into: sql.Composable) -> int:
+    """Stream the batch's rows from source to target COPY without parsing them, on this thread
+    (a batched table reads ahead instead: :mod:`.readahead`)."""
     copy_out = q.copy_out(q.source_select(plan, row_filter, lower, upper), plan.copy_format)
     with ctx.source.cursor() as src, ctx.target.cursor() as tgt:
         with tgt.copy(q.copy_in(plan, into), writer=_BoundedQueuedWriter(tgt)) as sink:
             with src.copy(copy_out):
                 for chunk in copy_out_chunks(ctx.source, cancel=ctx.cancel, on_data=ctx.watchdog.beat):
                     sink.write(chunk)
-            if meanwhile is not None:
-                meanwhile()
+        return max(tgt.rowcount, 0)
+
+
+def copy_rows_in(ctx: RunContext, plan: TablePlan, into: sql.Composable, rows: Iterable[bytes | memoryview]) -> int:
+    """The target's COPY of a batch whose source data arrives from elsewhere (:mod:`.readahead`)."""
+    with ctx.target.cursor() as tgt:
+        with tgt.copy(q.copy_in(plan, into), writer=_BoundedQueuedWriter(tgt)) as sink:
+            for chunk in rows:
+                sink.write(chunk)
         return max(tgt.rowcount, 0)
 
 

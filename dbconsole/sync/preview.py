@@ -22,6 +22,7 @@ from dbconsole.sync.copying import batch_size, copy_batch, count_stage, upper_bo
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Notice, TableStart
 from dbconsole.sync.plan import TablePlan
+from dbconsole.sync.refill import Emptied
 from dbconsole.sync.replace import ReplaceTally, replace_group
 from dbconsole.sync.table_run import stored_watermark, table_filter
 
@@ -127,11 +128,17 @@ class PreviewSteps:
     def begin(self, ctx: RunContext, group: list[TablePlan]) -> None:
         pass  # triggers only matter to writes
 
-    def empty_keyless(self, ctx: RunContext, plan: TablePlan) -> int:
-        return int(ctx.scalar(ctx.target, q.count_target(plan)))
+    def refilled(self, ctx: RunContext, group: list[TablePlan]) -> list[TablePlan]:
+        return [plan for plan in group if plan.key is None]  # keyed tables are counted by key, as a merge
 
-    def load_keyless(self, ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | None) -> int:
+    def empty(self, ctx: RunContext, plans: list[TablePlan]) -> dict[str, Emptied]:
+        return {str(plan.name): Emptied(rows=int(ctx.scalar(ctx.target, q.count_target(plan)))) for plan in plans}
+
+    def load(self, ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | None) -> int:
         return int(ctx.scalar(ctx.source, q.count_source(plan, row_filter)))
+
+    def refill_counts(self, ctx: RunContext, plan: TablePlan, emptied: Emptied, rows: int) -> RowCounts:
+        return RowCounts(inserted=rows, deleted=emptied.rows)
 
     def merge(self, ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
         return count_stage(ctx, plan, stage)

@@ -12,9 +12,8 @@ of data is reported through ``on_data`` (the run's heartbeat, see :mod:`.watchdo
 from __future__ import annotations
 
 import select
-import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import errors as e
@@ -26,7 +25,13 @@ CHUNK_SIZE = 128 * 1024  # psycopg's largest single COPY write: bigger ones get 
 POLL_SECONDS = 0.5
 
 
-def copy_out_chunks(conn: psycopg.Connection[Any], *, cancel: threading.Event | None = None,
+class Flag(Protocol):
+    """What a cancel is read from: a ``threading.Event``, or several at once."""
+
+    def is_set(self) -> bool: ...
+
+
+def copy_out_chunks(conn: psycopg.Connection[Any], *, cancel: Flag | None = None,
                     on_data: Callable[[], None] = lambda: None,
                     chunk_size: int = CHUNK_SIZE) -> Iterator[bytes | memoryview]:
     """Yield the running COPY TO STDOUT's data in chunks; the COPY is finished when this ends.

@@ -19,10 +19,11 @@ from dbconsole.modes import WATERMARK_MODES
 from dbconsole.sync import sequences, state, triggers
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
-from dbconsole.sync.copying import apply_stage, batch_size, copy_batch, upper_bound
+from dbconsole.sync.copying import apply_stage, batch_size, copy_rows_in
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Notice, TableStart
 from dbconsole.sync.plan import TablePlan
+from dbconsole.sync.readahead import BatchReader
 
 XID_TRUST_HORIZON = 2**31
 
@@ -38,32 +39,25 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
     ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows, resume_rows=point.rows_done))
 
     stage = None if point.fast_path else ctx.create_stage(plan)
-    size = batch_size(plan, row_filter)
     resumed_rows = point.rows_done
-    upper = upper_bound(ctx, plan, row_filter, point.last_key, size)
-    while True:
-        ctx.check_cancel()
-        following: list[list[str] | None] = []
-        with ctx.target.transaction():
-            triggers.disable(ctx.target, plan.disable_triggers)
-            into = stage or plan.target.qualified.ident
-            # The next batch's boundary is looked up while the target still digests this one.
-            rows = copy_batch(ctx, plan, row_filter, point.last_key, upper, into, meanwhile=lambda: following.append(
-                upper_bound(ctx, plan, row_filter, upper, size) if upper is not None else None))
-            inserted, updated = apply_stage(ctx, plan, stage) if stage else (rows, 0)
-            if plan.mode == "incremental" and stored is not None and stage is not None:
-                point = replace(point, watermark=ctx.scalar(ctx.target, q.stage_max_cursor(plan, stage, stored)))
-            point = replace(point, last_key=upper, rows_done=point.rows_done + rows,
-                            counts=point.counts + RowCounts.of_batch(rows, inserted, updated))
-            if upper is None:
-                finish_table(ctx, plan, point.watermark, point.counts, started_at)
-            else:
-                state.save_checkpoint(ctx.target, plan.name, ctx.source_id, point)
-            triggers.restore(ctx.target, plan.restore_triggers)
-        ctx.progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
-        if upper is None:
-            break
-        upper = following[0]
+    # The source is read a batch ahead on its own thread; the target still commits batch by batch.
+    with BatchReader(ctx, plan, row_filter, point.last_key, batch_size(plan, row_filter)) as reader:
+        for batch in reader:
+            ctx.check_cancel()
+            with ctx.target.transaction():
+                triggers.disable(ctx.target, plan.disable_triggers)
+                rows = copy_rows_in(ctx, plan, stage or plan.target.qualified.ident, reader.rows(batch))
+                inserted, updated = apply_stage(ctx, plan, stage) if stage else (rows, 0)
+                if plan.mode == "incremental" and stored is not None and stage is not None:
+                    point = replace(point, watermark=ctx.scalar(ctx.target, q.stage_max_cursor(plan, stage, stored)))
+                point = replace(point, last_key=batch.upper, rows_done=point.rows_done + rows,
+                                counts=point.counts + RowCounts.of_batch(rows, inserted, updated))
+                if batch.upper is None:
+                    finish_table(ctx, plan, point.watermark, point.counts, started_at)
+                else:
+                    state.save_checkpoint(ctx.target, plan.name, ctx.source_id, point)
+                triggers.restore(ctx.target, plan.restore_triggers)
+            ctx.progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
     ctx.table_done(plan, point.counts, began, rows_read=point.rows_done - resumed_rows)
     if stage is not None:
         ctx.drop_stage(stage)

@@ -27,6 +27,7 @@ class Tunnel(Protocol):
 
     transport: TransportName
     local_port: int
+    database_ssl: bool | None  # the database's answer to an SSL probe through the forward; None: not probed
 
     def is_alive(self) -> bool:
         """False once the SSH connection is gone (the pool then builds a new tunnel)."""

@@ -66,6 +66,7 @@ class OpenSshTunnel:
         self._workdir = workdir
         self._hop = hop
         self._closed = False
+        self.database_ssl: bool | None = None  # what the database answered the "up" probe
 
     @classmethod
     def start(cls, ssh: SshSettings, remote_host: str, remote_port: int, timeout: float) -> OpenSshTunnel:
@@ -177,6 +178,7 @@ class OpenSshTunnel:
         finally:
             sock.close()
         if answer:
+            self.database_ssl = answer == b"S"
             return "up"  # something on the far side answered (PostgreSQL: S or N)
         deadline = time.monotonic() + _REFUSAL_GRACE
         while time.monotonic() < deadline and not forward_refusal(self._stderr.lines()[before:]):
@@ -218,6 +220,7 @@ class MasterForward:
         self.local_port = local_port
         self._workdir = workdir
         self._closed = False
+        self.database_ssl: bool | None = None  # not probed
 
     @classmethod
     def open(cls, client: str, config_path: Path, ssh: SshSettings, key: str | None, known_hosts: str | None,

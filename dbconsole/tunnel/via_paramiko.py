@@ -95,7 +95,19 @@ class _VerifiedForwarder(sshtunnel.SSHTunnelForwarder):
             raise tunnel_error(f"cannot reach SSH host {target}: {_os_reason(exc)}",
                                transient=not isinstance(exc, socket.gaierror) or exc.errno == socket.EAI_AGAIN) from None
         _detect_dead_peer(sock)
+        send_without_delay(sock)
         return sock
+
+    def _make_ssh_forward_handler_class(self, remote_address_: Any) -> Any:
+        """sshtunnel's handler, with the local side of each forwarded connection sending at once too."""
+        base = super()._make_ssh_forward_handler_class(remote_address_)
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def setup(self) -> None:
+                send_without_delay(self.request)
+                super().setup()
+
+        return Handler
 
     def _transport_over(self, sock: Any, *, compression: bool) -> paramiko.Transport:
         transport = paramiko.Transport(sock)
@@ -177,6 +189,20 @@ def _detect_dead_peer(sock: socket.socket) -> None:
             pass
 
 
+def send_without_delay(sock: Any) -> None:
+    """``TCP_NODELAY``: a small message (a query, a window adjust, a ``Sync``) leaves now.
+
+    libpq sets it on its own TCP sockets; paramiko and sshtunnel set it on none of theirs, so
+    Nagle's rule held a small write back until the previous one was acknowledged: up to a round
+    trip (or a 40 ms delayed ACK) at every turn of the conversation. A unix socket has no such
+    option, which is fine.
+    """
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
+
+
 def _os_reason(exc: OSError) -> str:
     if isinstance(exc, socket.gaierror):
         return "unknown host name"
@@ -191,6 +217,7 @@ class ParamikoTunnel:
     def __init__(self, forwarder: _VerifiedForwarder) -> None:
         self._forwarder = forwarder
         self.local_port: int = forwarder.local_bind_port
+        self.database_ssl: bool | None = None  # not probed
 
     @classmethod
     def start(cls, ssh: SshSettings, remote_host: str, remote_port: int, timeout: float) -> ParamikoTunnel:
