@@ -253,7 +253,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
         with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
         triggers=args.triggers, refresh_matviews=args.refresh_matviews, create_missing=args.create_missing,
-        strategy=args.strategy, subsets=subsets)
+        strategy=args.strategy, subsets=subsets, jobs=args.jobs)
     reason = confirmation_reason(request)
     if reason and not args.yes:
         _confirm(reason, request.target.name)
