@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -118,3 +122,96 @@ def test_jobs_four_reads_one_snapshot_while_the_source_is_written(empty_dbs, tmp
         expected = server.execute("SELECT count(*), md5(string_agg(md5(t::text), '' ORDER BY id)) FROM public.spread t"
                                   " WHERE seq <= %s", (seen,)).fetchone()
         assert table_checksum(local, "public.spread") == tuple(expected)
+
+
+# --------------------------------------------------------------------------- killed with --jobs 4
+
+KILL_ROWS = 60_000
+
+
+def create_kill_tables(empty_dbs) -> None:
+    """``big`` (even ids, split into ranges), ``big_child`` (FK to big) and ``small`` (one unit)."""
+    ddl = """CREATE TABLE public.big (id bigint PRIMARY KEY, payload text NOT NULL);
+             CREATE TABLE public.big_child (id bigint PRIMARY KEY, big_id bigint NOT NULL REFERENCES public.big);
+             CREATE TABLE public.small (id integer PRIMARY KEY, label text)"""
+    for cluster, db in ((empty_dbs.server, empty_dbs.server_db), (empty_dbs.local, empty_dbs.local_db)):
+        with cluster.connect(db) as conn:
+            conn.execute(ddl)
+    with empty_dbs.server.connect(empty_dbs.server_db) as conn:
+        conn.execute("INSERT INTO public.big SELECT 2 * g, md5(g::text) FROM generate_series(1, %s) g", (KILL_ROWS,))
+        conn.execute("INSERT INTO public.big_child SELECT g, 2 * g FROM generate_series(1, %s) g", (KILL_ROWS // 4,))
+        conn.execute("INSERT INTO public.small SELECT g, 'row ' || g FROM generate_series(1, 500) g")
+        conn.execute("ANALYZE")
+
+
+def jobs_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "dbconsole", "--config", str(config), "sync", "--from", "server_direct",
+            "--to", "local", "--tables", "big,big_child,small", "--jobs", "4", "--batch-size", "2000", "--json"]
+
+
+def run_jobs_kill_trials(empty_dbs, tmp_path: Path, trials: int, seed: int) -> dict[str, object]:
+    """SIGKILL a ``--jobs 4`` run at random instants (half right after a random committed batch),
+    then run it to the end: every range resumes from its own checkpoint, nothing lost or doubled.
+    After a kill the application writes a local row in the middle of the split table's
+    keys: a fast-path range that has not reached it must notice and switch to staged upserts."""
+    create_kill_tables(empty_dbs)
+    config = write_config(tmp_path, empty_dbs, extra={"sync": {"split_rows": 10_000}})
+    rng = random.Random(seed)
+    outcomes: dict[str, object] = {"killed": 0, "finished": 0, "resumed_ranges": 0}
+    local_row_added = False
+    for trial in range(trials):
+        proc = subprocess.Popen(jobs_command(config), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                start_new_session=True)
+        killed = False
+        if trial % 2:
+            at_batch, batches = rng.randint(1, 25), 0
+            for line in proc.stdout:  # type: ignore[union-attr]
+                if '"event": "progress"' in line:
+                    batches += 1
+                    if batches >= at_batch:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        killed = True
+                        break
+        else:
+            try:
+                proc.wait(timeout=rng.uniform(0.2, 1.2))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+        proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+        outcomes["killed" if killed else "finished"] += 1  # type: ignore[operator]
+        with empty_dbs.local.connect(empty_dbs.local_db) as conn:
+            if conn.execute("SELECT to_regclass('_dbconsole.range_checkpoint')").fetchone()[0]:
+                outcomes["resumed_ranges"] += conn.execute(  # type: ignore[operator]
+                    "SELECT count(*) FROM _dbconsole.range_checkpoint WHERE rows_done > 0").fetchone()[0]
+            if not killed:  # a finished run leaves nothing to resume: the next trial starts from empty
+                conn.execute("TRUNCATE public.big_child, public.big, public.small")
+                local_row_added = False
+            elif not local_row_added:
+                conn.execute("INSERT INTO public.big VALUES (%s, 'local only')", (KILL_ROWS + 1,))  # odd: mid-range
+                local_row_added = True
+    final = subprocess.run(jobs_command(config), capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    print(f"\n--jobs 4 SIGKILL trials (seed {seed}): {outcomes}")
+    digest = "SELECT count(*), md5(string_agg(md5(t::text), '' ORDER BY id)) FROM {} t WHERE id % 2 = 0 OR {}"
+    with empty_dbs.local.connect(empty_dbs.local_db) as local, empty_dbs.server.connect(empty_dbs.server_db) as server:
+        for table in ("public.big", "public.big_child", "public.small"):
+            query = digest.format(table, "true" if table != "public.big" else "false")
+            assert local.execute(query).fetchone() == server.execute(query).fetchone(), table
+        extra = local.execute("SELECT count(*) FROM public.big WHERE id % 2 = 1").fetchone()[0]
+        assert extra == (1 if local_row_added else 0)
+        assert local.execute("SELECT count(*) FROM _dbconsole.range_checkpoint").fetchone()[0] == 0
+        assert local.execute("SELECT count(*) FROM _dbconsole.checkpoint").fetchone()[0] == 0
+    return outcomes
+
+
+def test_sigkill_with_jobs_four_then_rerun(empty_dbs, tmp_path) -> None:
+    outcomes = run_jobs_kill_trials(empty_dbs, tmp_path, trials=4, seed=4)
+    assert outcomes["killed"] >= 2, outcomes
+
+
+@pytest.mark.slow
+def test_sigkill_with_jobs_four_twenty_trials(empty_dbs, tmp_path) -> None:
+    outcomes = run_jobs_kill_trials(empty_dbs, tmp_path, trials=20, seed=41)
+    assert outcomes["killed"] >= 8 and outcomes["resumed_ranges"] > 0, outcomes

@@ -75,18 +75,16 @@ def range_filter(plan: TablePlan, upper: list[str] | None) -> sql.Composable | N
 
 def fast_path_still_holds(ctx: RunContext, plan: TablePlan, key_range: KeyRange) -> bool:
     """A resumed fast-path range may go on straight into the target only if the target holds no
-    row of the range past its last key (asked in the target's key order, so not when the two
-    sides order keys differently)."""
-    if not key_range.fast_path or key_range.last_key is None:
-        return key_range.fast_path
+    row of what is left of the range (someone may have written there between the runs); asked in
+    the target's key order, so not when the two sides order keys differently."""
+    if not key_range.fast_path:
+        return False
     if plan.keys_collate_differently:
         return False
-    assert plan.key is not None
-    conditions = [sql.SQL("{} > {}").format(q.key_columns(plan), _target_tuple(plan, key_range.last_key))]
-    if key_range.upper is not None:
-        conditions.append(sql.SQL("{} <= {}").format(q.key_columns(plan), _target_tuple(plan, key_range.upper)))
+    conditions = [sql.SQL("{} {} {}").format(q.key_columns(plan), sql.SQL(op), _target_tuple(plan, bound))
+                  for op, bound in ((">", key_range.resume_from), ("<=", key_range.upper)) if bound is not None]
     beyond = ctx.scalar(ctx.target, sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
-        q.relation(plan.target), sql.SQL(" AND ").join(conditions)))
+        q.relation(plan.target), sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")))
     ctx.target.rollback()
     return not beyond
 
