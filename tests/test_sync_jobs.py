@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from dbconsole.config import SyncSettings
+from dbconsole.config import SyncSettings, TableRules
+from dbconsole.sandbox.seed import LOCAL_ONLY_ID_BASE, SEED_TABLES
 from dbconsole.sync import SyncRequest
 from dbconsole.sync.engine import run_sync
 from dbconsole.sync.events import Notice, Progress, TableDone, TableStart
 from tests.profiles import load, write_config
-from tests.sync_checks import assert_target_holds_source, table_checksum
-from dbconsole.sandbox.seed import SEED_TABLES
+from tests.sync_checks import assert_target_holds_source, rows_by_key, shared_columns, table_checksum
 
 KEYED = [t for t in SEED_TABLES if t != "public.audit_log"]
 
@@ -215,3 +215,60 @@ def test_sigkill_with_jobs_four_then_rerun(empty_dbs, tmp_path) -> None:
 def test_sigkill_with_jobs_four_twenty_trials(empty_dbs, tmp_path) -> None:
     outcomes = run_jobs_kill_trials(empty_dbs, tmp_path, trials=20, seed=41)
     assert outcomes["killed"] >= 8 and outcomes["resumed_ranges"] > 0, outcomes
+
+
+# --------------------------------------------------------------------------- modes, masks, filters, tunnel
+
+
+@pytest.mark.parametrize("mode", ["upsert", "mirror", "incremental", "xmin"])
+def test_every_batched_mode_with_jobs_four_ends_like_the_source(dbs, config, mode) -> None:
+    events: list = []
+    summary = run_sync(request(config, jobs=4, split_rows=100, mode=mode, tables=tuple(KEYED)), on_event=events.append)
+    assert not summary.cancelled
+    assert_target_holds_source(dbs, KEYED)
+    done = {e.table: e for e in events if isinstance(e, TableDone)}
+    assert set(KEYED) <= set(done)
+    if mode == "mirror":  # mirror deletes the target's own rows, children before parents
+        with dbs.local_admin() as local, dbs.server_admin() as server:
+            for table in KEYED:
+                assert table_checksum(local, table) == table_checksum(server, table), table
+    again = run_sync(request(config, jobs=4, split_rows=100, mode=mode, tables=tuple(KEYED)))
+    assert again.inserted == again.updated == again.deleted == 0
+
+
+def test_jobs_through_the_tunnel_with_masks_and_where(tmp_path, dbs, sshd) -> None:
+    config = load(write_config(tmp_path, dbs, sshd))
+    settings = SyncSettings(split_rows=20, tables={
+        "public.users": TableRules(mask={"email": "mask_email", "display_name": "redact"}),
+        "public.stocks": TableRules(mask={"name": "redact"})})
+    with dbs.local_admin() as local:
+        columns = shared_columns(local, local, "public.price_history")
+        untouched = {k: v for k, v in rows_by_key(local, "public.price_history", columns).items() if k[0] >= "M"}
+    tunnels_before = sshd.connection_count()  # another test's tunnel may still be up
+    tunnels_seen: list[int] = []
+    events: list = []
+
+    def on_event(event) -> None:
+        events.append(event)
+        tunnels_seen.append(sshd.connection_count())
+
+    summary = run_sync(SyncRequest(source=config.profile("server"), target=config.profile("local"), settings=settings,
+                                   tables=("users", "stocks", "price_history"), jobs=4, batch_size=10,
+                                   where_by_table={"price_history": "symbol < 'M'"}, strategy="copy"),
+                       on_event=on_event)
+    assert not summary.cancelled and max(tunnels_seen) - tunnels_before <= 1, "one tunnel carries every worker's sessions"
+    # users refers to itself (one statement, never split); stocks is split, and masked in every range
+    assert any(isinstance(e, Notice) and e.kind == "split" and e.table == "public.stocks" for e in events)
+    with dbs.local_admin() as local, dbs.server_admin() as server:
+        raw = {r[0] for r in server.execute("SELECT email FROM public.users")}
+        synced = [r[0] for r in local.execute("SELECT email FROM public.users WHERE id < %s", (LOCAL_ONLY_ID_BASE,))]
+        assert len(synced) == len(raw) and all(e.endswith("@masked.invalid") for e in synced) and not raw & set(synced)
+        symbols = [r[0] for r in server.execute("SELECT symbol FROM public.stocks")]
+        names = dict(local.execute("SELECT symbol, name FROM public.stocks WHERE symbol = ANY(%s)", (symbols,)))
+        assert len(names) == len(symbols) and all(set(n) == {"*"} for n in names.values())
+        columns = shared_columns(server, local, "public.price_history")
+        source = rows_by_key(server, "public.price_history", columns)
+        target = rows_by_key(local, "public.price_history", columns)
+        wanted = {k: v for k, v in source.items() if k[0] < "M"}
+        assert wanted and all(target.get(k) == v for k, v in wanted.items())
+        assert {k: v for k, v in target.items() if k[0] >= "M"} == untouched, "--where: other rows left alone"
