@@ -272,3 +272,68 @@ def test_jobs_through_the_tunnel_with_masks_and_where(tmp_path, dbs, sshd) -> No
         wanted = {k: v for k, v in source.items() if k[0] < "M"}
         assert wanted and all(target.get(k) == v for k, v in wanted.items())
         assert {k: v for k, v in target.items() if k[0] >= "M"} == untouched, "--where: other rows left alone"
+
+
+# --------------------------------------------------------------------------- cancel, retry, resume
+
+
+def test_cancel_stops_every_worker_and_a_rerun_finishes_exactly(empty_dbs, tmp_path) -> None:
+    create_kill_tables(empty_dbs)
+    config = load(write_config(tmp_path, empty_dbs))
+    cancel = threading.Event()
+    events: list = []
+
+    def on_event(event) -> None:
+        events.append(event)
+        if isinstance(event, Progress) and event.table == "public.big" and event.rows >= 10_000:
+            cancel.set()
+
+    workers_before = {t.ident for t in threading.enumerate()}
+    summary = run_sync(request(config, jobs=4, split_rows=10_000, batch_size=1_000, tables=("big", "big_child", "small")),
+                       on_event=on_event, cancel=cancel)
+    assert summary.cancelled
+    leftover = [t.name for t in threading.enumerate() if t.ident not in workers_before and "sync-worker" in t.name]
+    assert not leftover, leftover
+    with empty_dbs.local.connect(empty_dbs.local_db) as local:
+        assert local.execute("SELECT count(*) FROM _dbconsole.range_checkpoint WHERE rows_done > 0").fetchone()[0] > 0
+        assert local.execute("SELECT count(*) FROM public.big").fetchone()[0] < KILL_ROWS
+    # The ranges resume even without --jobs (one worker walks them all).
+    again: list = []
+    summary = run_sync(request(config, split_rows=10_000, batch_size=1_000, tables=("big", "big_child", "small")),
+                       on_event=again.append)
+    starts = {e.table: e for e in again if isinstance(e, TableStart)}
+    assert starts["public.big"].resume_rows > 0
+    done = {e.table: e for e in again if isinstance(e, TableDone)}
+    assert done["public.big"].inserted == KILL_ROWS, "counts add up the run and the resumed ranges"
+    assert done["public.big"].rows_read == KILL_ROWS - starts["public.big"].resume_rows, "only the rest is read"
+    assert_same_tables(empty_dbs, ("public.big", "public.big_child", "public.small"))
+
+
+def test_a_worker_session_killed_on_the_server_is_retried_and_resumes(empty_dbs, tmp_path) -> None:
+    create_kill_tables(empty_dbs)
+    config = load(write_config(tmp_path, empty_dbs))
+    killed: list[int] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, Progress) and event.table == "public.big" and event.rows >= 8_000 and not killed:
+            with empty_dbs.server_admin() as server:
+                killed.extend(r[0] for r in server.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'dbconsole/sync source' AND pid <> pg_backend_pid()"))
+
+    events: list = []
+    summary = run_sync(request(config, jobs=3, split_rows=10_000, batch_size=1_000, tables=("big", "big_child", "small")),
+                       on_event=lambda e: (events.append(e), on_event(e)))
+    assert killed and not summary.cancelled
+    assert any(isinstance(e, Notice) and e.kind == "retry" for e in events)
+    assert_same_tables(empty_dbs, ("public.big", "public.big_child", "public.small"))
+    done = {e.table: e for e in events if isinstance(e, TableDone)}
+    assert sum(done[t].inserted for t in done) == KILL_ROWS + KILL_ROWS // 4 + 500, "nothing copied twice"
+
+
+def assert_same_tables(empty_dbs, tables) -> None:
+    digest = "SELECT count(*), md5(string_agg(md5(t::text), '' ORDER BY id)) FROM {} t"
+    with empty_dbs.local.connect(empty_dbs.local_db) as local, empty_dbs.server.connect(empty_dbs.server_db) as server:
+        for table in tables:
+            assert local.execute(digest.format(table)).fetchone() == server.execute(digest.format(table)).fetchone()
+        assert local.execute("SELECT count(*) FROM _dbconsole.range_checkpoint").fetchone()[0] == 0
