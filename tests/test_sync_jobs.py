@@ -337,3 +337,16 @@ def assert_same_tables(empty_dbs, tables) -> None:
         for table in tables:
             assert local.execute(digest.format(table)).fetchone() == server.execute(digest.format(table)).fetchone()
         assert local.execute("SELECT count(*) FROM _dbconsole.range_checkpoint").fetchone()[0] == 0
+
+
+def test_with_jobs_a_due_snapshot_is_renewed_between_tables_once_the_workers_are_idle(tmp_path, dbs) -> None:
+    """``max_snapshot_age`` still holds with ``--jobs``: no new table starts on an old snapshot;
+    the workers drain, the engine renews it, and it is exported again for them."""
+    from tests.test_snapshot_guard import TABLES as GUARDED, _on_target, _run_inserting_midway
+
+    config = load(write_config(tmp_path, dbs, extra={"sync": {"max_snapshot_age": 0.001, "jobs": 2}}))
+    events, (table, key) = _run_inserting_midway(dbs, config)
+    assert [e for e in events if isinstance(e, Notice) and e.kind == "snapshot"]
+    assert {e.table for e in events if isinstance(e, TableDone)} == set(GUARDED)
+    assert _on_target(dbs, table, key), "the row inserted after the first table was read in a fresh snapshot"
+    assert_target_holds_source(dbs, list(GUARDED))
