@@ -39,6 +39,7 @@ from dbconsole.sync.preview import PreviewRunner
 from dbconsole.sync.snapshot_guard import SnapshotGuard
 from dbconsole.sync.subset_reads import apply_subsets
 from dbconsole.sync.watchdog import Watchdog
+from dbconsole.sync.workers import SessionKind
 from dbconsole.sync.writing import WritingRunner
 
 # Session settings both sides share, so text COPY means the same thing on each end.
@@ -248,7 +249,7 @@ class SyncRun:
         target.rollback()
         return source, source_id, target
 
-    def _worker_session(self, kind: parallel.SessionKind) -> psycopg.Connection[Any]:
+    def _worker_session(self, kind: SessionKind) -> psycopg.Connection[Any]:
         """A session of a ``--jobs`` worker, set up as the engine's own (closed with them)."""
         if kind == "target":
             conn = connect(self.request.target, options=TARGET_OPTIONS, purpose="sync target")

@@ -27,13 +27,12 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from dbconsole.errors import Cancelled
 from dbconsole.sync import state
@@ -47,9 +46,8 @@ from dbconsole.sync.range_state import KeyRange, clear_ranges, ensure_range_tabl
 from dbconsole.sync.snapshot_guard import SnapshotGuard
 from dbconsole.sync.split import key_ranges, splittable, write_range
 from dbconsole.sync.table_run import finish_table
+from dbconsole.sync.workers import LockedIterator, OpenSession, Worker
 
-SessionKind = Literal["source", "target", "diff"]
-OpenSession = Callable[[SessionKind], psycopg.Connection[Any]]
 POLL_SECONDS = 0.2  # how often the coordinator looks at the user's cancel while workers run
 
 
@@ -92,30 +90,6 @@ class SplitTable:
         return RowCounts.sum(r.counts for r in self.ranges.values())
 
 
-@dataclass
-class Worker:
-    """A worker's sessions; the diff session is opened only when a diff-read table needs it."""
-
-    source: psycopg.Connection[Any]
-    target: psycopg.Connection[Any]
-    open_session: OpenSession
-    diff: psycopg.Connection[Any] | None = None
-
-    def begin(self, snapshot: str) -> None:
-        """A fresh source transaction in the coordinator's snapshot."""
-        _import_snapshot(self.source, snapshot)
-
-    def diff_session(self, snapshot: str) -> psycopg.Connection[Any]:
-        if self.diff is None or self.diff.closed:
-            self.diff = self.open_session("diff")
-        _import_snapshot(self.diff, snapshot)
-        return self.diff
-
-    @property
-    def connections(self) -> list[psycopg.Connection[Any]]:
-        return [c for c in (self.source, self.target, self.diff) if c is not None]
-
-
 def sync_tables(ctx: RunContext, runner: Runner, *, jobs: int, split_rows: int, open_session: OpenSession,
                 snapshot_guard: SnapshotGuard, renew_snapshot: Callable[[TablePlan], None]) -> None:
     """Every batched (non-replace) table of the plan not yet finished, on ``jobs`` workers."""
@@ -148,8 +122,8 @@ class ParallelRun:
         self.snapshot = ""
         self.stored_ranges: dict[Any, list[KeyRange]] = {}
         self.single_points: dict[Any, state.Checkpoint] = {}
-        if not isinstance(ctx.ledger.stage_names, _LockedIterator):
-            ctx.ledger.stage_names = _LockedIterator(ctx.ledger.stage_names)  # workers take stage names concurrently
+        if not isinstance(ctx.ledger.stage_names, LockedIterator):
+            ctx.ledger.stage_names = LockedIterator(ctx.ledger.stage_names)  # workers take stage names concurrently
         # The coordinator's own view: same sessions as the engine, events serialized for every thread.
         self.ctx = replace(ctx, emit=self._emit)
 
@@ -372,21 +346,3 @@ def _parents(table: TablePlan, order: dict[str, int]) -> set[str]:
     position = order[str(table.name)]
     names = {str(fk.parent) for fk in (*table.target.foreign_keys, *table.source.foreign_keys)}
     return {n for n in names if n != str(table.name) and order.get(n, position) < position}
-
-
-def _import_snapshot(conn: psycopg.Connection[Any], snapshot: str) -> None:
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.rollback()
-    conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-
-
-class _LockedIterator(Iterator[str]):
-    """Stage names drawn from several threads (a generator raises when two draw at once)."""
-
-    def __init__(self, names: Iterator[str]) -> None:
-        self._names = names
-        self._lock = threading.Lock()
-
-    def __next__(self) -> str:
-        with self._lock:
-            return next(self._names)
