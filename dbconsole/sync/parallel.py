@@ -56,9 +56,9 @@ def wanted(ctx: RunContext, jobs: int) -> bool:
     table of an interrupted ``--jobs`` run to resume (its ranges resume even with one job)."""
     if jobs > 1:
         return True
-    ranges = bool(load_ranges(ctx.target, ctx.source_id))
+    ranges = load_ranges(ctx.target, ctx.source_id)
     ctx.target.rollback()
-    return ranges
+    return any(t.name in ranges for t in ctx.plan.tables)
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,8 @@ class ParallelRun:
         ctx.target.rollback()
         self.snapshot = self._export()
         self._open_workers()
+        ctx.emit(Notice(None, f"{self.jobs} worker{'s' if self.jobs > 1 else ''} reading one source snapshot"
+                        f" (tables over {self.split_rows:,} rows are copied as key ranges)"))
         threads = [threading.Thread(target=self._work, args=(w,), name=f"dbconsole-sync-worker-{i + 1}", daemon=True)
                    for i, w in enumerate(self.workers)]
         for thread in threads:
