@@ -350,3 +350,28 @@ def test_with_jobs_a_due_snapshot_is_renewed_between_tables_once_the_workers_are
     assert {e.table for e in events if isinstance(e, TableDone)} == set(GUARDED)
     assert _on_target(dbs, table, key), "the row inserted after the first table was read in a fresh snapshot"
     assert_target_holds_source(dbs, list(GUARDED))
+
+
+def test_a_one_stream_checkpoint_resumes_as_one_stream_under_jobs(empty_dbs, tmp_path) -> None:
+    """A table interrupted without ``--jobs`` keeps its single-stream checkpoint: a ``--jobs 4``
+    re-run resumes it where it stopped (one worker), rather than splitting it afresh."""
+    create_kill_tables(empty_dbs)
+    config = load(write_config(tmp_path, empty_dbs))
+    cancel = threading.Event()
+
+    def on_event(event) -> None:
+        if isinstance(event, Progress) and event.table == "public.big" and event.rows >= 10_000:
+            cancel.set()
+
+    first = run_sync(request(config, split_rows=10_000, batch_size=1_000, tables=("big",)), on_event=on_event,
+                     cancel=cancel)
+    assert first.cancelled
+    events: list = []
+    run_sync(request(config, jobs=4, split_rows=10_000, batch_size=1_000, tables=("big", "big_child", "small")),
+             on_event=events.append)
+    start = next(e for e in events if isinstance(e, TableStart) and e.table == "public.big")
+    assert start.resume_rows >= 10_000
+    assert not [e for e in events if isinstance(e, Notice) and e.kind == "split" and e.table == "public.big"]
+    assert_same_tables(empty_dbs, ("public.big", "public.big_child", "public.small"))
+    with empty_dbs.local.connect(empty_dbs.local_db) as local:
+        assert local.execute("SELECT count(*) FROM _dbconsole.checkpoint").fetchone()[0] == 0
