@@ -36,6 +36,9 @@ import tomli_w
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_sync import PeakMemory  # noqa: E402
 
 from dbconsole.jobs import usable_cores  # noqa: E402
 from dbconsole.sandbox.cluster import SUPERUSER, PgCluster  # noqa: E402
@@ -104,16 +107,23 @@ def floor(case: Case) -> float:
     return time.perf_counter() - started
 
 
+PEAK_RSS_MB: dict[tuple[str, int], float] = {}  # (case, jobs) -> the CLI's largest peak RSS over the runs
+
+
 def dbconsole_sync(case: Case, config: Path, jobs: int) -> float:
     command = [sys.executable, "-m", "dbconsole", "--config", str(config), "sync", "--from", f"{case.name}_source",
                "--to", f"{case.name}_target", "--tables", ",".join(case.tables), "--strategy", "copy",
                "--jobs", str(jobs), "--json"]
     started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    peak = PeakMemory(proc.pid)
+    out, err = proc.communicate()
     seconds = time.perf_counter() - started
+    peak.stop()
+    PEAK_RSS_MB[(case.name, jobs)] = max(PEAK_RSS_MB.get((case.name, jobs), 0.0), peak.mb)
     if proc.returncode != 0:
-        raise SystemExit(f"sync failed: {proc.stderr.strip()}")
-    done = [json.loads(line) for line in proc.stdout.splitlines() if '"event": "done"' in line]
+        raise SystemExit(f"sync failed: {err.strip()}")
+    done = [json.loads(line) for line in out.splitlines() if '"event": "done"' in line]
     assert done and done[-1]["inserted"] == case.rows, done
     return seconds
 
@@ -209,6 +219,7 @@ def main() -> int:
         base, one = rows["floor (psql | psql, one stream)"], rows["dbconsole --jobs 1"]
         for label, seconds in rows.items():
             print(f"{name:>4}  {label:<34} {seconds:7.2f}  {seconds / base:7.2f}  {seconds / one:10.2f}")
+    print("peak RSS of the CLI: " + ", ".join(f"{c} --jobs {n}: {mb:.0f} MB" for (c, n), mb in PEAK_RSS_MB.items()))
     many = {label: seconds for case, label, seconds, _ in results if case == "many"}
     if "pgcopydb --table-jobs 2" in many:
         ratio = many["dbconsole --jobs 2"] / many["pgcopydb --table-jobs 2"]

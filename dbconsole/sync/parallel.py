@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
 
 import psycopg
 
 from dbconsole.errors import Cancelled
+from dbconsole.names import TableName
 from dbconsole.sync import state
 from dbconsole.sync import statements as q
 from dbconsole.sync.by_diff import diff_table, strategy_for
@@ -44,7 +44,7 @@ from dbconsole.sync.events import Notice, SyncEvent, TableStart
 from dbconsole.sync.plan import TablePlan
 from dbconsole.sync.range_state import KeyRange, clear_ranges, ensure_range_table, load_ranges, save_ranges
 from dbconsole.sync.snapshot_guard import SnapshotGuard
-from dbconsole.sync.split import key_ranges, splittable, write_range
+from dbconsole.sync.split import key_ranges, range_count, splittable, write_range
 from dbconsole.sync.table_run import finish_table
 from dbconsole.sync.workers import LockedIterator, OpenSession, Worker
 
@@ -101,6 +101,8 @@ def sync_tables(ctx: RunContext, runner: Runner, *, jobs: int, split_rows: int, 
 
 
 class ParallelRun:
+    """One attempt's batched tables: the coordinator's schedule, the workers, the split tables."""
+
     def __init__(self, ctx: RunContext, runner: Runner, tables: list[TablePlan], *, jobs: int, split_rows: int,
                  open_session: OpenSession, snapshot_guard: SnapshotGuard,
                  renew_snapshot: Callable[[TablePlan], None]) -> None:
@@ -120,8 +122,8 @@ class ParallelRun:
         self.splits: dict[str, SplitTable] = {}
         self.workers: list[Worker] = []
         self.snapshot = ""
-        self.stored_ranges: dict[Any, list[KeyRange]] = {}
-        self.single_points: dict[Any, state.Checkpoint] = {}
+        self.stored_ranges: dict[TableName, list[KeyRange]] = {}
+        self.single_points: dict[TableName, state.Checkpoint] = {}
         if not isinstance(ctx.ledger.stage_names, LockedIterator):
             ctx.ledger.stage_names = LockedIterator(ctx.ledger.stage_names)  # workers take stage names concurrently
         # The coordinator's own view: same sessions as the engine, events serialized for every thread.
@@ -136,6 +138,7 @@ class ParallelRun:
         self.single_points = state.load_checkpoints(ctx.target, ctx.source_id)
         ctx.target.rollback()
         self.snapshot = self._export()
+        self.jobs = min(self.jobs, self._most_units())  # never a session that could have nothing to do
         self._open_workers()
         ctx.emit(Notice(None, f"{self.jobs} worker{'s' if self.jobs > 1 else ''} reading one source snapshot"
                         f" (tables over {self.split_rows:,} rows are copied as key ranges)"))
@@ -208,6 +211,12 @@ class ParallelRun:
             if split.done:
                 self._finish_split(split)
                 done.add(str(unit.table.name))
+
+    def _most_units(self) -> int:
+        """At most how many units could run at once: one per table, or its ranges if it splits."""
+        return sum(len(self.stored_ranges.get(t.name, ())) or
+                   (range_count(t.source.estimated_rows, self.split_rows) if splittable(t, self.split_rows) else 1)
+                   for t in self.tables)
 
     def _abort(self) -> None:
         """Stop every worker: at its next block, and its statement in flight cancelled on the server."""

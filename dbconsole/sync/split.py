@@ -14,8 +14,8 @@ else is copied whole by one worker.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 
 from psycopg import sql
 
