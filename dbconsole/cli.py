@@ -244,7 +244,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         source, target, config.sync, tables=args.tables, exclude=args.exclude, mode=args.mode,
         strategy=args.strategy, where=args.where, subsets=args.subset, with_parents=args.with_parents,
         batch_size=args.batch_size, dry_run=args.dry_run, triggers=args.triggers,
-        refresh_matviews=args.refresh_matviews, create_missing=args.create_missing)
+        refresh_matviews=args.refresh_matviews, create_missing=args.create_missing, jobs=args.jobs)
     reason = confirmation_reason(request)
     if reason and not args.yes:
         _confirm(reason, request.target.name)

@@ -13,6 +13,7 @@ import re
 from typing import NoReturn
 
 from dbconsole import __version__
+from dbconsole.jobs import JOBS_HELP, JobsSetting, parse_jobs
 from dbconsole.modes import STRATEGIES, SYNC_MODES
 
 EXIT_USAGE = 2
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only these root rows and every row that references them or that they need "
                            "(repeatable; NAME is a [sync.subsets.NAME] of the config)")
     sync.add_argument("--batch-size", type=batch_size, metavar="N", help="rows per committed batch")
+    sync.add_argument("--jobs", type=jobs_setting, metavar="N|auto", default=None,
+                      help="workers copying tables (and key ranges of large tables) in parallel, all in one "
+                           "source snapshot (default 1, from [sync] jobs; auto: the usable cores, at most 8)")
     sync.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sync.add_argument("--triggers", choices=("disable", "keep"), default=None,
@@ -220,6 +224,13 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def jobs_setting(text: str) -> JobsSetting:
+    value = parse_jobs(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be {JOBS_HELP} (got {text!r})")
     return value
 
 

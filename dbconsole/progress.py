@@ -60,6 +60,7 @@ class LivePrinter:
         self.progress_interval = progress_interval
         self.clock = clock
         self._last_line: dict[str, float] = {}
+        self.running: list[str] = []  # tables started and not done: several at once with --jobs
 
     def __call__(self, event: SyncEvent) -> None:
         match event:
@@ -117,13 +118,19 @@ class LivePrinter:
             return
         self._last_line[event.table] = now
         total = f" of ~{event.estimated_rows:,}" if event.estimated_rows else ""
-        self.console.print(f"  {event.table}: {event.rows:,}{total} rows, {format_rate(event.rows_per_s)}")
+        others = [t for t in self.running if t != event.table]
+        also = f" (also running: {', '.join(others)})" if others else ""
+        self.console.print(f"  {event.table}: {event.rows:,}{total} rows, {format_rate(event.rows_per_s)}{also}")
 
     def _on_table_start(self, event: TableStart) -> None:
         self._last_line[event.table] = self.clock()
+        if event.table not in self.running:
+            self.running.append(event.table)
         self._add_task(event)
 
     def _on_table_done(self, event: TableDone) -> None:
+        if event.table in self.running:
+            self.running.remove(event.table)
         read = ""
         if event.strategy == "diff":  # what the checksums saved: only these rows crossed the network
             verb = "would read" if event.dry_run else "read"
@@ -140,7 +147,7 @@ class LivePrinter:
             self.console.print(f"  {line}")
 
     def _on_notice(self, event: Notice) -> None:
-        marks = {"warning": "[yellow]![/]", "retry": "[yellow]↻[/]", "waiting": "[cyan]…[/]", "snapshot": "[cyan]⟳[/]"}
+        marks = {"warning": "[yellow]![/]", "retry": "[yellow]↻[/]", "waiting": "[cyan]…[/]", "snapshot": "[cyan]⟳[/]", "split": "[cyan]⇶[/]"}
         where = f"{event.table}: " if event.table else ""
         target = self.progress.console if self.progress is not None else self.console
         target.print(f"  {marks.get(event.kind, '·')} {where}{event.message}")

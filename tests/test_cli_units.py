@@ -15,7 +15,7 @@ from dbconsole.live import count_kind, gets_exact_live_counts
 from dbconsole.pairing import SYNC_ROLES, TABLES_ROLES, choose_pair
 from dbconsole.progress import JsonLinesPrinter, LivePrinter
 from dbconsole.sync.counts import RowCounts
-from dbconsole.sync.events import Done, Progress, TableStart
+from dbconsole.sync.events import Done, Progress, TableDone, TableStart
 
 
 def config(profiles: dict, **top):  # type: ignore[no-untyped-def]
@@ -109,6 +109,18 @@ def test_non_tty_progress_is_a_line_every_interval_not_a_redraw(capsys: pytest.C
     assert lines == ["  public.users: 250 of ~1,000 rows, 50 rows/s", "  public.users: 500 of ~1,000 rows, 50 rows/s",
                      ], out
     assert "\x1b[" not in out and "\r" not in out
+
+
+def test_non_tty_progress_names_the_other_tables_running_with_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    now = [0.0]
+    printer = LivePrinter(progress_interval=5.0, clock=lambda: now[0])
+    for table in ("public.a", "public.b", "public.c"):
+        printer(TableStart(table=table, mode="upsert", estimated_rows=100))
+    printer(TableDone("public.c", RowCounts(inserted=100), 0.5))
+    now[0] = 6.0
+    printer(Progress(table="public.a", rows=50, rows_per_s=10.0, estimated_rows=100))
+    lines = [line for line in capsys.readouterr().out.splitlines() if "rows," in line]
+    assert lines == ["  public.a: 50 of ~100 rows, 10 rows/s (also running: public.b)"]
 
 
 def test_the_new_core_modules_never_import_textual_or_the_cli() -> None:

@@ -35,7 +35,7 @@ PROFILE_KEYS = {
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts", "jump", "compression", "transport"}
 SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
-SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "strategy", "tables", "triggers", "subsets"}
+SYNC_KEYS = {"batch_size", "jobs", "max_snapshot_age", "mode", "retries", "split_rows", "stall_timeout", "strategy", "tables", "triggers", "subsets"}
 SUBSET_KEYS = {"root", "where", "relations", "exclude", "limits"}
 RELATION_KEYS = {"from", "to"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
@@ -143,6 +143,8 @@ class SyncSettings:
     max_snapshot_age: float | None = None  # seconds a read-only source's snapshot may stay open (0: no limit)
     strategy: Strategy | None = None  # None: auto (per table: diff when the target holds most rows)
     subsets: Mapping[str, SubsetRules] = field(default_factory=dict)
+    jobs: int | Literal["auto"] | None = None  # workers of a run (--jobs); None: 1
+    split_rows: int | None = None  # tables larger than this are copied as key ranges when jobs > 1
 
 
 @dataclass(frozen=True)

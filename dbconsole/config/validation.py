@@ -21,6 +21,7 @@ from dbconsole.config.model import (
     SYNC_KEYS, SYNC_MODES, STRATEGIES, TABLE_KEYS, TOP_KEYS, TRIGGER_POLICIES, TUI_KEYS, Config, DetectRule, Profile,
     SshSettings, SubsetRules, SyncSettings, TableRules, VirtualRelation)
 from dbconsole.errors import ConfigError
+from dbconsole.jobs import JOBS_HELP, parse_jobs
 from dbconsole.redact import register_secret
 from dbconsole.urls import is_local_host
 
@@ -189,6 +190,14 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     triggers = raw.get("triggers")
     if triggers is not None:
         check_choice(triggers, TRIGGER_POLICIES, where, "sync.triggers", suggest=False)
+    jobs = raw.get("jobs")
+    if jobs is not None:
+        jobs = parse_jobs(jobs)
+        if jobs is None:
+            raise ConfigError(f"{where}: sync.jobs must be {JOBS_HELP}")
+    split_rows = raw.get("split_rows")
+    if split_rows is not None:
+        check_positive_int(split_rows, where, "sync.split_rows")
     tables = {}
     for name, table_raw in expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
@@ -198,7 +207,7 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
                         stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers,
                         max_snapshot_age=float(max_age) if max_age is not None else None,
                         strategy=strategy,
-                        subsets=subsets)
+                        subsets=subsets, jobs=jobs, split_rows=split_rows)
 
 
 def _parse_subset(raw: Any, where: str, key: str) -> SubsetRules:

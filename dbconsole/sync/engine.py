@@ -28,7 +28,7 @@ from dbconsole.catalog import Table, read_catalog
 from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import Cancelled, ReadOnlyError, SyncError
-from dbconsole.sync import failures, state
+from dbconsole.sync import failures, parallel, state
 from dbconsole.sync import statements as q
 from dbconsole.sync.announce import plan_events
 from dbconsole.sync.context import EventSink, RunContext, RunLedger, Runner
@@ -39,6 +39,7 @@ from dbconsole.sync.preview import PreviewRunner
 from dbconsole.sync.snapshot_guard import SnapshotGuard
 from dbconsole.sync.subset_reads import apply_subsets
 from dbconsole.sync.watchdog import Watchdog
+from dbconsole.sync.workers import SessionKind
 from dbconsole.sync.writing import WritingRunner
 
 # Session settings both sides share, so text COPY means the same thing on each end.
@@ -248,6 +249,18 @@ class SyncRun:
         target.rollback()
         return source, source_id, target
 
+    def _worker_session(self, kind: SessionKind) -> psycopg.Connection[Any]:
+        """A session of a ``--jobs`` worker, set up as the engine's own (closed with them)."""
+        if kind == "target":
+            conn = connect(self.request.target, options=TARGET_OPTIONS, purpose="sync target")
+        else:
+            conn = connect(self.request.source, read_only=True, purpose="sync source" if kind == "source" else "sync diff",
+                           options=SESSION_OPTIONS if kind == "source" else DIFF_SOURCE_OPTIONS)
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+        self._connections.append(conn)
+        return conn
+
     def _make_plan(self, source: psycopg.Connection[Any], source_id: str,
                    target: psycopg.Connection[Any]) -> SyncPlan:
         self.target_tables = read_catalog(target)
@@ -275,6 +288,13 @@ class SyncRun:
         self.runner.before_tables(ctx)
         replace_group = [t for t in ctx.plan.tables if t.mode == "replace"]
         snapshot_used = False  # a table read in this attempt's snapshot: renewing it may be due
+        if not self.request.dry_run and parallel.wanted(ctx, self.request.effective_jobs):
+            # --jobs: the batched tables on workers importing this snapshot (see parallel.py)
+            parallel.sync_tables(ctx, self.runner, jobs=self.request.effective_jobs,
+                                 split_rows=self.request.split_rows, open_session=self._worker_session,
+                                 snapshot_guard=self.snapshot_guard,
+                                 renew_snapshot=lambda table: self._renew_snapshot_if_due(ctx, table))
+            snapshot_used = True
         for table in ctx.plan.tables:
             if table.mode != "replace" and str(table.name) not in finished:
                 if snapshot_used:

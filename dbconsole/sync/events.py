@@ -15,7 +15,7 @@ from dbconsole.modes import Mode, Strategy
 from dbconsole.redact import redact
 from dbconsole.sync.counts import HasCounts, RowCounts
 
-NoticeKind = Literal["info", "warning", "retry", "waiting", "snapshot"]  # snapshot: a fresh source snapshot
+NoticeKind = Literal["info", "warning", "retry", "waiting", "snapshot", "split"]  # snapshot: a fresh source snapshot; split: a table copied as key ranges (--jobs)
 Remedy = Literal["add_parents", "add_children"]  # what would fix a predicted failure
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from dbconsole.catalog import Table, Trigger
 from dbconsole.config import Profile, SyncSettings, TableRules
 from dbconsole.errors import SyncError, UsageError
+from dbconsole.jobs import DEFAULT_SPLIT_ROWS, JobsSetting, resolve_jobs
 from dbconsole.modes import DEFAULT_MODE, DEFAULT_STRATEGY, DELETING_MODES, KEYED_MODES, Mode, Strategy
 from dbconsole.names import TableName, is_pattern, resolve_name, select_tables
 from dbconsole.sync import checks
@@ -61,6 +62,17 @@ class SyncRequest:
         """``--strategy``, else ``[sync] strategy``, else auto."""
         return self.strategy or self.settings.strategy or DEFAULT_STRATEGY
     subsets: tuple[SubsetSpec, ...] = ()  # --subset: root rows and what they need (implies --with-parents)
+    jobs: JobsSetting | None = None  # --jobs; None: [sync] jobs, else 1
+
+    @property
+    def effective_jobs(self) -> int:
+        """Workers for this run: ``--jobs``, else ``[sync] jobs``, else 1 (``auto`` resolved)."""
+        return resolve_jobs(self.jobs if self.jobs is not None else self.settings.jobs)
+
+    @property
+    def split_rows(self) -> int:
+        """A table with more rows than this (estimated) is copied as key ranges when jobs > 1."""
+        return self.settings.split_rows or DEFAULT_SPLIT_ROWS
 
     @property
     def trigger_policy(self) -> TriggerPolicy:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from dbconsole.config import Profile, SyncSettings
 from dbconsole.errors import UsageError
+from dbconsole.jobs import JobsSetting
 from dbconsole.modes import Mode, Strategy
 from dbconsole.names import is_pattern, split_list, split_where
 from dbconsole.sync.plan import SyncRequest
@@ -37,7 +38,7 @@ def build_request(source: Profile, target: Profile, settings: SyncSettings, *,
                   mode: Mode | None = None, strategy: Strategy | None = None, where: Sequence[str] = (),
                   subsets: Sequence[str] = (), with_parents: bool = False, batch_size: int | None = None,
                   dry_run: bool = False, triggers: TriggerPolicy | None = None, refresh_matviews: bool = False,
-                  create_missing: bool = False) -> SyncRequest:
+                  create_missing: bool = False, jobs: JobsSetting | None = None) -> SyncRequest:
     """The :class:`SyncRequest` for these options, or a UsageError naming the option that is wrong.
 
     ``where`` holds ``--where`` texts as typed (``"users:id < 10"`` or a bare ``"id < 10"``);
@@ -54,7 +55,7 @@ def build_request(source: Profile, target: Profile, settings: SyncSettings, *,
         where_by_table=where_by_table, exclude=names_from(exclude), with_parents=with_parents,
         batch_size=batch_size, dry_run=dry_run, settings=settings, triggers=triggers,
         refresh_matviews=refresh_matviews, create_missing=create_missing, strategy=strategy,
-        subsets=parsed_subsets)
+        subsets=parsed_subsets, jobs=jobs)
 
 
 def split_filters(texts: Sequence[str], tables: Sequence[str]) -> tuple[str | None, dict[str, str]]:

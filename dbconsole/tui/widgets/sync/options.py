@@ -17,6 +17,7 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
 
 from dbconsole.config import SyncSettings
 from dbconsole.format import format_count
+from dbconsole.jobs import JOBS_HELP, JobsSetting, parse_jobs
 from dbconsole.modes import DEFAULT_MODE, DEFAULT_STRATEGY, STRATEGIES, SYNC_MODES, Mode, Strategy
 from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
@@ -32,7 +33,7 @@ PLAN_COLUMNS = (
     GridColumn("batch", "batch", 8, priority=20, right=True),
     GridColumn("masks", "masks", 16, priority=10),
 )
-FIELDS = ("opt-mode", "opt-strategy", "opt-where", "opt-batch", "opt-parents")
+FIELDS = ("opt-mode", "opt-strategy", "opt-where", "opt-batch", "opt-jobs", "opt-parents")
 STRATEGY_HELP: dict[Strategy, str] = {
     "auto": "per table: diff when the target already holds most rows",
     "diff": "read only the rows whose checksums differ",
@@ -65,6 +66,9 @@ class OptionsStep(WizardStep):
             yield Label("  Batch size", id="label-opt-batch")
             yield Input(placeholder=str(self.settings.batch_size or "engine default"), id="opt-batch",
                         type="integer", compact=True)
+            yield Label("  Jobs", id="label-opt-jobs")
+            yield Input(placeholder=f"{self.settings.jobs or 1} (workers in one snapshot; a number or auto)",
+                        id="opt-jobs", compact=True, restrict=r"[0-9]*|a(u(t(o)?)?)?")
             yield Label("  FK parents", id="label-opt-parents")
             yield TickBox("also sync parent tables the selection needs", False, id="opt-parents", compact=True)
         yield Static("", id="mode-help", classes="step-note")
@@ -98,6 +102,9 @@ class OptionsStep(WizardStep):
             box.value = True
 
     def blocker(self) -> str | None:
+        typed = self.query_one("#opt-jobs", Input).value.strip()
+        if typed and parse_jobs(typed) is None:
+            return f"jobs must be {JOBS_HELP}"
         if self.wizard.plan is not None:
             return None
         return console_wording(self.wizard.plan_error or "the plan is not ready yet")
@@ -106,7 +113,11 @@ class OptionsStep(WizardStep):
         where = self.query_one("#opt-where", Input).value.strip() or None
         batch = self.query_one("#opt-batch", Input).value.strip()
         return {"mode": self.mode(), "strategy": self.strategy(), "where": where, "with_parents": self.with_parents(),
-                "batch_size": int(batch) if batch.isdigit() and int(batch) > 0 else None}
+                "batch_size": int(batch) if batch.isdigit() and int(batch) > 0 else None, "jobs": self.jobs()}
+
+    def jobs(self) -> JobsSetting | None:
+        """The jobs typed (None: from the config); a value out of range counts as not typed."""
+        return parse_jobs(self.query_one("#opt-jobs", Input).value.strip() or None)
 
     @on(Select.Changed, "#opt-mode")
     @on(Select.Changed, "#opt-strategy")

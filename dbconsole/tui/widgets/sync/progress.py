@@ -49,6 +49,7 @@ class RunProgress(Vertical):
         self.estimates: dict[str, int] = {}
         self.rows: dict[str, int] = {}
         self.finished: set[str] = set()
+        self.running: list[str] = []  # started, not done: several at once with --jobs
         self.bar_width = BAR_WIDTH
         self.name_width = 20
         self.columns: tuple[str, ...] = self.COLUMNS
@@ -110,6 +111,8 @@ class RunProgress(Vertical):
         if estimated:
             self.estimates[table] = estimated
         self.rows[table] = resume_rows
+        if table not in self.running:
+            self.running.append(table)
         self._set(table, progress=bar_cell(resume_rows, self.estimates.get(table), width=self.bar_width),
                   rows=Text(format_count(resume_rows), justify="right"),
                   eta=Text(f"resumed at {resume_rows:,}" if resume_rows else "started", style="dim"))
@@ -130,6 +133,8 @@ class RunProgress(Vertical):
         self.rows[table] = max(self.rows.get(table, 0), counts.total)
         self.estimates[table] = self.rows[table]
         self.finished.add(table)
+        if table in self.running:
+            self.running.remove(table)
         result = describe_counts(counts, sep=" · ")
         self._set(table, progress=bar_cell(1, 1, finished=True, width=self.bar_width),
                   rows=Text(format_count(self.rows[table]), justify="right"),
@@ -145,4 +150,10 @@ class RunProgress(Vertical):
         self.query_one("#overall-bar", ProgressBar).update(total=total or None, progress=done)
         eta_text = f" · ETA {format_duration(eta)}" if eta is not None else ""
         self.query_one("#overall-rate", Label).update(
-            f"{format_count(done)} / {format_count(total)} rows · {format_rate(rate)}{eta_text}")
+            f"{format_count(done)} / {format_count(total)} rows · {format_rate(rate)}{eta_text}{self.running_text()}")
+
+    def running_text(self) -> str:
+        """`` · running: a, b`` when more than one table runs at once (``--jobs``), else nothing."""
+        if len(self.running) < 2:
+            return ""
+        return f" · running: {', '.join(elide_middle(t, 24) for t in self.running)}"
