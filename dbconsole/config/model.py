@@ -35,7 +35,8 @@ PROFILE_KEYS = {
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts", "jump", "compression", "transport"}
 SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
-SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "strategy", "tables", "triggers", "subsets"}
+SYNC_KEYS = {"batch_size", "max_snapshot_age", "mode", "retries", "stall_timeout", "strategy", "tables", "triggers", "subsets",
+             "undo_keep_runs"}
 SUBSET_KEYS = {"root", "where", "relations", "exclude", "limits"}
 RELATION_KEYS = {"from", "to"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
@@ -143,6 +144,7 @@ class SyncSettings:
     max_snapshot_age: float | None = None  # seconds a read-only source's snapshot may stay open (0: no limit)
     strategy: Strategy | None = None  # None: auto (per table: diff when the target holds most rows)
     subsets: Mapping[str, SubsetRules] = field(default_factory=dict)
+    undo_keep_runs: int | None = None  # runs whose pre-images stay on the target (None: 3; 0: off)
 
 
 @dataclass(frozen=True)

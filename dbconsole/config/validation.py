@@ -189,6 +189,10 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     triggers = raw.get("triggers")
     if triggers is not None:
         check_choice(triggers, TRIGGER_POLICIES, where, "sync.triggers", suggest=False)
+    undo_keep_runs = raw.get("undo_keep_runs")
+    if undo_keep_runs is not None:
+        check_number(undo_keep_runs, where, "sync.undo_keep_runs", whole=True,
+                     must_be="a whole number >= 0 (0: keep no pre-images)")
     tables = {}
     for name, table_raw in expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
@@ -198,7 +202,7 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
                         stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers,
                         max_snapshot_age=float(max_age) if max_age is not None else None,
                         strategy=strategy,
-                        subsets=subsets)
+                        subsets=subsets, undo_keep_runs=undo_keep_runs)
 
 
 def _parse_subset(raw: Any, where: str, key: str) -> SubsetRules:

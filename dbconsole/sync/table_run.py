@@ -16,7 +16,7 @@ import time
 from psycopg import sql
 
 from dbconsole.modes import WATERMARK_MODES
-from dbconsole.sync import sequences, state, triggers
+from dbconsole.sync import journal, sequences, state, triggers
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.copying import apply_stage, batch_size, copy_batch, upper_bound
@@ -34,6 +34,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
     began = time.monotonic()
     stored = stored_watermark(ctx, plan)
     point = _start_point(ctx, plan, stored)
+    journal.table_started(ctx, plan, point.counts)
     row_filter = table_filter(ctx, plan, stored)
     ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows, resume_rows=point.rows_done))
 
@@ -50,6 +51,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
             # The next batch's boundary is looked up while the target still digests this one.
             rows = copy_batch(ctx, plan, row_filter, point.last_key, upper, into, meanwhile=lambda: following.append(
                 upper_bound(ctx, plan, row_filter, upper, size) if upper is not None else None))
+            journal.keep_batch(ctx, plan, stage, point.last_key, upper)  # pre-images, before the apply
             inserted, updated = apply_stage(ctx, plan, stage) if stage else (rows, 0)
             if plan.mode == "incremental" and stored is not None and stage is not None:
                 point = replace(point, watermark=ctx.scalar(ctx.target, q.stage_max_cursor(plan, stage, stored)))
@@ -59,6 +61,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
                 finish_table(ctx, plan, point.watermark, point.counts, started_at)
             else:
                 state.save_checkpoint(ctx.target, plan.name, ctx.source_id, point)
+                journal.record(ctx, plan, point.counts)
             triggers.restore(ctx.target, plan.restore_triggers)
         ctx.progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
         if upper is None:
@@ -152,7 +155,7 @@ def _watermark_candidate(ctx: RunContext, plan: TablePlan, stored: str | None) -
 
 
 def finish_table(ctx: RunContext, plan: TablePlan, watermark: str | None, counts: RowCounts,
-                 started_at: datetime) -> None:
+                 started_at: datetime, *, strategy: str = "copy") -> None:
     """Inside the last batch's transaction: sequences, watermark, history, checkpoint gone."""
     sequences.advance_sequences(ctx.target, plan)
     if plan.mode in WATERMARK_MODES and watermark is not None:
@@ -160,3 +163,4 @@ def finish_table(ctx: RunContext, plan: TablePlan, watermark: str | None, counts
     state.record_history(ctx.target, plan.name, ctx.source_id, ctx.request.source.name, plan.mode,
                          started_at, counts)
     state.clear_checkpoint(ctx.target, plan.name, ctx.source_id)
+    journal.record(ctx, plan, counts, strategy=strategy, finished=True)
