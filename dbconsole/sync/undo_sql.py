@@ -161,3 +161,12 @@ def delete_not_kept(store: sql.Identifier, table: Table, key: Sequence[str] | No
         return sql.SQL("DELETE FROM {t}").format(t=_relation(table))
     return sql.SQL("DELETE FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM {store} u WHERE u.{op} = 'o' AND {match})").format(
         t=_relation(table), store=store, op=_OP, match=_match(key, "t", "u"))
+
+
+def referenced_inserts(store: sql.Identifier, child: Table, columns: Sequence[str],
+                       parent_columns: Sequence[str]) -> sql.Composable:
+    """Do rows of ``child`` still point at a row the run inserted (and undo is about to delete)?"""
+    match = sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier("c", c), sql.Identifier("u", p))
+                                  for c, p in zip(columns, parent_columns))
+    return sql.SQL("SELECT EXISTS (SELECT 1 FROM {child} c JOIN {store} u ON {match} WHERE u.{op} = 'i')").format(
+        child=_relation(child), store=store, match=match, op=_OP)
