@@ -38,7 +38,7 @@ from dbconsole.modes import Strategy
 from dbconsole.sync import journal, state, triggers
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
-from dbconsole.sync.copying import apply_stage, copy_batch
+from dbconsole.sync.copying import copy_batch
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Notice, TableStart
 from dbconsole.sync.plan import TablePlan
@@ -181,8 +181,7 @@ def diff_table(ctx: RunContext, plan: TablePlan) -> None:
             triggers.disable(ctx.target, plan.disable_triggers)
             assert stage is not None
             rows = copy_batch(ctx, plan, q.combine(row_filter, condition), None, None, stage)
-            journal.keep_upsert(ctx, plan, stage)  # pre-images, before the apply
-            inserted, updated = apply_stage(ctx, plan, stage)
+            inserted, updated = journal.apply_stage(ctx, plan, stage)  # keeps undo's pre-images
             journal.record(ctx, plan, counts + RowCounts.of_batch(rows, inserted, updated), strategy="diff")
             triggers.restore(ctx.target, plan.restore_triggers)
         rows_read += rows

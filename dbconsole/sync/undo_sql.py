@@ -17,6 +17,7 @@ differs" test the upsert then applies, so only the rows the upsert touches are k
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from psycopg import sql
@@ -72,23 +73,67 @@ def create_store(store: sql.Identifier, table: Table, columns: Sequence[str]) ->
         store=store, op=_OP, cols=_idents(columns), t=_relation(table))
 
 
-def keep_upsert(store: sql.Identifier, table: Table, columns: Sequence[str], key: Sequence[str],
-                updatable: Sequence[str], stage: sql.Identifier) -> sql.Composable:
-    """Before an upsert applies ``stage``: the keys it will insert and the rows it will update.
+@dataclass(frozen=True)
+class Delta:
+    """A batch's changes, found once: per staged row that the upsert inserts or updates, its
+    key, the target row as it is (``o_``) and the staged values (``n_``), under positional names
+    so no user column name can collide. Held in a temp table emptied at commit."""
 
-    One probe of the target per staged row (the same join the apply makes): a staged row with
-    no target row is an insert (its key is kept), one whose target row differs in a written
-    column is an update (the target row is kept as it is now).
-    """
-    present = sql.Identifier("t", key[0])
-    values = [sql.SQL("CASE WHEN {p} IS NULL THEN {s} ELSE {t} END").format(
-        p=present, s=sql.Identifier("s", c), t=sql.Identifier("t", c)) if c in key else sql.Identifier("t", c)
-        for c in columns]
-    return sql.SQL(
-        "INSERT INTO {store} ({op}, {cols}) SELECT CASE WHEN {p} IS NULL THEN 'i' ELSE 'u' END, {values} "
-        "FROM {stage} s LEFT JOIN {t} t ON {match} WHERE {p} IS NULL OR {differs}").format(
-        store=store, op=_OP, cols=_idents(columns), p=present, values=sql.SQL(", ").join(values), stage=stage,
-        t=_relation(table), match=_match(key, "t", "s"), differs=differs(table, updatable, "t", "s"))
+    table: sql.Identifier
+    key: tuple[str, ...]
+    old: tuple[str, ...]  # kept columns but the key: the pre-image
+    new: tuple[str, ...]  # written columns but the key: what the upsert writes
+
+    def _k(self) -> list[sql.Identifier]:
+        return [sql.Identifier(f"k_{i}") for i in range(len(self.key))]
+
+    def _o(self) -> list[sql.Identifier]:
+        return [sql.Identifier(f"o_{i}") for i in range(len(self.old))]
+
+    def _n(self, column: str) -> sql.Identifier:
+        return sql.Identifier(f"n_{self.new.index(column)}")
+
+    def create(self, target: Table) -> sql.Composable:
+        items = ([sql.SQL("NULL::\"char\" AS {}").format(_OP)]
+                 + [sql.SQL("s.{} AS {}").format(sql.Identifier(c), a) for c, a in zip(self.key, self._k())]
+                 + [sql.SQL("t.{} AS {}").format(sql.Identifier(c), a) for c, a in zip(self.old, self._o())]
+                 + [sql.SQL("s.{} AS {}").format(sql.Identifier(c), self._n(c)) for c in self.new])
+        return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {d} ON COMMIT DELETE ROWS AS SELECT {items} "
+                       "FROM {t} t, {t} s WITH NO DATA").format(d=self.table, items=sql.SQL(", ").join(items),
+                                                                t=_relation(target))
+
+    def find(self, target: Table, updatable: Sequence[str], stage: sql.Identifier) -> sql.Composable:
+        """One probe of the target per staged row: new keys (``i``), rows that really differ (``u``)."""
+        present = sql.Identifier("t", self.key[0])
+        values = ([sql.Identifier("s", c) for c in self.key] + [sql.Identifier("t", c) for c in self.old]
+                  + [sql.Identifier("s", c) for c in self.new])
+        return sql.SQL("INSERT INTO {d} SELECT CASE WHEN {p} IS NULL THEN 'i' ELSE 'u' END, {values} "
+                       "FROM {stage} s LEFT JOIN {t} t ON {match} WHERE {p} IS NULL OR {differs}").format(
+            d=self.table, p=present, values=sql.SQL(", ").join(values), stage=stage, t=_relation(target),
+            match=_match(self.key, "t", "s"), differs=differs(target, updatable, "t", "s"))
+
+    def insert(self, target: Table, columns: Sequence[str], overriding: bool) -> sql.Composable:
+        values = [self._k()[self.key.index(c)] if c in self.key else self._n(c) for c in columns]
+        return sql.SQL("INSERT INTO {t} ({cols}){ovr} SELECT {values} FROM {d} WHERE {op} = 'i'").format(
+            t=target.qualified.ident, cols=_idents(columns),
+            ovr=sql.SQL(" OVERRIDING SYSTEM VALUE") if overriding else sql.SQL(""),
+            values=sql.SQL(", ").join(values), d=self.table, op=_OP)
+
+    def update(self, target: Table, updatable: Sequence[str]) -> sql.Composable | None:
+        if not updatable:
+            return None
+        match = sql.SQL(" AND ").join(sql.SQL("t.{} = d.{}").format(sql.Identifier(c), a)
+                                      for c, a in zip(self.key, self._k()))
+        return sql.SQL("UPDATE {t} t SET {sets} FROM {d} d WHERE d.{op} = 'u' AND {match}").format(
+            t=_relation(target), sets=sql.SQL(", ").join(sql.SQL("{} = d.{}").format(sql.Identifier(c), self._n(c))
+                                                         for c in updatable),
+            d=self.table, op=_OP, match=match)
+
+    def keep(self, store: sql.Identifier) -> sql.Composable:
+        """The batch's inserted keys and pre-images into the run's store."""
+        return sql.SQL("INSERT INTO {store} ({op}, {cols}) SELECT {op}, {values} FROM {d}").format(
+            store=store, op=_OP, cols=_idents([*self.key, *self.old]),
+            values=sql.SQL(", ").join([*self._k(), *self._o()]), d=self.table)
 
 
 def keep_inserted_range(store: sql.Identifier, table: Table, key: Sequence[str], lower: Sequence[str] | None,
