@@ -10,8 +10,9 @@ so keeping rows costs one heap insert each) plus one column saying what the row 
 - ``o``: a row of the whole old table (replace keeps the table as it was, in one call).
 
 Every statement here runs on the target, server side (``INSERT ... SELECT``): no row is read
-into Python. The pre-image of an upsert is taken with the same join and the same "really
-differs" test the upsert then applies, so only the rows the upsert touches are kept.
+into Python. An upsert's batch is looked up once (:class:`Delta`): the same "really differs"
+test the plain apply makes finds the rows it changes and the keys it adds, the apply writes
+from that, and only those rows are kept.
 """
 
 from __future__ import annotations
