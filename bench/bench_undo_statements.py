@@ -45,6 +45,7 @@ def main() -> int:
                 FROM generate_series(1, 1000000) g""")
             conn.execute("VACUUM ANALYZE bench")
             conn.execute("CREATE TABLE store AS SELECT NULL::\"char\" AS op, * FROM bench WITH NO DATA")
+            conn.execute("CREATE TABLE jstore (op \"char\", id bigint, pre jsonb)")
         cols = ["parent_id", "label", "amount", "attrs", "updated_at"]
         differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in cols)
         sets = ", ".join(f"{c} = s.{c}" for c in cols)
@@ -65,9 +66,13 @@ def main() -> int:
         delta_insert = f"INSERT INTO bench ({allc}) SELECT id, {', '.join('n_'+c for c in cols)} FROM delta WHERE op = 'i'"
         delta_update = f"UPDATE bench t SET {', '.join(f'{c} = d.n_{c}' for c in cols)} FROM delta d WHERE d.op = 'u' AND t.id = d.id"
         delta_keep = f"INSERT INTO store (op, {allc}) SELECT op, id, {', '.join('o_'+c for c in cols)} FROM delta"
+        delta_keep_json = ("INSERT INTO jstore SELECT op, id, CASE WHEN op = 'u' THEN jsonb_build_object("
+                           + ", ".join(f"'{c}', o_{c}" for c in cols) + ") END FROM delta")
         variants = {"apply only": [insert_new, update], "pre-select + apply": [capture, insert_new, update],
                     "CTE RETURNING": [cte_insert, cte_update],
-                    "delta (one probe)": [delta_capture, delta_insert, delta_update, delta_keep]}
+                    "delta (one probe)": [delta_capture, delta_insert, delta_update, delta_keep],
+                    "delta, jsonb store": [delta_capture, delta_insert, delta_update, delta_keep_json]}
+        sizes: dict[str, int] = {}
         times = {k: [] for k in variants}
         with c.connect("m") as conn:
             for rep in range(REPEAT):
@@ -79,13 +84,21 @@ def main() -> int:
                         conn.execute(f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT * FROM bench WHERE id BETWEEN {lo} AND {lo + 44999}")
                         conn.execute(f"UPDATE stage SET label = label || '~' WHERE id % 10 = 0")
                         conn.execute(f"INSERT INTO stage SELECT id + 2000000, parent_id, label, amount, attrs, updated_at FROM stage LIMIT 5000")
+                        size_sql = "SELECT pg_total_relation_size('store') + pg_total_relation_size('jstore')"
+                        before = conn.execute(size_sql).fetchone()[0]
                         t0 = time.perf_counter()
                         for s in stmts:
                             conn.execute(s)
                         times[name].append(time.perf_counter() - t0)
+                        after = conn.execute(size_sql).fetchone()[0]
+                        kept = conn.execute("SELECT (SELECT count(*) FROM store) + (SELECT count(*) FROM jstore)").fetchone()[0]
+                        if kept:
+                            sizes[name] = (after - before) // kept
         base = statistics.median(times["apply only"])
         for name, ts in times.items():
-            print(f"{name:<20} median {statistics.median(ts)*1000:7.1f} ms  ({statistics.median(ts)/base:.2f}x)  runs {[round(t*1000) for t in ts]}")
+            size = f"  {sizes[name]} bytes per kept row" if name in sizes else ""
+            print(f"{name:<20} median {statistics.median(ts)*1000:7.1f} ms  ({statistics.median(ts)/base:.2f}x)  "
+                  f"runs {[round(t*1000) for t in ts]}{size}")
     finally:
         c.cleanup()
     return 0
