@@ -35,7 +35,7 @@ from dbconsole.diff.sides import choose_hash
 from dbconsole.diff.table import TableDiffer
 from dbconsole.errors import SyncError
 from dbconsole.modes import Strategy
-from dbconsole.sync import journal, state, triggers
+from dbconsole.sync import journal, state, triggers, undo
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.copying import copy_batch
@@ -181,7 +181,7 @@ def diff_table(ctx: RunContext, plan: TablePlan) -> None:
             triggers.disable(ctx.target, plan.disable_triggers)
             assert stage is not None
             rows = copy_batch(ctx, plan, q.combine(row_filter, condition), None, None, stage)
-            inserted, updated = journal.apply_stage(ctx, plan, stage)  # keeps undo's pre-images
+            inserted, updated = undo.apply_stage(ctx, plan, stage)  # keeps undo's pre-images
             journal.record(ctx, plan, counts + RowCounts.of_batch(rows, inserted, updated), strategy="diff")
             triggers.restore(ctx.target, plan.restore_triggers)
         rows_read += rows
@@ -212,7 +212,7 @@ def finish_mirrors(ctx: RunContext) -> None:
             ctx.check_cancel()
             with ctx.target.transaction():
                 triggers.disable(ctx.target, plan.disable_triggers)
-                journal.keep_deleted(ctx, plan, condition)  # pre-images, before the delete
+                undo.keep_deleted(ctx, plan, condition)  # pre-images, before the delete
                 deleted += ctx.execute(ctx.target, sql.SQL("DELETE FROM {} WHERE {}").format(
                     q.relation(plan.target), condition))
                 journal.record(ctx, plan, mirror.counts + RowCounts(deleted=deleted), strategy="diff")

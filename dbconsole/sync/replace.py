@@ -16,7 +16,7 @@ from typing import Protocol
 from psycopg import Transaction, sql
 
 from dbconsole.sync import statements as q
-from dbconsole.sync import journal, triggers
+from dbconsole.sync import triggers, undo
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.copying import apply_stage, copy_batch
 from dbconsole.sync.counts import RowCounts
@@ -62,7 +62,7 @@ def replace_group(ctx: RunContext, group: list[TablePlan], steps: ReplaceSteps) 
     with ctx.target.transaction() as tx:
         ctx.execute(ctx.target, "SET CONSTRAINTS ALL DEFERRED")
         steps.begin(ctx, group)
-        journal.keep_old_tables(ctx, group)  # undo: the old rows, before any row moves
+        undo.keep_old_tables(ctx, group)  # undo: the old rows, before any row moves
         ledger.phase = "delete"
         for plan in reversed(group):  # keyless tables: emptied children-first
             if plan.key is None:

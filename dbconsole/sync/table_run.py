@@ -16,7 +16,7 @@ import time
 from psycopg import sql
 
 from dbconsole.modes import WATERMARK_MODES
-from dbconsole.sync import journal, sequences, state, triggers
+from dbconsole.sync import journal, sequences, state, triggers, undo
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.copying import batch_size, copy_batch, upper_bound
@@ -51,7 +51,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
             # The next batch's boundary is looked up while the target still digests this one.
             rows = copy_batch(ctx, plan, row_filter, point.last_key, upper, into, meanwhile=lambda: following.append(
                 upper_bound(ctx, plan, row_filter, upper, size) if upper is not None else None))
-            inserted, updated = journal.apply_batch(ctx, plan, stage, rows, point.last_key, upper)  # keeps undo's pre-images
+            inserted, updated = undo.apply_batch(ctx, plan, stage, rows, point.last_key, upper)  # keeps undo's pre-images
             if plan.mode == "incremental" and stored is not None and stage is not None:
                 point = replace(point, watermark=ctx.scalar(ctx.target, q.stage_max_cursor(plan, stage, stored)))
             point = replace(point, last_key=upper, rows_done=point.rows_done + rows,
