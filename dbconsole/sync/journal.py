@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS {run} (
     undone_at    timestamptz
 );
 CREATE TABLE IF NOT EXISTS {run_table} (
-    run_id       bigint NOT NULL REFERENCES {run} (id) ON DELETE CASCADE,
+    run_id       bigint NOT NULL,  -- no foreign key: a target's own FK listing stays the app's
     position     integer NOT NULL,
     schema_name  text NOT NULL,
     table_name   text NOT NULL,
