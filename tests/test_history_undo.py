@@ -160,6 +160,22 @@ def test_undo_of_an_older_run_whose_rows_a_later_run_changed_is_refused(dbs, tmp
     assert checksums(dbs, ["public.sectors"]) == before
 
 
+def test_a_replace_into_an_empty_table_still_stands_for_every_row_of_it(dbs, tmp_path, capsys):
+    """Its store is empty, yet undoing it empties the table: a later run's rows there block it."""
+    config = write_config(tmp_path, dbs)
+    on_local(dbs, "DELETE FROM public.sectors")
+    sync(capsys, config, "--tables", "sectors", "--mode", "replace")
+    on_server(dbs, "UPDATE public.sectors SET fee_rate = fee_rate + 0.0001")
+    sync(capsys, config, "--tables", "sectors")
+    first, second = sorted(r["run"] for r in history(capsys, config))
+    code, _, err = undo(capsys, config, first)
+    assert_one_line(code, err, 1, f"later run {second} changed rows that run {first} wrote")
+    assert undo(capsys, config, second)[0] == 0
+    assert undo(capsys, config, first)[0] == 0
+    with dbs.local_admin() as conn:
+        assert conn.execute("SELECT count(*) FROM public.sectors").fetchone()[0] == 0
+
+
 def test_an_unrelated_later_run_does_not_block_undo(dbs, tmp_path, capsys):
     config = write_config(tmp_path, dbs)
     drift_server(dbs)

@@ -26,6 +26,7 @@ from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import SyncError
 from dbconsole.history.runs import RunRecord, RunTable, read_runs
+from dbconsole.names import TableName
 from dbconsole.sync import state, triggers, undo_sql
 from dbconsole.sync.engine import TARGET_OPTIONS, refuse_read_only_target
 from dbconsole.sync.journal import RUN, RUN_TABLE, store_ident
@@ -120,15 +121,16 @@ def _later_conflicts(conn: psycopg.Connection[Any], run: RunRecord) -> list[int]
         later = cur.fetchall()
     conflicts: set[int] = set()
     for later_id, schema, name, store, whole, undo, writes in later:
-        table = mine[next(n for n in mine if (n.schema, n.name) == (schema, name))]
-        if table.undo_store is None or not _has_rows(conn, table.undo_store):
+        table = mine[TableName(schema, name)]
+        # A replace (a "whole" store) stands for every row of its table, even an empty old table.
+        if table.undo_store is None or not (table.undo_whole or _has_rows(conn, table.undo_store)):
             continue  # this run wrote nothing there: nothing of it to collide with
         if store is None or undo != "kept":
             if writes:
                 conflicts.add(later_id)  # it wrote rows there and nothing says which
             continue
-        if not _has_rows(conn, store):
-            continue
+        if not (whole or _has_rows(conn, store)):
+            continue  # the later run wrote nothing there
         if whole or table.undo_whole or _overlaps(conn, table, store):
             conflicts.add(later_id)
     return sorted(conflicts, reverse=True)
