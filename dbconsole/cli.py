@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dbconsole.cli_history import cmd_history, cmd_undo
 from dbconsole.cli_parser import build_parser
 from dbconsole.errors import DbconsoleError, UsageError
 from dbconsole.redact import redact
@@ -415,6 +416,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tables": cmd_tables,
     "health": cmd_health,
     "sync": cmd_sync,
+    "history": cmd_history,
+    "undo": cmd_undo,
     "diff": cmd_diff,
     "schema": cmd_schema,
     "demo": cmd_demo,

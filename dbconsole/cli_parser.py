@@ -49,6 +49,8 @@ EXAMPLES = {
     "diff": ("dbconsole diff                         # every table: same, or which rows differ\n"
              "  dbconsole diff --tables users --rows --limit 20\n"
              "  dbconsole diff --left local --right server --exit-code --json > diff.json"),
+"history": "dbconsole history\n  dbconsole history --profile staging --limit 5 --json",
+    "undo": "dbconsole undo 42 --profile local\n  dbconsole undo 42 --profile staging --yes",
     "schema": ("dbconsole schema                       # this machine's profile vs the other one\n"
                "  dbconsole schema --left local --right server --tables 'public.*' --json"),
 }
@@ -176,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="first create on the target the tables, types, sequences, keys and columns it lacks "
                            "(additive only; no --tables: every source table)")
     _add_json(sync, what="one JSON event per line (JSON Lines), each with an ISO-8601 UTC 'ts'")
+
+    history = _command(sub, "history", "the sync runs recorded on a target: when, from where, how, counts, outcome, undo")
+    history.add_argument("--profile", metavar="PROFILE",
+                         help=f"{PROFILE_HELP} of the target (default: this machine's profile)")
+    history.add_argument("--limit", type=batch_size, default=20, metavar="N", help="newest N runs (default 20)")
+    _add_json(history, what="one JSON object: the runs, newest first, each with its tables and counts")
+
+    undo = _command(sub, "undo", "undo a sync run: put back the rows it overwrote or deleted, remove the rows "
+                             "it inserted (one transaction; sequences are not rewound)")
+    undo.add_argument("run_id", type=batch_size, metavar="RUN_ID", help="the run's id (dbconsole history lists them)")
+    undo.add_argument("--profile", metavar="PROFILE", required=True, help=f"{PROFILE_HELP} of the run's target")
+    undo.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _add_json(undo, what="one JSON object: rows restored and removed per table")
 
     diff = _command(sub, "diff", "which rows differ, by checksums computed on each server")
     diff.add_argument("--left", metavar="PROFILE", help=f"{PROFILE_HELP} (default: this machine's profile)")

@@ -35,7 +35,8 @@ from dbconsole.tunnel.pool import tunnels
 APPLICATION_NAME = "dbconsole"
 # What a session is for; it becomes its application_name (dbconsole/<purpose>).
 Purpose = Literal["sync source", "sync target", "plan", "browser", "counts", "preview", "sql box",
-                  "check", "test", "tables", "diff", "health", "schema", "create-missing", "sync diff"]
+                  "check", "test", "tables", "diff", "health", "schema", "create-missing", "sync diff",
+                  "history", "undo"]
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 DEAD_PEER_SETTINGS = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
                       "keepalives_count": "3", "tcp_user_timeout": "60000"}

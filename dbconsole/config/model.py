@@ -35,7 +35,8 @@ PROFILE_KEYS = {
 }
 SSH_KEYS = {"host", "port", "user", "key", "password", "known_hosts", "jump", "compression", "transport"}
 SSH_TRANSPORTS = ("auto", "openssh", "paramiko")
-SYNC_KEYS = {"batch_size", "jobs", "max_snapshot_age", "mode", "retries", "split_rows", "stall_timeout", "strategy", "tables", "triggers", "subsets"}
+SYNC_KEYS = {"batch_size", "jobs", "max_snapshot_age", "mode", "retries", "split_rows", "stall_timeout", "strategy", "tables",
+             "triggers", "subsets", "undo_keep_runs"}
 SUBSET_KEYS = {"root", "where", "relations", "exclude", "limits"}
 RELATION_KEYS = {"from", "to"}
 TABLE_KEYS = {"mode", "where", "preserve_columns", "mask", "cursor", "overlap", "batch_size"}
@@ -145,6 +146,7 @@ class SyncSettings:
     subsets: Mapping[str, SubsetRules] = field(default_factory=dict)
     jobs: int | Literal["auto"] | None = None  # workers of a run (--jobs); None: 1
     split_rows: int | None = None  # tables larger than this are copied as key ranges when jobs > 1
+    undo_keep_runs: int | None = None  # runs whose pre-images stay on the target (None: 3; 0: off)
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,10 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
     split_rows = raw.get("split_rows")
     if split_rows is not None:
         check_positive_int(split_rows, where, "sync.split_rows")
+    undo_keep_runs = raw.get("undo_keep_runs")
+    if undo_keep_runs is not None:
+        check_number(undo_keep_runs, where, "sync.undo_keep_runs", whole=True,
+                     must_be="a whole number >= 0 (0: keep no pre-images)")
     tables = {}
     for name, table_raw in expect(raw.get("tables", {}), dict, where, "sync.tables").items():
         tables[name] = _parse_table_rules(table_raw, where, f'sync.tables."{name}"')
@@ -207,7 +211,7 @@ def _parse_sync(raw: Any, where: str) -> SyncSettings:
                         stall_timeout=float(stall) if stall is not None else None, tables=tables, triggers=triggers,
                         max_snapshot_age=float(max_age) if max_age is not None else None,
                         strategy=strategy,
-                        subsets=subsets, jobs=jobs, split_rows=split_rows)
+                        subsets=subsets, jobs=jobs, split_rows=split_rows, undo_keep_runs=undo_keep_runs)
 
 
 def _parse_subset(raw: Any, where: str, key: str) -> SubsetRules:

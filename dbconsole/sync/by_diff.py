@@ -40,10 +40,10 @@ from dbconsole.diff.sides import choose_hash
 from dbconsole.diff.table import TableDiffer
 from dbconsole.errors import SyncError
 from dbconsole.modes import Strategy
-from dbconsole.sync import state, triggers
+from dbconsole.sync import journal, state, triggers, undo
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
-from dbconsole.sync.copying import apply_stage, copy_batch
+from dbconsole.sync.copying import copy_batch
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Notice, TableStart
 from dbconsole.sync.plan import TablePlan
@@ -186,7 +186,8 @@ def diff_table(ctx: RunContext, plan: TablePlan) -> None:
             triggers.disable(ctx.target, plan.disable_triggers)
             assert stage is not None
             rows = copy_batch(ctx, plan, q.combine(row_filter, condition), None, None, stage)
-            inserted, updated = apply_stage(ctx, plan, stage)
+            inserted, updated = undo.apply_stage(ctx, plan, stage)  # keeps undo's pre-images
+            journal.record(ctx, plan, counts + RowCounts.of_batch(rows, inserted, updated), strategy="diff")
             triggers.restore(ctx.target, plan.restore_triggers)
         rows_read += rows
         counts += RowCounts.of_batch(rows, inserted, updated)
@@ -199,7 +200,7 @@ def diff_table(ctx: RunContext, plan: TablePlan) -> None:
         ctx.ledger.pending_mirrors.append(PendingMirror(plan, found, counts, rows_read, began, started_at))
         return
     with ctx.target.transaction():
-        finish_table(ctx, plan, None, counts, started_at)
+        finish_table(ctx, plan, None, counts, started_at, strategy="diff")
     ctx.table_done(plan, counts, began, rows_read=rows_read, ranges_skipped=found.ranges_skipped, strategy="diff")
 
 
@@ -216,12 +217,14 @@ def finish_mirrors(ctx: RunContext) -> None:
             ctx.check_cancel()
             with ctx.target.transaction():
                 triggers.disable(ctx.target, plan.disable_triggers)
+                undo.keep_deleted(ctx, plan, condition)  # pre-images, before the delete
                 deleted += ctx.execute(ctx.target, sql.SQL("DELETE FROM {} WHERE {}").format(
                     q.relation(plan.target), condition))
+                journal.record(ctx, plan, mirror.counts + RowCounts(deleted=deleted), strategy="diff")
                 triggers.restore(ctx.target, plan.restore_triggers)
         counts = mirror.counts + RowCounts(deleted=deleted)
         with ctx.target.transaction():
-            finish_table(ctx, plan, None, counts, mirror.started_at)
+            finish_table(ctx, plan, None, counts, mirror.started_at, strategy="diff")
         ctx.ledger.phase = "insert"
         ctx.table_done(plan, counts, mirror.began, rows_read=mirror.rows_read,
                        ranges_skipped=found.ranges_skipped, strategy="diff")

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import psycopg
 from psycopg import sql
@@ -32,6 +32,9 @@ from dbconsole.sync.events import Progress, SyncEvent, TableDone
 from dbconsole.sync.fk_errors import Phase
 from dbconsole.sync.plan import SyncPlan, SyncRequest, TablePlan
 from dbconsole.sync.watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from dbconsole.sync.journal import RunJournal
 
 EventSink = Callable[[SyncEvent], None]
 StageLifetime = Literal["DELETE ROWS", "DROP"]  # a table's batches reuse it; or gone at commit
@@ -49,6 +52,7 @@ class RunLedger:
     stage_names: Iterator[str] = field(default_factory=lambda: (f"dbconsole_stage_{i}" for i in itertools.count()))
     hash_kind: HashKind | None = None  # how a diff-driven table fingerprints rows (probed once)
     pending_mirrors: list[Any] = field(default_factory=list)  # mirror tables upserted, deletes still to do
+    journal: RunJournal | None = None  # a writing run's history row and undo stores (.journal)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from dbconsole.catalog import Table, read_catalog
 from dbconsole.config import Profile
 from dbconsole.connect import connect, describe_pg_error
 from dbconsole.errors import Cancelled, ReadOnlyError, SyncError
-from dbconsole.sync import failures, parallel, state
+from dbconsole.sync import failures, journal, parallel, state
 from dbconsole.sync import statements as q
 from dbconsole.sync.announce import plan_events
 from dbconsole.sync.context import EventSink, RunContext, RunLedger, Runner
@@ -184,6 +184,7 @@ class SyncRun:
                 error = failures.explain(exc, request=self.request, ledger=self.ledger, plan=self.plan,
                                          target_tables=self.target_tables)
                 self.emit(ErrorEvent(error.table, str(error)))
+                journal.close_run(self.request.target, self.ledger, "failed", error)
                 raise error from None
             finally:
                 self._close()
@@ -329,6 +330,8 @@ class SyncRun:
             self.ledger.renewed_snapshot_at = str(next_table.name)
 
     def _done(self, *, cancelled: bool) -> SyncSummary:
+        if cancelled:
+            journal.close_run(self.request.target, self.ledger, "cancelled")
         finished = self.ledger.finished
         plan_order = [str(t.name) for t in self.plan.tables] if self.plan else list(finished)
         summary = SyncSummary(tables=[finished[n] for n in plan_order if n in finished],

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from psycopg import Transaction, sql
 
-from dbconsole.sync import refill, triggers
+from dbconsole.sync import refill, triggers, undo
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.copying import apply_stage, copy_batch
@@ -73,6 +73,7 @@ def replace_group(ctx: RunContext, group: list[TablePlan], steps: ReplaceSteps) 
     with ctx.target.transaction() as tx:
         ctx.execute(ctx.target, "SET CONSTRAINTS ALL DEFERRED")
         steps.begin(ctx, group)
+        undo.keep_old_tables(ctx, group)  # undo: the old rows, before any row moves
         refilled = steps.refilled(ctx, group)
         ledger.phase = "delete"
         emptied = steps.empty(ctx, refilled)

@@ -16,10 +16,10 @@ import time
 from psycopg import sql
 
 from dbconsole.modes import WATERMARK_MODES
-from dbconsole.sync import sequences, state, triggers
+from dbconsole.sync import journal, sequences, state, triggers, undo
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
-from dbconsole.sync.copying import apply_stage, batch_size, copy_rows_in
+from dbconsole.sync.copying import batch_size, copy_rows_in
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Notice, TableStart
 from dbconsole.sync.plan import TablePlan
@@ -35,6 +35,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
     began = time.monotonic()
     stored = stored_watermark(ctx, plan)
     point = _start_point(ctx, plan, stored)
+    journal.table_started(ctx, plan, point.counts)
     row_filter = table_filter(ctx, plan, stored)
     ctx.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows, resume_rows=point.rows_done))
 
@@ -47,7 +48,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
             with ctx.target.transaction():
                 triggers.disable(ctx.target, plan.disable_triggers)
                 rows = copy_rows_in(ctx, plan, stage or plan.target.qualified.ident, reader.rows(batch))
-                inserted, updated = apply_stage(ctx, plan, stage) if stage else (rows, 0)
+                inserted, updated = undo.apply_batch(ctx, plan, stage, rows, batch.lower, batch.upper)  # keeps undo's pre-images
                 if plan.mode == "incremental" and stored is not None and stage is not None:
                     point = replace(point, watermark=ctx.scalar(ctx.target, q.stage_max_cursor(plan, stage, stored)))
                 point = replace(point, last_key=batch.upper, rows_done=point.rows_done + rows,
@@ -56,6 +57,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
                     finish_table(ctx, plan, point.watermark, point.counts, started_at)
                 else:
                     state.save_checkpoint(ctx.target, plan.name, ctx.source_id, point)
+                    journal.record(ctx, plan, point.counts)
                 triggers.restore(ctx.target, plan.restore_triggers)
             ctx.progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
     ctx.table_done(plan, point.counts, began, rows_read=point.rows_done - resumed_rows)
@@ -146,7 +148,7 @@ def _watermark_candidate(ctx: RunContext, plan: TablePlan, stored: str | None) -
 
 
 def finish_table(ctx: RunContext, plan: TablePlan, watermark: str | None, counts: RowCounts,
-                 started_at: datetime) -> None:
+                 started_at: datetime, *, strategy: str = "copy") -> None:
     """Inside the last batch's transaction: sequences, watermark, history, checkpoint gone."""
     sequences.advance_sequences(ctx.target, plan)
     if plan.mode in WATERMARK_MODES and watermark is not None:
@@ -154,3 +156,4 @@ def finish_table(ctx: RunContext, plan: TablePlan, watermark: str | None, counts
     state.record_history(ctx.target, plan.name, ctx.source_id, ctx.request.source.name, plan.mode,
                          started_at, counts)
     state.clear_checkpoint(ctx.target, plan.name, ctx.source_id)
+    journal.record(ctx, plan, counts, strategy=strategy, finished=True)

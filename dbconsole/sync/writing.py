@@ -13,6 +13,7 @@ from psycopg import sql
 
 from dbconsole.names import TableName
 from dbconsole.sync import state
+from dbconsole.sync.journal import RunJournal
 from dbconsole.sync.by_diff import diff_table, finish_mirrors, strategy_for
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.events import Notice
@@ -35,6 +36,10 @@ class WritingRunner:
         state.acquire_locks(ctx.target, [t.name for t in ctx.plan.tables], on_wait=on_wait,
                             cancelled=ctx.cancel.is_set)
         ctx.check_cancel()
+        if ctx.ledger.journal is None:  # the run's history row and undo stores, once per run
+            ctx.ledger.journal = RunJournal.register(ctx)
+        else:
+            ctx.ledger.journal.attach(ctx.target)
 
     def run_table(self, ctx: RunContext, plan: TablePlan) -> None:
         ctx.start_table(plan)
@@ -52,9 +57,15 @@ class WritingRunner:
         finish_mirrors(ctx)
         views = ctx.plan.matviews
         if not (ctx.request.refresh_matviews and views):
+            self._finished(ctx)
             return
         ctx.ledger.current = None
         with ctx.target.transaction():
             for view in views:
                 ctx.execute(ctx.target, sql.SQL("REFRESH MATERIALIZED VIEW {}").format(view.ident))
         ctx.emit(Notice(None, f"refreshed materialized views {', '.join(str(m) for m in views)}"))
+        self._finished(ctx)
+
+    def _finished(self, ctx: RunContext) -> None:
+        if ctx.ledger.journal is not None:
+            ctx.ledger.journal.finish(ctx.target)

@@ -43,6 +43,8 @@ SCOPE_TITLES = {
     "wizard_summary": "Sync wizard: summary",
     "inspector": "Inspector",
     "health": "Health view",
+    "history": "History view",
+    "type_name": "Confirm by name",
     "form": "Profile form",
     "welcome": "Welcome",
 }
@@ -66,6 +68,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("profiles.delete", "d", "app.delete_profile", "Delete", "profiles", help="delete the highlighted profile from the config file"),
     ActionSpec("profiles.health", "h", "app.health", "Health", "profiles",
                help="the highlighted profile's server: sizes, connections, long queries, locks, replication, vacuum"),
+    ActionSpec("profiles.history", "y", "app.history", "History", "profiles",
+               help="the sync runs recorded on the highlighted profile (as a target); undo one from there"),
     ActionSpec("profiles.down", "j", "cursor_down", "Down", "profiles", show=False, palette=False),
     ActionSpec("profiles.up", "k", "cursor_up", "Up", "profiles", show=False, palette=False),
     ActionSpec("profiles.quit", "q", "app.quit", "Quit", "profiles", show=False, palette=False),
@@ -87,6 +91,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="stop the exact counts and content diffs under way; when none run, clear the filter"),
     ActionSpec("browser.health", "h", "app.health", "Health", "browser", show=False,
                help="health view of the profile highlighted in the profiles pane (F2 goes there)"),
+    ActionSpec("browser.history", "y", "app.history", "History", "browser", show=False,
+               help="sync history of the profile highlighted in the profiles pane (F2 goes there)"),
     ActionSpec("browser.down", "j", "cursor_down", "Down", "browser", show=False, palette=False),
     ActionSpec("browser.up", "k", "cursor_up", "Up", "browser", show=False, palette=False),
     ActionSpec("browser.add_profile", "n", "app.add_profile", "New profile", "browser", show=False,
@@ -141,6 +147,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="step the time after which a running query counts as long (30s, 1m, 5m, 1s, 5s, 10s)"),
     ActionSpec("health.close", "escape", "close", "Close", "health"),
     ActionSpec("health.quit", "q", "close", "Close", "health", show=False, palette=False),
+    # History view
+    ActionSpec("history.undo", "u", "undo", "Undo run", "history",
+               help="undo the highlighted run (after typing the profile's name): its overwritten and deleted "
+                    "rows put back, its inserted rows removed, in one transaction; sequences are not rewound"),
+    ActionSpec("history.refresh", "ctrl+r", "refresh", "Refresh", "history"),
+    ActionSpec("history.close", "escape", "close", "Close", "history"),
+    ActionSpec("history.quit", "q", "close", "Close", "history", show=False, palette=False),
+    ActionSpec("type_name.cancel", "escape", "cancel", "Cancel", "type_name", palette=False),
     # Profile form
     ActionSpec("form.save", "ctrl+s", "save", "Save", "form", priority=True),
     ActionSpec("form.test", "ctrl+t", "test", "Test", "form", priority=True),

@@ -302,6 +302,19 @@ class DbconsoleApp(App[int]):
             return
         self.push_screen(HealthScreen(profile))
 
+    def action_history(self) -> None:
+        """``y``: the sync runs recorded on the profile highlighted in the profiles pane."""
+        from dbconsole.tui.screens.history import HistoryScreen
+
+        name = self._selected_profile() or self.left
+        if name is None:
+            return
+        profile = self.config.profiles[name]
+        if profile.unusable:
+            self.notify(f"{name} is unusable: {profile.unusable}", severity="warning")
+            return
+        self.push_screen(HistoryScreen(profile))
+
     def action_add_profile(self) -> None:
         from dbconsole.tui.screens.profile_form import ProfileForm
 

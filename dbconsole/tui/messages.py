@@ -266,3 +266,40 @@ class HealthFailed(Message):
         super().__init__()
         self.profile = profile
         self.error = error
+
+
+class HistoryRead(Message):
+    """The sync runs recorded on one profile were read (newest first)."""
+
+    def __init__(self, profile: str, runs: list[Any]) -> None:
+        super().__init__()
+        self.profile = profile
+        self.runs = runs
+
+
+class HistoryFailed(Message):
+    """The history view could not read its profile (one readable line)."""
+
+    def __init__(self, profile: str, error: str) -> None:
+        super().__init__()
+        self.profile = profile
+        self.error = error
+
+
+class UndoDone(Message):
+    """A run was undone (``result``: an :class:`~dbconsole.history.UndoResult`)."""
+
+    def __init__(self, profile: str, result: Any) -> None:
+        super().__init__()
+        self.profile = profile
+        self.result = result
+
+
+class UndoFailed(Message):
+    """An undo was refused or failed; nothing was written (one readable line)."""
+
+    def __init__(self, profile: str, run_id: int, error: str) -> None:
+        super().__init__()
+        self.profile = profile
+        self.run_id = run_id
+        self.error = error
