@@ -230,30 +230,20 @@ def _render_comparison(rows: list[Any], left: str, right: str) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from dbconsole.names import split_list
     from dbconsole.pairing import SYNC_ROLES, choose_pair
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
-    from dbconsole.sync import SyncRequest
     from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
-    from dbconsole.sync.subset import parse_subset
-    from dbconsole.sync.subset_reads import SUBSET_MODES
 
     config = _load(args)
+    if args.target and "," in args.target:
+        from dbconsole.cli_targets import sync_to_targets
+
+        return sync_to_targets(args, config)
     target_name, source_name = choose_pair(config, args.target, args.source, SYNC_ROLES)
     source, target = _resolve_profile(config, source_name), _resolve_profile(config, target_name)
     refuse_read_only_target(target)  # before the confirmation prompt and before any connection
-    tables = tuple(split_list(args.tables)) if args.tables else ()
-    where, where_by_table = _split_filters(args.where, tables)
-    subsets = tuple(parse_subset(text, config.sync.subsets) for text in args.subset)
-    if subsets and args.mode not in (None, *SUBSET_MODES):
-        raise UsageError(f"--subset works with --mode upsert only, not {args.mode}")
-    request = SyncRequest(
-        source=source, target=target, tables=tables, mode=args.mode, where=where,
-        where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
-        with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
-        triggers=args.triggers, refresh_matviews=args.refresh_matviews, create_missing=args.create_missing,
-        strategy=args.strategy, subsets=subsets)
+    request = sync_request(args, config, source, target)
     reason = confirmation_reason(request)
     if reason and not args.yes:
         _confirm(reason, request.target.name)
@@ -269,6 +259,26 @@ def cmd_sync(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     return 130 if summary.cancelled else (EXIT_FAILED if conflicts else EXIT_OK)
+
+
+def sync_request(args: argparse.Namespace, config: Any, source: Any, target: Any) -> Any:
+    """The :class:`SyncRequest` the sync options describe, from ``source`` into ``target``."""
+    from dbconsole.names import split_list
+    from dbconsole.sync import SyncRequest
+    from dbconsole.sync.subset import parse_subset
+    from dbconsole.sync.subset_reads import SUBSET_MODES
+
+    tables = tuple(split_list(args.tables)) if args.tables else ()
+    where, where_by_table = _split_filters(args.where, tables)
+    subsets = tuple(parse_subset(text, config.sync.subsets) for text in args.subset)
+    if subsets and args.mode not in (None, *SUBSET_MODES):
+        raise UsageError(f"--subset works with --mode upsert only, not {args.mode}")
+    return SyncRequest(
+        source=source, target=target, tables=tables, mode=args.mode, where=where,
+        where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),
+        with_parents=args.with_parents, batch_size=args.batch_size, dry_run=args.dry_run, settings=config.sync,
+        triggers=args.triggers, refresh_matviews=args.refresh_matviews, create_missing=args.create_missing,
+        strategy=args.strategy, subsets=subsets)
 
 
 def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
