@@ -391,19 +391,33 @@ EXIT_DIFFERS = 3
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from dbconsole.diff import DiffRequest, default_source, diff_tables
-    from dbconsole.diff.render import render_report
     from dbconsole.names import split_list
     from dbconsole.pairing import TABLES_ROLES, choose_pair
 
     config = _load(args)
     left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
     left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
+    if left.is_sqlite or right.is_sqlite:
+        from dbconsole.sqlite.sides import diff_with_sqlite
+
+        if args.where:
+            raise UsageError("--where is PostgreSQL SQL: a diff with a SQLite side takes no filter")
+        with _cancel_on_sigint(quiet=args.json) as cancel:
+            report = diff_with_sqlite(left, right, tables=tuple(split_list(args.tables)) if args.tables else (),
+                                      row_limit=args.limit if args.rows else 0, settings=config.sync, cancel=cancel)
+        return _diff_outcome(args, report)
     request = DiffRequest(left=left, right=right, tables=tuple(split_list(args.tables)) if args.tables else (),
                           where=args.where, row_limit=args.limit if args.rows else 0,
                           source=default_source(left, right), timeout_ms=int(args.timeout * 1000),
                           settings=config.sync)
     with _cancel_on_sigint(quiet=args.json) as cancel:
         report = diff_tables(request, cancel=cancel)
+    return _diff_outcome(args, report)
+
+
+def _diff_outcome(args: argparse.Namespace, report: Any) -> int:
+    from dbconsole.diff.render import render_report
+
     if args.json:
         _print_json(report.to_json())
     else:
@@ -422,20 +436,31 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from dbconsole.pairing import TABLES_ROLES, choose_pair
     from dbconsole.reading import both_sides
     from dbconsole.schema.run import read_side, schema_report
-    from dbconsole.schema.text import report_lines
 
     config = _load(args)
     left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
     left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
+    if left.is_sqlite or right.is_sqlite:
+        from dbconsole.sqlite.sides import schema_with_sqlite
+
+        report = schema_with_sqlite(left, right, tables=split_list(args.tables) if args.tables else (),
+                                    exclude=split_list(args.exclude) if args.exclude else ())
+        return _schema_outcome(args, report, left.name, right.name)
     with both_sides(left, right, purpose="schema") as (pool, conns):  # one schema query per side, both at once
         left_side, right_side = pool.map(read_side, conns)
     report = schema_report(left_side, right_side, left_name=left.name, right_name=right.name,
                            tables=split_list(args.tables) if args.tables else (),
                            exclude=split_list(args.exclude) if args.exclude else ())
+    return _schema_outcome(args, report, left.name, right.name)
+
+
+def _schema_outcome(args: argparse.Namespace, report: Any, left: str, right: str) -> int:
+    from dbconsole.schema.text import report_lines
+
     if args.json:
-        _print_json(report.to_json(left.name, right.name))
+        _print_json(report.to_json(left, right))
         return EXIT_OK
-    for line in report_lines(report, left.name, right.name):
+    for line in report_lines(report, left, right):
         print(line)
     return EXIT_OK
 

@@ -83,6 +83,11 @@ class Profile:
         return mask_url(self.url)
 
     @property
+    def is_sqlite(self) -> bool:
+        """A ``sqlite:///path`` file: a read-only source only (see :mod:`dbconsole.sqlite`)."""
+        return self.url.startswith("sqlite://")
+
+    @property
     def is_local(self) -> bool:
         """A database on this machine reached without a tunnel (the only safe default to write)."""
         return self.ssh is None and is_local_host(self.url)

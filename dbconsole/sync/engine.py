@@ -97,12 +97,18 @@ def run_sync(request: SyncRequest, on_event: EventSink | None = None,
     refuse_read_only_target(request.target)
     if request.source.name == request.target.name:
         raise SyncError("source and target are the same profile")
+    if request.source.is_sqlite:  # values converted row by row: a runner of its own
+        from dbconsole.sqlite.sync import run_sqlite_sync
+
+        return run_sqlite_sync(request, on_event, cancel)  # type: ignore[no-any-return]
     return SyncRun(request, on_event or (lambda event: None), cancel or threading.Event(),
                    shared_snapshot=shared_snapshot).run()
 
 
 def refuse_read_only_target(target: Profile) -> None:
     """A read-only profile is never a target; said before any connection is opened."""
+    if target.is_sqlite:
+        raise ReadOnlyError(f"{target.name} is a SQLite file: dbconsole never writes SQLite, it is a source only")
     if target.read_only:
         raise ReadOnlyError(f"{target.name} is read-only: dbconsole never writes to it "
                             "(set read_only = false in its profile only if it really is a scratch database)")
