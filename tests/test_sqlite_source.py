@@ -188,3 +188,37 @@ def test_the_file_is_opened_read_only(project):
             conn.execute("DELETE FROM shop_order")
     finally:
         conn.close()
+
+
+def test_dry_run_counts_and_writes_nothing(project, capsys):
+    code, out, err = sync(capsys, project, "--dry-run")
+    assert code == 0, err
+    done = {e["table"]: e for e in sync_events(out) if e["event"] == "table_done"}
+    assert done["public.shop_order"]["inserted"] == 1000 and done["public.shop_order"]["dry_run"] is True
+    with project["dbs"].local_admin() as local:
+        assert local.execute("SELECT count(*) FROM shop_order").fetchone()[0] == 0
+        assert local.execute("SELECT to_regnamespace('_dbconsole')").fetchone()[0] is None
+
+
+def test_one_sqlite_file_into_two_postgres_targets(project, capsys):
+    dbs = project["dbs"]
+    second = dbs.local_db + "_b"
+    dbs.local.create_database(second)
+    try:
+        with dbs.local.admin_connect(second) as conn:
+            create_postgres_schema(conn)
+            for table in TABLES:
+                conn.execute(f"ALTER TABLE {table} OWNER TO {dbs.local.user}")
+        config = Path(project["config"])
+        text = config.read_text() + f'\n[profiles.second]\nurl = "{dbs.local.url(second)}"\n'
+        config.write_text(text)
+        code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "lite", "--to", "local,second",
+                                 "--json", "--batch-size", "100")
+        assert code == 0, err
+        final = sync_events(out)[-1]
+        assert final["failed"] == [] and [t["inserted"] for t in final["targets"]] == [1304, 1304]
+        with dbs.local_admin() as local, dbs.local.admin_connect(second) as other:
+            for table in TABLES:
+                assert row_checksums(local, table) == row_checksums(other, table)
+    finally:
+        dbs.local.drop_database(second)

@@ -32,7 +32,7 @@ from dbconsole.connect import connect
 from dbconsole.sync.pump import copy_out_chunks
 
 MEET_SECONDS = 3.0  # how long the first target of a batch waits for the others
-MEET_AFTER_MISS = 0.3  # after a read nobody else joined: the targets have drifted apart
+MIN_MEET_SECONDS = 0.02  # after many reads nobody joined (per-target diff ranges): hardly wait
 CHUNKS_IN_FLIGHT = 32  # per target (~4 MiB): the slowest writer paces the shared read
 _END = object()
 _local = threading.local()
@@ -49,7 +49,11 @@ class _Subscriber:
 
 @dataclass
 class _Participant:
-    missed_last: bool = False  # its last read had nobody to share with: meet briefly next time
+    misses: int = 0  # reads in a row nobody shared: the targets have drifted apart, so wait less
+
+    @property
+    def patience(self) -> float:
+        return max(MEET_SECONDS / (1 + 10 * self.misses), MIN_MEET_SECONDS)
 
 
 class SharedReads:
@@ -103,7 +107,7 @@ class SharedReads:
         ``key`` is its text, which is the same for every target reading the same batch."""
         participant: _Participant = _local.shared[1]
         seat = _Subscriber()
-        self._meet(key, statement, seat, MEET_AFTER_MISS if participant.missed_last else MEET_SECONDS)
+        self._meet(key, statement, seat, participant.patience)
         try:
             yield self._drain(seat, cancel, on_data)
         finally:
@@ -126,7 +130,8 @@ class SharedReads:
                     break
                 self._cond.wait(max(deadline - time.monotonic(), 0.01))
             shared = len(group) > 1
-        _local.shared[1].missed_last = not shared
+        participant: _Participant = _local.shared[1]
+        participant.misses = 0 if shared else participant.misses + 1
 
     def _drain(self, seat: _Subscriber, cancel: threading.Event, on_data: Any) -> Iterator[bytes]:
         while True:

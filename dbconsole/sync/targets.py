@@ -103,22 +103,30 @@ def run_to_targets(requests: Sequence[SyncRequest], on_event: TargetSink,
         raise SyncError("several targets must share one source")
     check_targets(source, [r.target for r in requests])
     cancel = cancel or threading.Event()
+    if source.is_sqlite:  # a local file: each target reads it in a read transaction of its own
+        return TargetsOutcome(_run_all(requests, on_event, cancel, snapshot=None, reads=None))
     with shared_snapshot(source) as snapshot, fanout.SharedReads(source, snapshot, len(requests)) as reads:
-
-        def one(request: SyncRequest) -> TargetResult:
-            name = request.target.name
-            try:
-                with reads.participant():
-                    summary = run_sync(request, on_event=lambda event: on_event(name, event), cancel=cancel,
-                                       shared_snapshot=snapshot)
-            except Exception as exc:  # noqa: BLE001 - one target's failure is its own result
-                return TargetResult(name, "failed", error=error_line(exc))
-            return TargetResult(name, "cancelled" if summary.cancelled else "done", summary=summary)
-
-        with ThreadPoolExecutor(max_workers=len(requests), thread_name_prefix="dbconsole-target") as pool:
-            results = list(pool.map(one, requests))
+        results = _run_all(requests, on_event, cancel, snapshot=snapshot, reads=reads)
     return TargetsOutcome(results, reads_shared=reads.reads_shared,
                           reads_alone=reads.reads_started - reads.reads_shared)
+
+
+def _run_all(requests: Sequence[SyncRequest], on_event: TargetSink, cancel: threading.Event, *,
+             snapshot: str | None, reads: fanout.SharedReads | None) -> list[TargetResult]:
+    """Every target's run in a thread of its own; one failing is that target's result only."""
+
+    def one(request: SyncRequest) -> TargetResult:
+        name = request.target.name
+        try:
+            with reads.participant() if reads is not None else contextlib.nullcontext():
+                summary = run_sync(request, on_event=lambda event: on_event(name, event), cancel=cancel,
+                                   shared_snapshot=snapshot)
+        except Exception as exc:  # noqa: BLE001 - one target's failure is its own result
+            return TargetResult(name, "failed", error=error_line(exc))
+        return TargetResult(name, "cancelled" if summary.cancelled else "done", summary=summary)
+
+    with ThreadPoolExecutor(max_workers=len(requests), thread_name_prefix="dbconsole-target") as pool:
+        return list(pool.map(one, requests))
 
 
 @contextlib.contextmanager
