@@ -44,7 +44,7 @@ from dbconsole.schema.model import Schema
 from dbconsole.schema.run import SchemaReport, SideSchema, read_side
 from dbconsole.sqlite import SQLITE_SCHEMA
 from dbconsole.sqlite import convert
-from dbconsole.sqlite.source import open_sqlite, quote_ident
+from dbconsole.sqlite.source import open_sqlite, select_all
 from dbconsole.sqlite.source import read_catalog as read_sqlite_catalog
 from dbconsole.sync.column_types import base_type
 
@@ -314,7 +314,7 @@ def _sqlite_hashes(file: sqlite3.Connection, table: str, columns: list[str], typ
     """``{canonical key: (row hash, key as converted)}`` of every SQLite row, converted as a sync would."""
     converters = [convert.converter_for(t) for t in types]
     rules = [masks.get(c) for c in columns]
-    statement = "SELECT " + ", ".join(quote_ident(c) for c in columns) + " FROM " + quote_ident(table)
+    statement = select_all(table, columns)
     out: dict[tuple[str, ...], tuple[bytes, tuple[Any, ...]]] = {}
     for raw in file.execute(statement):
         values = []

@@ -127,7 +127,16 @@ def _foreign_key(table: str, fk_id: int, parts: list[Any], primary: dict[str, li
 
 
 def count_rows(conn: sqlite3.Connection, table: str) -> int:
-    return int(conn.execute("SELECT count(*) FROM " + quote_ident(table)).fetchone()[0])
+    return int(conn.execute(count_statement(table)).fetchone()[0])
+
+
+def count_statement(table: str) -> str:
+    return "SELECT count(*) FROM " + quote_ident(table)
+
+
+def select_all(table: str, columns: Sequence[str]) -> str:
+    """Every row of ``table`` (no order: the diff matches rows by key)."""
+    return "SELECT " + ", ".join(quote_ident(c) for c in columns) + " FROM " + quote_ident(table)
 
 
 def keyset_select(table: str, columns: Sequence[str], key: Sequence[str], *, after: bool, limit: int) -> str:
