@@ -222,3 +222,13 @@ def test_one_sqlite_file_into_two_postgres_targets(project, capsys):
                 assert row_checksums(local, table) == row_checksums(other, table)
     finally:
         dbs.local.drop_database(second)
+
+
+def test_a_sqlite_url_on_the_command_line(project, capsys):
+    url = f"sqlite:///{project['path']}"
+    code, out, err = run_cli(capsys, "--config", project["config"], "tables", "--left", url, "--right", "reference",
+                             "--json")
+    assert code == 0, err
+    assert {t["table"] for t in json.loads(out)["tables"]} >= set(TABLES)
+    code, _, err = run_cli(capsys, "--config", project["config"], "sync", "--from", "local", "--to", url, "--yes")
+    assert_one_line(code, err, 2, "is a SQLite file")

@@ -212,6 +212,9 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def adhoc_profile(url: str) -> Profile:
     """A profile for a URL given on the command line: named by the URL with its password
-    masked (so every message that names it is safe), read-only unless it is a local database."""
+    masked (so every message that names it is safe), read-only unless it is a local database;
+    a SQLite file URL is always read-only (a source only)."""
+    if url.startswith("sqlite://"):
+        return Profile(name=url, url=url, read_only=True, origin="url")
     validate_url(url, "the command line", "URL")
     return Profile(name=mask_url(url), url=url, read_only=not is_local_host(url), origin="url")
