@@ -167,3 +167,25 @@ def test_a_target_stopped_mid_run_leaves_the_other_complete_and_resumes(dbs, thi
     with dbs.server_admin() as server, third.connect(THIRD_DB) as other:
         assert_holds_source(server, other, TABLES)
     json.dumps([r.to_json() for r in results.values()])  # the per-target result is JSON-ready
+
+
+@pytest.mark.parametrize("options", [("--strategy", "diff"), ("--mode", "mirror", "--strategy", "diff"),
+                                     ("--mode", "replace")])
+def test_modes_that_diff_or_replace_run_per_target_in_the_shared_snapshot(dbs, third_db, third, tmp_path, capsys,
+                                                                           options):
+    """A diff is per target by nature: each target diffs itself against the one snapshot."""
+    config = config_with_third(tmp_path, dbs, third_db)
+    # Tables no other table references, so deleting target-only rows is the sync's to do.
+    tables = ["public.sectors", "analytics.daily_summary"] if "--mode" in options else TABLES
+    code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "server_direct", "--to", "local,third",
+                             "--tables", ",".join(tables), "--json", "--yes", *options)
+    assert code == 0, err
+    final = sync_events(out)[-1]
+    assert final["failed"] == [] and {t["outcome"] for t in final["targets"]} == {"done"}
+    with dbs.server_admin() as server, dbs.local_admin() as local, third.connect(THIRD_DB) as other:
+        for target in (local, other):
+            assert_holds_source(server, target, tables)
+            if "--mode" in options:  # mirror and replace also drop what the source lacks
+                for table in tables:
+                    count = f"SELECT count(*) FROM {table}"
+                    assert target.execute(count).fetchone() == server.execute(count).fetchone(), table

@@ -59,10 +59,9 @@ class _Participant:
 class SharedReads:
     """The meeting point of the targets' batch reads, and the one reader session that serves them."""
 
-    def __init__(self, source: Profile, snapshot: str, expected: int) -> None:
+    def __init__(self, source: Profile, snapshot: str) -> None:
         self.source = source
         self.snapshot = snapshot
-        self.expected = expected
         self._cond = threading.Condition()
         self._live: set[int] = set()  # participants still running (a finished or failed one leaves)
         self._waiting: dict[str, list[_Subscriber]] = {}
