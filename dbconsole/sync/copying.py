@@ -76,8 +76,9 @@ def _source_chunks(ctx: RunContext, copy_out: sql.Composable) -> Iterator[Iterat
     shared = fanout.current()
     if shared is not None:
         with shared.chunks(copy_out.as_string(ctx.source), copy_out, ctx.cancel, ctx.watchdog.beat) as chunks:
-            yield chunks
-        return
+            if chunks is not None:
+                yield chunks
+                return
     with ctx.source.cursor() as src, src.copy(copy_out):
         yield copy_out_chunks(ctx.source, cancel=ctx.cancel, on_data=ctx.watchdog.beat)
 

@@ -5,9 +5,11 @@ their batches line up, which they do for a plain run (same plan, same keyset bou
 targets' reads of a batch are the same statement in the same snapshot: so they meet here, one
 reader session runs that COPY once, and every waiting target gets the same chunks, which its
 own COPY writer sends on. A target that does not show up in time (a resume point of its own,
-a per-target diff, a slow apply) is not waited for beyond :data:`MEET_SECONDS`: the ones
-waiting start without it, and it later reads alone, from the same snapshot, so meeting is
-only ever a saving, never a condition for correct rows.
+a per-target diff, a slow apply) is not waited for beyond :data:`MEET_SECONDS` (less and less
+once reads keep missing each other): the ones waiting start without it, and a read nobody
+shares is made by its target on its own session, in the same snapshot, so meeting is only
+ever a saving, never a condition for correct rows, and a drifted target never queues behind
+the shared reader.
 
 A target whose writer fails leaves its read at once (the reader skips it from then on), so a
 stopped target server never stalls the others; a failing source read reaches every target of
@@ -45,6 +47,7 @@ class _Subscriber:
     chunks: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(maxsize=CHUNKS_IN_FLIGHT))
     left: threading.Event = field(default_factory=threading.Event)  # its writer failed or it stopped
     started: bool = False
+    alone: bool = False  # nobody shared the read: the target reads it on its own session
 
 
 @dataclass
@@ -64,12 +67,12 @@ class SharedReads:
         self.snapshot = snapshot
         self._cond = threading.Condition()
         self._live: set[int] = set()  # participants still running (a finished or failed one leaves)
-        self._waiting: dict[str, list[_Subscriber]] = {}
+        self._waiting: dict[str, tuple[list[_Subscriber], sql.Composable]] = {}
         self._reads: queue.Queue[Any] = queue.Queue()
         self._conn: psycopg.Connection[Any] | None = None
         self._reader = threading.Thread(target=self._serve, name="dbconsole-shared-read", daemon=True)
-        self.reads_started = 0  # COPY reads run on the shared session (bench and tests read these)
-        self.reads_shared = 0  # of which more than one target was fed
+        self.reads_shared = 0  # batch reads that fed several targets from one COPY (bench and tests read these)
+        self.reads_alone = 0  # batch reads nobody else asked for in time: read by their target alone
 
     def __enter__(self) -> SharedReads:
         self._reader.start()
@@ -101,36 +104,52 @@ class SharedReads:
 
     @contextlib.contextmanager
     def chunks(self, key: str, statement: sql.Composable, cancel: threading.Event,
-               on_data: Any) -> Iterator[Iterator[bytes]]:
-        """The COPY data of ``statement`` (read once for every target that asks for it together);
-        ``key`` is its text, which is the same for every target reading the same batch."""
+               on_data: Any) -> Iterator[Iterator[bytes] | None]:
+        """The COPY data of ``statement``, read once for every target that asks for it together
+        (``key`` is its text: the same for every target reading the same batch); None when no
+        other target came, and the caller reads it on its own session (same snapshot), so a
+        target that has drifted apart never queues behind the shared reader."""
         participant: _Participant = _local.shared[1]
         seat = _Subscriber()
-        self._meet(key, statement, seat, participant.patience)
+        alone = self._meet(key, statement, seat, participant.patience)
+        participant.misses = participant.misses + 1 if alone else 0
+        if alone:
+            yield None
+            return
         try:
             yield self._drain(seat, cancel, on_data)
         finally:
             seat.left.set()  # whatever happened, the reader stops feeding this seat
 
-    def _meet(self, key: str, statement: sql.Composable, seat: _Subscriber, patience: float) -> None:
+    def _meet(self, key: str, statement: sql.Composable, seat: _Subscriber, patience: float) -> bool:
+        """Wait for the other targets to ask for the same read; whether this seat reads alone."""
         deadline = time.monotonic() + patience
         with self._cond:
-            group = self._waiting.setdefault(key, [])
+            group = self._waiting.setdefault(key, ([], statement))[0]
             group.append(seat)
             while not seat.started:
-                waiting = sum(len(g) for g in self._waiting.values())
-                if len(group) >= len(self._live) or time.monotonic() >= deadline or waiting >= len(self._live):
-                    # Everyone is here, time is up, or everyone waits on some read: start this one.
-                    del self._waiting[key]
-                    for member in group:
-                        member.started = True
-                    self._reads.put((statement, group))
-                    self._cond.notify_all()
-                    break
-                self._cond.wait(max(deadline - time.monotonic(), 0.01))
-            shared = len(group) > 1
-        participant: _Participant = _local.shared[1]
-        participant.misses = 0 if shared else participant.misses + 1
+                waiting = sum(len(g) for g, _ in self._waiting.values())
+                if waiting >= len(self._live):  # nobody else can come: every read asked for starts now
+                    for other in list(self._waiting):
+                        self._start(other)
+                elif len(group) >= len(self._live) or time.monotonic() >= deadline:
+                    self._start(key)
+                else:
+                    self._cond.wait(max(deadline - time.monotonic(), 0.01))
+            return seat.alone
+
+    def _start(self, key: str) -> None:
+        """Start the read of ``key`` for its group (under the lock): shared, or the lone seat's own."""
+        group, statement = self._waiting.pop(key)
+        for member in group:
+            member.started = True
+            member.alone = len(group) == 1
+        if len(group) == 1:
+            self.reads_alone += 1
+        else:
+            self.reads_shared += 1
+            self._reads.put((statement, group))
+        self._cond.notify_all()
 
     def _drain(self, seat: _Subscriber, cancel: threading.Event, on_data: Any) -> Iterator[bytes]:
         while True:
@@ -154,8 +173,6 @@ class SharedReads:
     def _serve(self) -> None:
         while (job := self._reads.get()) is not None:
             statement, group = job
-            self.reads_started += 1
-            self.reads_shared += len(group) > 1
             try:
                 conn = self._session()
                 with conn.cursor() as cur, cur.copy(statement):

@@ -107,8 +107,7 @@ def run_to_targets(requests: Sequence[SyncRequest], on_event: TargetSink,
         return TargetsOutcome(_run_all(requests, on_event, cancel, snapshot=None, reads=None))
     with shared_snapshot(source) as snapshot, fanout.SharedReads(source, snapshot) as reads:
         results = _run_all(requests, on_event, cancel, snapshot=snapshot, reads=reads)
-    return TargetsOutcome(results, reads_shared=reads.reads_shared,
-                          reads_alone=reads.reads_started - reads.reads_shared)
+    return TargetsOutcome(results, reads_shared=reads.reads_shared, reads_alone=reads.reads_alone)
 
 
 def _run_all(requests: Sequence[SyncRequest], on_event: TargetSink, cancel: threading.Event, *,
