@@ -201,3 +201,19 @@ def test_modes_that_diff_or_replace_run_per_target_in_the_shared_snapshot(dbs, t
                 for table in tables:
                     count = f"SELECT count(*) FROM {table}"
                     assert target.execute(count).fetchone() == server.execute(count).fetchone(), table
+
+
+def test_cancel_stops_every_target_cleanly(dbs, third_db, tmp_path):
+    config = load(config_with_third(tmp_path, dbs, third_db))
+    source = config.profile("server_direct").require_usable()
+    requests = [SyncRequest(source=source, target=config.profile(name), tables=tuple(TABLES), batch_size=40,
+                            strategy="copy", settings=config.sync) for name in ("local", "third")]
+    cancel = threading.Event()
+
+    def on_event(target: str, event: SyncEvent) -> None:
+        if isinstance(event, Progress) and event.table == "public.price_history":
+            cancel.set()
+
+    outcome = run_to_targets(requests, on_event, cancel)
+    assert {r.outcome for r in outcome.results} == {"cancelled"}, [(r.outcome, r.error) for r in outcome.results]
+    assert outcome.failed == []
