@@ -232,3 +232,18 @@ def test_a_sqlite_url_on_the_command_line(project, capsys):
     assert {t["table"] for t in json.loads(out)["tables"]} >= set(TABLES)
     code, _, err = run_cli(capsys, "--config", project["config"], "sync", "--from", "local", "--to", url, "--yes")
     assert_one_line(code, err, 2, "is a SQLite file")
+
+
+def test_masks_apply_to_a_sqlite_source_and_the_diff_agrees(project, capsys):
+    config = Path(project["config"])
+    config.write_text(config.read_text() + '\n[sync.tables."public.shop_customer"]\nmask = { email = "mask_email" }\n')
+    code, out, err = sync(capsys, project, "--tables", "shop_customer")
+    assert code == 0, err
+    with project["dbs"].local_admin() as local:
+        emails = [r[0] for r in local.execute("SELECT email FROM shop_customer").fetchall()]
+    assert len(emails) == 300 and all(e.endswith("@masked.invalid") for e in emails)
+    assert len(set(emails)) == 300  # still unique, as the UNIQUE constraint needs
+    code, out, err = run_cli(capsys, "--config", str(config), "diff", "--left", "lite", "--right", "local", "--json",
+                             "--tables", "shop_customer")
+    assert code == 0, err
+    assert json.loads(out)["tables"][0]["status"] == "same"
