@@ -398,7 +398,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
     left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
     if left.is_sqlite or right.is_sqlite:
-        from dbconsole.sqlite.sides import diff_with_sqlite
+        from dbconsole.sqlite.content import diff_with_sqlite
 
         if args.where:
             raise UsageError("--where is PostgreSQL SQL: a diff with a SQLite side takes no filter")

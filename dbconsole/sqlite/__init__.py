@@ -7,7 +7,8 @@ value converted to its target column's type on the way (:mod:`.convert`).
 
 * :mod:`.source`  – the file opened read-only (``mode=ro``), its catalog as :class:`~dbconsole.catalog.Table` values
 * :mod:`.convert` – SQLite's loose values into the target column's type, or a clear refusal
-* :mod:`.sides`   – ``tables`` / ``schema`` / ``diff`` with a SQLite side
+* :mod:`.sides`   – ``tables`` and ``schema`` with a SQLite side
+* :mod:`.content` – ``diff`` with a SQLite side: counts, and rows compared by key in Python
 * :mod:`.sync`    – the sync: batches by key, converted rows through COPY, checkpoints like any run
 
 The URL follows SQLAlchemy's and dj-database-url's rule: ``sqlite:///relative/path`` (relative
