@@ -247,3 +247,14 @@ def test_masks_apply_to_a_sqlite_source_and_the_diff_agrees(project, capsys):
                              "--tables", "shop_customer")
     assert code == 0, err
     assert json.loads(out)["tables"][0]["status"] == "same"
+
+
+def test_a_value_that_cannot_convert_makes_the_diff_of_its_table_an_error_line(project, capsys):
+    with sqlite3.connect(project["path"]) as conn:
+        conn.execute("UPDATE shop_order SET placed_at = 'last tuesday' WHERE id = 84")
+    code, out, err = run_cli(capsys, "--config", project["config"], "diff", "--left", "lite", "--right", "reference",
+                             "--json", "--tables", "shop_order")
+    assert code == 1
+    table = json.loads(out)["tables"][0]
+    assert table["status"] == "error" and "key (id)=(84), column placed_at" in table["error"]
+    assert "last tuesday" not in table["error"] and "last tuesday" not in err

@@ -75,3 +75,14 @@ def test_sqlite_statements_quote_every_name():
     assert keyset_select("t", ["a", "b"], ["a"], after=False, limit=10) == 'SELECT "a", "b" FROM "t" ORDER BY "a" LIMIT 10'
     assert keyset_select("t", ["a", "b"], ["a", "b"], after=True, limit=5) == \
         'SELECT "a", "b" FROM "t" WHERE ("a", "b") > (?, ?) ORDER BY "a", "b" LIMIT 5'
+
+
+def test_a_row_converter_names_the_failing_column():
+    from dbconsole.sqlite.convert import ColumnUnconvertible, row_converter
+
+    convert_row = row_converter(["integer", "boolean", "text"], [None, None, "redact"])
+    assert convert_row((1, 0, "secret")) == [1, False, "******"]
+    assert convert_row((None, None, None)) == [None, None, None]
+    with pytest.raises(ColumnUnconvertible) as caught:
+        convert_row((1, "perhaps", "x"))
+    assert caught.value.index == 1 and caught.value.kind == "text"

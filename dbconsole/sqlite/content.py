@@ -85,7 +85,7 @@ def _diff_table(file: sqlite3.Connection, pg: psycopg.Connection[Any], name: Tab
     try:
         lite_rows = _sqlite_hashes(file, name.name, shared, [other.column(c).type for c in shared],  # type: ignore[union-attr]
                                    masks, key_at, key)
-    except convert.Unconvertible as exc:
+    except _Unreadable as exc:
         return TableDiff(str(name), status="error", key=tuple(key), error=str(exc), seconds=time.monotonic() - began)
     result = TableDiff(str(name), key=tuple(key))
     differing: list[RowDifference] = []
@@ -125,6 +125,10 @@ def _diff_table(file: sqlite3.Connection, pg: psycopg.Connection[Any], name: Tab
     return result
 
 
+class _Unreadable(ValueError):
+    """A SQLite value the PostgreSQL column's type cannot take: the table's diff is an error."""
+
+
 def _count(result: TableDiff, kind: str) -> None:
     if kind == "changed":
         result.changed += 1
@@ -147,16 +151,16 @@ def _pg_select(name: TableName, columns: list[str]) -> Any:
 def _sqlite_hashes(file: sqlite3.Connection, table: str, columns: list[str], types: list[str],
                    masks: dict[str, str], key_at: list[int], key: Sequence[str]) -> dict[tuple[str, ...], tuple[bytes, tuple[Any, ...]]]:
     """``{canonical key: (row hash, key as converted)}`` of every SQLite row, converted as a sync would."""
-    converters = [convert.converter_for(t) for t in types]
-    rules = [masks.get(c) for c in columns]
+    convert_row = convert.row_converter(types, [masks.get(c) for c in columns])
     statement = select_all(table, columns)
     out: dict[tuple[str, ...], tuple[bytes, tuple[Any, ...]]] = {}
     for raw in file.execute(statement):
-        values = []
-        for value, converter, rule in zip(raw, converters, rules, strict=True):
-            if rule is not None:
-                value = convert.mask_value(value, rule)
-            values.append(None if value is None else converter(value))
+        try:
+            values = convert_row(raw)
+        except convert.ColumnUnconvertible as exc:
+            shown = ", ".join(str(raw[i]) for i in key_at)
+            raise _Unreadable(f"key ({', '.join(key)})=({shown}), column {columns[exc.index]} "
+                              f"({types[exc.index]}): {exc}") from None
         row_key = tuple(_canonical(values[i], types[i]) for i in key_at)
         out[row_key] = (_row_hash(values, types), tuple(values[i] for i in key_at))
     return out

@@ -18,7 +18,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -92,9 +92,40 @@ def converter_for(target_type: str) -> Converter:
     return _as_text  # inet, enums, money...: PostgreSQL parses the text form itself
 
 
-def convert_value(convert: Converter, value: Any) -> Any:
-    """``convert(value)``; NULL stays NULL for every type (NOT NULL is the target's to enforce)."""
-    return None if value is None else convert(value)
+class ColumnUnconvertible(Unconvertible):
+    """:class:`Unconvertible`, and which column of the row it was (``index``)."""
+
+    def __init__(self, index: int, cause: Unconvertible) -> None:
+        ValueError.__init__(self, str(cause))
+        self.index, self.kind, self.reason = index, cause.kind, cause.reason
+
+
+def row_converter(target_types: Sequence[str], masks: Sequence[str | None]) -> Callable[[Sequence[Any]], list[Any]]:
+    """One function for a whole row: each column masked (when a rule says so), then converted;
+    NULL stays NULL for every type (NOT NULL is the target's to enforce). The common case is one
+    list comprehension; only a row that fails is walked again to say which column failed."""
+    steps = [_masked(converter_for(t), rule) if rule else converter_for(t)
+             for t, rule in zip(target_types, masks, strict=True)]
+
+    def convert_row(row: Sequence[Any]) -> list[Any]:
+        try:
+            return [None if value is None else step(value) for value, step in zip(row, steps)]
+        except Unconvertible:
+            for index, (value, step) in enumerate(zip(row, steps)):
+                try:
+                    None if value is None else step(value)
+                except Unconvertible as exc:
+                    raise ColumnUnconvertible(index, exc) from None
+            raise
+
+    return convert_row
+
+
+def _masked(convert: Converter, rule: str) -> Converter:
+    def step(value: Any) -> Any:
+        masked = mask_value(value, rule)
+        return None if masked is None else convert(masked)
+    return step
 
 
 def _boolean(value: Any) -> bool:

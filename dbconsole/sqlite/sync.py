@@ -268,30 +268,20 @@ class _TableWriter:
         """The batch's rows, converted, through COPY; a value that does not fit stops the table."""
         if not rows:
             return 0
-        columns = [plan.target.column(c) for c in plan.columns]
-        converters = [convert.converter_for(c.type) for c in columns]  # type: ignore[union-attr]
-        masks = [plan.masks.get(c) for c in plan.columns]
+        types = [plan.target.column(c).type for c in plan.columns]  # type: ignore[union-attr]
+        convert_row = convert.row_converter(types, [plan.masks.get(c) for c in plan.columns])
+        row: tuple[Any, ...] = ()
         try:
             with self.target.cursor() as cur, cur.copy(q.copy_in(plan, into)) as copy:
                 for row in rows:
-                    copy.write_row(self._converted(plan, row, converters, masks))
+                    copy.write_row(convert_row(row))
+        except convert.ColumnUnconvertible as exc:
+            column = plan.columns[exc.index]
+            raise SyncError(f"{plan.name}: {_key_text(plan, row)}, column {column} ({types[exc.index]}): {exc}; "
+                            "the table stopped here, this batch was not written", table=str(plan.name)) from None
         except psycopg.Error as exc:
             raise self._refused(plan, rows, exc) from None
         return len(rows)
-
-    def _converted(self, plan: TablePlan, row: tuple[Any, ...], converters: list[Any], masks: list[Any]) -> list[Any]:
-        values = []
-        for index, (value, converter, mask) in enumerate(zip(row, converters, masks, strict=True)):
-            if mask is not None:
-                value = convert.mask_value(value, mask)
-            try:
-                values.append(None if value is None else converter(value))
-            except convert.Unconvertible as exc:
-                column = plan.columns[index]
-                target_type = plan.target.column(column).type  # type: ignore[union-attr]
-                raise SyncError(f"{plan.name}: {_key_text(plan, row)}, column {column} ({target_type}): {exc}; "
-                                "the table stopped here, this batch was not written", table=str(plan.name)) from None
-        return values
 
     def _refused(self, plan: TablePlan, rows: list[tuple[Any, ...]], exc: psycopg.Error) -> SyncError:
         """PostgreSQL refused a converted value: name the row's key and column, not the value."""
