@@ -235,17 +235,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from dbconsole.progress import JsonLinesPrinter, LivePrinter
     from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
-    from dbconsole.sync.requests import build_request
 
     config = _load(args)
+    if args.target and "," in args.target:
+        from dbconsole.cli_targets import sync_to_targets
+
+        return sync_to_targets(args, config)
     target_name, source_name = choose_pair(config, args.target, args.source, SYNC_ROLES)
     source, target = _resolve_profile(config, source_name), _resolve_profile(config, target_name)
     refuse_read_only_target(target)  # before the confirmation prompt and before any connection
-    request = build_request(
-        source, target, config.sync, tables=args.tables, exclude=args.exclude, mode=args.mode,
-        strategy=args.strategy, where=args.where, subsets=args.subset, with_parents=args.with_parents,
-        batch_size=args.batch_size, dry_run=args.dry_run, triggers=args.triggers,
-        refresh_matviews=args.refresh_matviews, create_missing=args.create_missing, jobs=args.jobs)
+    request = sync_request(args, config, source, target)
     reason = confirmation_reason(request)
     if reason and not args.yes:
         _confirm(reason, request.target.name)
@@ -261,6 +260,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     return 130 if summary.cancelled else (EXIT_FAILED if conflicts else EXIT_OK)
+
+
+def sync_request(args: argparse.Namespace, config: Any, source: Any, target: Any) -> Any:
+    """The :class:`SyncRequest` the sync options describe, from ``source`` into ``target``."""
+    from dbconsole.sync.requests import build_request
+
+    return build_request(
+        source, target, config.sync, tables=args.tables, exclude=args.exclude, mode=args.mode,
+        strategy=args.strategy, where=args.where, subsets=args.subset, with_parents=args.with_parents,
+        batch_size=args.batch_size, dry_run=args.dry_run, triggers=args.triggers,
+        refresh_matviews=args.refresh_matviews, create_missing=args.create_missing, jobs=args.jobs)
 
 
 def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
@@ -342,19 +352,33 @@ EXIT_DIFFERS = 3
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from dbconsole.diff import DiffRequest, default_source, diff_tables
-    from dbconsole.diff.render import render_report
     from dbconsole.names import split_list
     from dbconsole.pairing import TABLES_ROLES, choose_pair
 
     config = _load(args)
     left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
     left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
+    if left.is_sqlite or right.is_sqlite:
+        from dbconsole.sqlite.content import diff_with_sqlite
+
+        if args.where:
+            raise UsageError("--where is PostgreSQL SQL: a diff with a SQLite side takes no filter")
+        with _cancel_on_sigint(quiet=args.json) as cancel:
+            report = diff_with_sqlite(left, right, tables=tuple(split_list(args.tables)) if args.tables else (),
+                                      row_limit=args.limit if args.rows else 0, settings=config.sync, cancel=cancel)
+        return _diff_outcome(args, report)
     request = DiffRequest(left=left, right=right, tables=tuple(split_list(args.tables)) if args.tables else (),
                           where=args.where, row_limit=args.limit if args.rows else 0,
                           source=default_source(left, right), timeout_ms=int(args.timeout * 1000),
                           settings=config.sync)
     with _cancel_on_sigint(quiet=args.json) as cancel:
         report = diff_tables(request, cancel=cancel)
+    return _diff_outcome(args, report)
+
+
+def _diff_outcome(args: argparse.Namespace, report: Any) -> int:
+    from dbconsole.diff.render import render_report
+
     if args.json:
         _print_json(report.to_json())
     else:
@@ -373,20 +397,31 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from dbconsole.pairing import TABLES_ROLES, choose_pair
     from dbconsole.reading import both_sides
     from dbconsole.schema.run import read_side, schema_report
-    from dbconsole.schema.text import report_lines
 
     config = _load(args)
     left_name, right_name = choose_pair(config, args.left, args.right, TABLES_ROLES)
     left, right = _resolve_profile(config, left_name), _resolve_profile(config, right_name)
+    if left.is_sqlite or right.is_sqlite:
+        from dbconsole.sqlite.sides import schema_with_sqlite
+
+        report = schema_with_sqlite(left, right, tables=split_list(args.tables) if args.tables else (),
+                                    exclude=split_list(args.exclude) if args.exclude else ())
+        return _schema_outcome(args, report, left.name, right.name)
     with both_sides(left, right, purpose="schema") as (pool, conns):  # one schema query per side, both at once
         left_side, right_side = pool.map(read_side, conns)
     report = schema_report(left_side, right_side, left_name=left.name, right_name=right.name,
                            tables=split_list(args.tables) if args.tables else (),
                            exclude=split_list(args.exclude) if args.exclude else ())
+    return _schema_outcome(args, report, left.name, right.name)
+
+
+def _schema_outcome(args: argparse.Namespace, report: Any, left: str, right: str) -> int:
+    from dbconsole.schema.text import report_lines
+
     if args.json:
-        _print_json(report.to_json(left.name, right.name))
+        _print_json(report.to_json(left, right))
         return EXIT_OK
-    for line in report_lines(report, left.name, right.name):
+    for line in report_lines(report, left, right):
         print(line)
     return EXIT_OK
 

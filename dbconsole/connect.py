@@ -76,6 +76,9 @@ def connect(
     server settings for the whole session.
     """
     profile.require_usable()  # a profile waiting for a ${VAR} fails here, naming the variable
+    if profile.is_sqlite:  # every PostgreSQL-only feature (health, check, the SQL box...) stops here
+        raise ConnectError(f"{profile.name} is a SQLite file: it works as a source of tables, schema, diff "
+                           "and sync only", transient=False)
     session_read_only = profile.read_only or bool(read_only)
     timeout = connect_timeout or profile.connect_timeout
     params = _conninfo_params(profile)

@@ -55,8 +55,9 @@ def split_userinfo(url: str) -> UserInfoUrl | None:
 
 
 def looks_like_url(text: str) -> bool:
-    """A libpq URL typed where a profile name is expected (``postgresql://...``)."""
-    return text.startswith(URL_SCHEMES)
+    """A libpq URL (``postgresql://...``) or a SQLite file URL (``sqlite:///...``) typed where a
+    profile name is expected."""
+    return text.startswith(URL_SCHEMES) or text.startswith("sqlite://")
 
 
 def is_local_host(url: str) -> bool:

@@ -84,6 +84,11 @@ class Profile:
         return mask_url(self.url)
 
     @property
+    def is_sqlite(self) -> bool:
+        """A ``sqlite:///path`` file: a read-only source only (see :mod:`dbconsole.sqlite`)."""
+        return self.url.startswith("sqlite://")
+
+    @property
     def is_local(self) -> bool:
         """A database on this machine reached without a tunnel (the only safe default to write)."""
         return self.ssh is None and is_local_host(self.url)
@@ -211,6 +216,9 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def adhoc_profile(url: str) -> Profile:
     """A profile for a URL given on the command line: named by the URL with its password
-    masked (so every message that names it is safe), read-only unless it is a local database."""
+    masked (so every message that names it is safe), read-only unless it is a local database;
+    a SQLite file URL is always read-only (a source only)."""
+    if url.startswith("sqlite://"):
+        return Profile(name=url, url=url, read_only=True, origin="url")
     validate_url(url, "the command line", "URL")
     return Profile(name=mask_url(url), url=url, read_only=not is_local_host(url), origin="url")

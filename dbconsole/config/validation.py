@@ -23,6 +23,7 @@ from dbconsole.config.model import (
 from dbconsole.errors import ConfigError
 from dbconsole.jobs import JOBS_HELP, parse_jobs
 from dbconsole.redact import register_secret
+from dbconsole.sqlite import is_sqlite_url, sqlite_path
 from dbconsole.urls import is_local_host
 
 _SSH_TEXT_KEYS = ("host", "user", "key", "password", "known_hosts", "jump")
@@ -80,6 +81,8 @@ def profile_from_raw(name: str, raw: Mapping[str, Any], env: Mapping[str, str], 
         url = env[raw["url_env"]]
     else:
         url = expand_url(raw["url"], env, where, f"{key}.url")
+    if is_sqlite_url(url):
+        return sqlite_profile(name, url, raw, options, where=where, origin=origin)
     validate_url(url, where, f"{key}.url")
     ssh = _parse_ssh(ssh_raw, env, where, f"{key}.ssh") if ssh_raw is not None else None
     read_only = options.pop("read_only")
@@ -87,6 +90,24 @@ def profile_from_raw(name: str, raw: Mapping[str, Any], env: Mapping[str, str], 
         read_only = not (ssh is None and is_local_host(url))
     return Profile(name=name, url=url, read_only=read_only, ssh=ssh, origin=origin,
                    raw=copy.deepcopy(dict(raw)), **options)
+
+
+def sqlite_profile(name: str, url: str, raw: Mapping[str, Any], options: dict[str, Any], *, where: str,
+                   origin: str) -> Profile:
+    """A ``sqlite:///path`` profile: a read-only source file; what makes no sense for one is refused."""
+    key = f"profiles.{name}"
+    try:
+        sqlite_path(url)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {key}.url: {exc}") from None
+    if "ssh" in raw:
+        raise ConfigError(f"{where}: {key}.ssh: a SQLite profile is a local file, it cannot go through SSH")
+    if options.pop("read_only") is False:
+        raise ConfigError(f"{where}: {key}.read_only: a SQLite profile is always read-only "
+                          "(dbconsole reads SQLite, it never writes it)")
+    if options.get("live_exact_counts"):
+        raise ConfigError(f"{where}: {key}.live_exact_counts: a SQLite profile's counts are always exact")
+    return Profile(name=name, url=url, read_only=True, origin=origin, raw=copy.deepcopy(dict(raw)), **options)
 
 
 def _profile_options(raw: Mapping[str, Any], where: str, key: str) -> dict[str, Any]:

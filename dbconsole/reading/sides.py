@@ -170,6 +170,11 @@ def compare_profiles(left: Profile, right: Profile, *, asked_exact: bool, timeou
                      wanted: Sequence[str] = (), excluded: Sequence[str] = ()) -> list[TableComparison]:
     """Both sides' tables lined up (``dbconsole tables``): the catalogs read in parallel, the
     selection applied, then exact counts where asked or opted in, of the selected tables only."""
+    if left.is_sqlite or right.is_sqlite:  # a SQLite side is read in Python, its counts exact
+        from dbconsole.sqlite.sides import compare_with_sqlite
+
+        return compare_with_sqlite(left, right, asked_exact=asked_exact, timeout_ms=timeout_ms,
+                                   wanted=wanted, excluded=excluded)
     # The catalog is one statement; the counts run in transactions of their own.
     with both_sides(left, right, purpose="tables", autocommit=True) as (pool, conns):
         left_tables, right_tables = pool.map(read_catalog, conns)

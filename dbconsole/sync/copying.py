@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from dbconsole.sync import fanout
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.plan import TablePlan
@@ -55,10 +56,10 @@ def copy_batch(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | No
     """Stream the batch's rows from source to target COPY without parsing them, on this thread
     (a batched table reads ahead instead: :mod:`.readahead`)."""
     copy_out = q.copy_out(q.source_select(plan, row_filter, lower, upper), plan.copy_format)
-    with ctx.source.cursor() as src, ctx.target.cursor() as tgt:
+    with ctx.target.cursor() as tgt:
         with tgt.copy(q.copy_in(plan, into), writer=_BoundedQueuedWriter(tgt)) as sink:
-            with src.copy(copy_out):
-                for chunk in copy_out_chunks(ctx.source, cancel=ctx.cancel, on_data=ctx.watchdog.beat):
+            with _source_chunks(ctx, copy_out) as chunks:
+                for chunk in chunks:
                     sink.write(chunk)
         return max(tgt.rowcount, 0)
 
@@ -70,6 +71,20 @@ def copy_rows_in(ctx: RunContext, plan: TablePlan, into: sql.Composable, rows: I
             for chunk in rows:
                 sink.write(chunk)
         return max(tgt.rowcount, 0)
+
+
+@contextlib.contextmanager
+def _source_chunks(ctx: RunContext, copy_out: sql.Composable) -> Iterator[Iterator[Any]]:
+    """The batch's COPY data: read by this run, or, in ``sync --to A,B``, by the one shared read
+    that feeds every target reading the same batch (:mod:`.fanout`)."""
+    shared = fanout.current()
+    if shared is not None:
+        with shared.chunks(copy_out.as_string(ctx.source), copy_out, ctx.cancel, ctx.watchdog.beat) as chunks:
+            if chunks is not None:
+                yield chunks
+                return
+    with ctx.source.cursor() as src, src.copy(copy_out):
+        yield copy_out_chunks(ctx.source, cancel=ctx.cancel, on_data=ctx.watchdog.beat)
 
 
 def apply_stage(ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:

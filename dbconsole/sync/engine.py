@@ -89,16 +89,27 @@ def plan_sync(request: SyncRequest) -> SyncPlan:
 
 
 def run_sync(request: SyncRequest, on_event: EventSink | None = None,
-             cancel: threading.Event | None = None) -> SyncSummary:
-    """Run a sync to the end (or until ``cancel`` is set); blocking, so call it off the UI thread."""
+             cancel: threading.Event | None = None, *, shared_snapshot: str | None = None) -> SyncSummary:
+    """Run a sync to the end (or until ``cancel`` is set); blocking, so call it off the UI thread.
+
+    ``shared_snapshot``: a ``pg_export_snapshot()`` id the caller keeps open; every attempt reads
+    the source in it (``sync --to A,B``: every target gets the rows of one snapshot).
+    """
     refuse_read_only_target(request.target)
     if request.source.name == request.target.name:
         raise SyncError("source and target are the same profile")
-    return SyncRun(request, on_event or (lambda event: None), cancel or threading.Event()).run()
+    if request.source.is_sqlite:  # values converted row by row: a runner of its own
+        from dbconsole.sqlite.sync import run_sqlite_sync
+
+        return run_sqlite_sync(request, on_event, cancel)  # type: ignore[no-any-return]
+    return SyncRun(request, on_event or (lambda event: None), cancel or threading.Event(),
+                   shared_snapshot=shared_snapshot).run()
 
 
 def refuse_read_only_target(target: Profile) -> None:
     """A read-only profile is never a target; said before any connection is opened."""
+    if target.is_sqlite:
+        raise ReadOnlyError(f"{target.name} is a SQLite file: dbconsole never writes SQLite, it is a source only")
     if target.read_only:
         raise ReadOnlyError(f"{target.name} is read-only: dbconsole never writes to it "
                             "(set read_only = false in its profile only if it really is a scratch database)")
@@ -138,8 +149,10 @@ def validate_filters(source: psycopg.Connection[Any], plan: SyncPlan) -> None:
 class SyncRun:
     """A run's story: attempts with backoff, each one connect → plan (once) → snapshot → tables."""
 
-    def __init__(self, request: SyncRequest, emit: EventSink, cancel: threading.Event) -> None:
+    def __init__(self, request: SyncRequest, emit: EventSink, cancel: threading.Event, *,
+                 shared_snapshot: str | None = None) -> None:
         self.request = request
+        self.shared_snapshot = shared_snapshot  # imported by every attempt instead of a fresh one
         self.emit = emit
         self.cancel = cancel
         self.runner: Runner = PreviewRunner() if request.dry_run else WritingRunner()
@@ -195,7 +208,7 @@ class SyncRun:
         source, source_id, target = self._open()
         if self.plan is None:
             self.plan = self._make_plan(source, source_id, target)
-        xmin, xmax = _take_snapshot(source)
+        xmin, xmax = _take_snapshot(source, imported=self.shared_snapshot)
         self.snapshot_guard.taken()
         if self.request.subsets:  # chosen in this attempt's snapshot, the one every table is read in
             self.emit(Notice(None, apply_subsets(self.plan, source, self.source_tables)))
@@ -311,8 +324,8 @@ class SyncRun:
     def _renew_snapshot_if_due(self, ctx: RunContext, next_table: TablePlan) -> None:
         """Between tables, once the source snapshot is ``max_snapshot_age`` old: the table before
         is finished and committed, so the old snapshot ends and the next tables read a fresh one."""
-        if not self.snapshot_guard.due():
-            return
+        if self.shared_snapshot is not None or not self.snapshot_guard.due():
+            return  # a shared snapshot is held (and ended) by the caller, for every target alike
         if self.request.subsets:
             # The subset's rows were chosen in this snapshot: a later one could hold children whose
             # parents were never chosen, so the run keeps it (said once).
@@ -349,11 +362,16 @@ class SyncRun:
         self._connections.clear()
 
 
-def _take_snapshot(source: psycopg.Connection[Any]) -> tuple[int, int]:
-    """Open the source transaction every later read shares; its transaction horizon (xmin, xmax)."""
+def _take_snapshot(source: psycopg.Connection[Any], imported: str | None = None) -> tuple[int, int]:
+    """Open the source transaction every later read shares; its transaction horizon (xmin, xmax).
+
+    ``imported``: an exported snapshot id this transaction adopts instead of taking its own.
+    """
     if source.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         source.rollback()
     with source.cursor() as cur:
+        if imported is not None:
+            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(imported)))
         # 64-bit (epoch-extended) ids: pg_current_snapshot() from PG 13, txid_* before it.
         if source.info.server_version >= 130000:
             cur.execute("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint"
