@@ -24,7 +24,7 @@ from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.commands import ActionCommands
-from dbconsole.tui.messages import JobFailed, PairChosen, ProfileStatusChanged, SyncStateChanged
+from dbconsole.tui.messages import JobFailed, MigrationsRead, PairChosen, ProfileStatusChanged, SyncStateChanged
 from dbconsole.tui.widgets.browser import BrowserGrid, CompareBrowser
 from dbconsole.tui.widgets.footer import KeysFooter
 from dbconsole.tui.widgets.profiles import ProfileList, ProfilesPane, ProfileStatus, pair_line
@@ -76,6 +76,8 @@ class DbconsoleApp(App[int]):
                                      else tui.get("refresh_interval", DEFAULT_REFRESH_SECONDS))
         self.running_syncs: set[tuple[str, str]] = set()
         self._last_target: str | None = None  # the profile the last sync wrote into
+        # The pair's migration comparison, with the (left, right) it was made for.
+        self.pair_migrations: tuple[tuple[str, str], Any] | None = None
         theme = str(tui.get("theme", "dark"))
         self.theme = THEMES.get(theme, theme if theme in self.available_themes else "textual-dark")
 
@@ -128,7 +130,10 @@ class DbconsoleApp(App[int]):
     def show_profiles(self) -> None:
         if not self.profiles_pane.is_mounted:
             return  # a late status message while the app shuts down
-        self.profiles_pane.show(self.config, self.statuses, self.left, self.right)
+        comparison = None
+        if self.pair_migrations is not None and self.pair_migrations[0] == (self.left, self.right):
+            comparison = self.pair_migrations[1]
+        self.profiles_pane.show(self.config, self.statuses, self.left, self.right, comparison)
         self.show_pair_line()
 
     def apply_pair(self) -> None:
@@ -156,6 +161,17 @@ class DbconsoleApp(App[int]):
         status.error = message.error if message.state == "error" else None
         if message.name in self.config.profiles:
             self.show_profiles()
+
+    def on_migrations_read(self, message: MigrationsRead) -> None:
+        """The schema worker read the pair's migration tables: the pane shows them and who is behind."""
+        for name, history in message.histories.items():
+            status = self.statuses.setdefault(name, ProfileStatus())
+            status.migrations = history
+            status.migrations_read = True
+        names = tuple(message.histories)
+        if len(names) == 2:
+            self.pair_migrations = ((names[0], names[1]), message.comparison)
+        self.show_profiles()
 
     def on_pair_chosen(self, message: PairChosen) -> None:
         if message.name not in self.config.profiles:
@@ -410,7 +426,9 @@ class DbconsoleApp(App[int]):
         source = default_source(left, right) if left and right else "right"
         self.push_screen(Inspector(row, left, right, content=browser.content_of(row.name),
                                    check_content=lambda: browser.check_content([row.name], say_why=True),
-                                   masks={source: masks} if masks else {}))
+                                   masks={source: masks} if masks else {},
+                                   schema_diffs=browser.schema_diffs.get(row.name),
+                                   schema_compared=browser.schema_compared))
 
     def action_sync(self) -> None:
         from dbconsole.tui.screens.wizard import SyncWizard

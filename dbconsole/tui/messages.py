@@ -112,6 +112,16 @@ class SchemaCompared(Message):
         self.differing = dict(differing)
 
 
+class MigrationsRead(Message):
+    """Each compared profile's migration history (read with its schema, once per pair and on
+    ctrl+r, never on the live timer), and which side is behind; posted to the app."""
+
+    def __init__(self, histories: Mapping[str, Any], comparison: Any) -> None:
+        super().__init__()
+        self.histories = dict(histories)  # profile name -> MigrationHistory | None (no migration table)
+        self.comparison = comparison  # MigrationComparison | None
+
+
 class JobFailed(Message):
     """A background job failed; the app shows ``message`` as a notification."""
 

@@ -1,0 +1,64 @@
+"""The inspector's schema part: how the table's declaration differs on the two sides.
+
+The differences are the browser's (its schema worker compares the pair once per pair and on
+``ctrl+r``, with :func:`dbconsole.schema.compare.compare_schemas`, the data ``dbconsole schema
+--json`` prints), so opening the inspector reads nothing more; when the comparison arrives after
+the inspector opened, the browser tells the screens on top (``SchemaCompared``) and this part
+redraws. A table on one side only says how to get it onto the other: mark it and sync with
+create-missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from dbconsole.schema.text import difference_line
+from dbconsole.tui.messages import SchemaCompared
+
+MAX_LINES = 8  # the rows stay the inspector's main content; ``dbconsole schema`` lists the rest
+
+
+def schema_note(row: Any, diffs: Sequence[Any] | None, compared: bool, left: str, right: str) -> Text:
+    """The lines the inspector shows under the rows, from the browser's comparison."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if row.left is None or row.right is None:
+        has, lacks = (right, left) if row.left is None else (left, right)
+        text.append(f"schema: only on {has}", style="yellow")
+        text.append(f" · in the browser, space marks it and s syncs it: the wizard creates it on {lacks} "
+                    "(create-missing)", style="dim")
+        return text
+    if not compared:
+        text.append("schema: not compared yet (ctrl+r in the browser compares)", style="dim")
+        return text
+    if not diffs:
+        text.append("schema: same on both sides", style="green")
+        return text
+    noun = "difference" if len(diffs) == 1 else "differences"
+    text.append(f"schema: {len(diffs)} {noun} ", style="bold yellow")
+    text.append(f"({left} | {right})", style="dim")
+    for diff in list(diffs)[:MAX_LINES]:
+        text.append("\n  " + difference_line(diff, left, right))
+    if len(diffs) > MAX_LINES:
+        text.append(f"\n  … {len(diffs) - MAX_LINES} more: dbconsole schema --tables {row.name}", style="dim")
+    return text
+
+
+class SchemaDiffView:
+    """Mixed into the inspector (``row``, ``profiles`` and the ``#schema-note`` Static are its)."""
+
+    schema_diffs: Sequence[Any] | None
+    schema_compared: bool
+
+    def _show_schema(self) -> None:
+        names = [p.name if p is not None else side for side, p in self.profiles.items()]  # type: ignore[attr-defined]
+        note = self.query_one("#schema-note", Static)  # type: ignore[attr-defined]
+        note.update(schema_note(self.row, self.schema_diffs, self.schema_compared, *names))  # type: ignore[attr-defined]
+
+    def on_schema_compared(self, message: SchemaCompared) -> None:
+        self.schema_compared = True
+        self.schema_diffs = message.differing.get(self.row.name)  # type: ignore[attr-defined]
+        self._show_schema()
