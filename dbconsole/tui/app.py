@@ -430,17 +430,29 @@ class DbconsoleApp(App[int]):
                                    schema_diffs=browser.schema_diffs.get(row.name),
                                    schema_compared=browser.schema_compared))
 
-    def action_sync(self) -> None:
-        from dbconsole.tui.screens.wizard import SyncWizard
-
+    def _pair_usable(self) -> bool:
         if not (self.left and self.right):
             self.notify("choose two profiles to sync between (l / r in the profiles pane)", severity="warning")
-            return
+            return False
         for name in (self.left, self.right):
             unusable = self.config.profiles[name].unusable
             if unusable:
                 self.notify(f"{name} is unusable: {unusable}", severity="warning")
-                return
+                return False
+        return True
+
+    def open_subset_wizard(self, root: Any, subset: str) -> None:
+        """The inspector's "copy this row and what it needs": the wizard with a subset prefilled."""
+        from dbconsole.tui.screens.inspector_subset import subset_tables
+
+        if not self._pair_usable():
+            return
+        rows = list(self.browser.rows.values())
+        self._push_wizard(subset_tables(rows) or [root], rows, subset=subset)
+
+    def action_sync(self) -> None:
+        if not self._pair_usable():
+            return
         browser = self.browser
         marked = browser.marked_names()
         if not marked:
@@ -449,9 +461,15 @@ class DbconsoleApp(App[int]):
         if not marked:
             self.notify("mark tables with space first", severity="warning")
             return
+        self._push_wizard(marked, list(browser.rows.values()))
+
+    def _push_wizard(self, marked: list[Any], rows: list[Any], *, subset: str = "") -> None:
+        from dbconsole.tui.screens.wizard import SyncWizard
+
+        assert self.left and self.right
         profiles = self.config.profiles
-        wizard = SyncWizard(self.config, profiles[self.left], profiles[self.right], marked,
-                            tables=[r for r in browser.rows.values()])
+        wizard = SyncWizard(self.config, profiles[self.left], profiles[self.right], marked, tables=rows,
+                            subset=subset)
 
         def finished(result: Any) -> None:
             target, self._last_target = self._last_target, None

@@ -260,6 +260,25 @@ class Inspector(SchemaDiffView, DifferingRowsView, Screen[None]):
         self.app.copy_to_clipboard(text)
         self.notify(f"copied: {text}", timeout=3)
 
+    def highlighted_where(self) -> tuple[str, str] | None:
+        """(side, ``WHERE`` text of the highlighted preview row's key), or None (said to the user)."""
+        key = self._key()
+        focused = self.focused
+        side = focused.id.removeprefix("rows-") if isinstance(focused, DataTable) and focused.id and \
+            focused.id.startswith("rows-") else "left" if "left" in self.previews else "right"
+        preview = self.shown_preview(side)
+        table = self.query_one(f"#rows-{side}", DataTable)
+        if not key or preview is None or not 0 <= table.cursor_row < len(preview.rows):
+            self.notify("no keyed row highlighted", severity="warning", timeout=3)
+            return None
+        return side, where_clause(preview.columns, key, preview.rows[table.cursor_row])
+
+    def action_subset_row(self) -> None:
+        """``ctrl+s``: "copy this row and what it needs" (:mod:`.inspector_subset`)."""
+        from dbconsole.tui.screens.inspector_subset import start_subset
+
+        start_subset(self)
+
     # ------------------------------------------------------------------ the SQL box
 
     def action_run_query(self) -> None:
