@@ -237,7 +237,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from dbconsole.sync.confirm import confirmation_reason
     from dbconsole.sync.engine import refuse_read_only_target, run_sync
     from dbconsole.sync.subset import parse_subset
-    from dbconsole.sync.subset_reads import SUBSET_MODES
+    from dbconsole.sync.subset_reads import SUBSET_MODES, mode_refusal
 
     config = _load(args)
     target_name, source_name = choose_pair(config, args.target, args.source, SYNC_ROLES)
@@ -247,7 +247,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     where, where_by_table = _split_filters(args.where, tables)
     subsets = tuple(parse_subset(text, config.sync.subsets) for text in args.subset)
     if subsets and args.mode not in (None, *SUBSET_MODES):
-        raise UsageError(f"--subset works with --mode upsert only, not {args.mode}")
+        raise UsageError(mode_refusal(args.mode))
     request = SyncRequest(
         source=source, target=target, tables=tables, mode=args.mode, where=where,
         where_by_table=where_by_table, exclude=tuple(split_list(args.exclude)) if args.exclude else (),

@@ -24,7 +24,7 @@ from dbconsole.config import SubsetRules
 from dbconsole.errors import DbconsoleError
 from dbconsole.modes import Mode
 from dbconsole.sync.subset import SubsetSpec, parse_subset
-from dbconsole.sync.subset_reads import SUBSET_MODES
+from dbconsole.sync.subset_reads import SUBSET_MODES, mode_refusal
 from dbconsole.tui.widgets.sync.toggles import TickBox
 
 MORE_FIELDS = ("opt-create", "opt-subset")
@@ -78,9 +78,7 @@ def subset_problem(text: str, named: Mapping[str, SubsetRules], mode: Mode | Non
         return error
     chosen = mode or default_mode
     if spec is not None and chosen not in SUBSET_MODES:
-        return (f"a subset syncs with mode upsert only, not {chosen}: within the subset's keys (all read from "
-                "the source) there is nothing a mirror or replace could delete without touching rows "
-                "outside the subset")
+        return f"a subset syncs with mode upsert only: {mode_refusal(chosen)}"
     return None
 
 
