@@ -44,6 +44,7 @@ def sandbox_environment(workdir: Path, scale: str = "demo") -> Iterator[Path]:
     from concurrent.futures import ThreadPoolExecutor
 
     from dbconsole.sandbox.cluster import PgCluster
+    from dbconsole.sandbox.demo_extras import add_demo_extras
     from dbconsole.sandbox.seed import SeedScale, seed_local, seed_server
     from dbconsole.sandbox.sshd import LoopbackSSHServer
 
@@ -55,6 +56,7 @@ def sandbox_environment(workdir: Path, scale: str = "demo") -> Iterator[Path]:
         cluster.create_database(DBNAME)
         with cluster.connect(DBNAME) as conn:
             seed(conn, seed_scale)
+            add_demo_extras(conn, cluster.name)  # as the demo does
             conn.execute("ANALYZE")
 
     sshd = None

@@ -250,8 +250,8 @@ class ProfilesPane(Vertical):
             text.append(f"\nfrom ${profile.origin.split(':', 1)[-1]}", style="dim italic")
         history = status.migrations
         if history is not None:
-            count = f", {len(history.applied)} applied" if history.applied is not None else " (only the head is kept)"
-            text.append(f"\nmigrations: {history.tool} ({history.table}) at {history.current or '-'}{count}"
+            count = f" ({len(history.applied)} applied)" if history.applied is not None else " (only the head is kept)"
+            text.append(f"\nmigrations: {history.tool} at {history.current or '-'}{count}"
                         if not history.error else f"\nmigrations: {history.tool}: {history.error}", style="dim")
         elif status.migrations_read:
             text.append("\nmigrations: no migration table found", style="dim")

@@ -38,7 +38,7 @@ def subset_placeholder(named: Mapping[str, SubsetRules]) -> str:
 def more_fields(named: Mapping[str, SubsetRules], *, create_missing: bool, subset: str) -> Iterator[Widget]:
     """The label / field pairs, for the options grid."""
     yield Label("  Create", id="label-opt-create")
-    yield TickBox("create missing tables and columns on the target first (additive, DDL in the dry run)",
+    yield TickBox("create missing tables and columns on the target first (additive)",
                   create_missing, id="opt-create", compact=True)
     yield Label("  Subset", id="label-opt-subset")
     yield Input(value=subset, placeholder=subset_placeholder(named), id="opt-subset", compact=True)
@@ -118,4 +118,25 @@ def ddl_text(step: Any) -> Text:
         text.append(f"  {statement}\n")
     if len(statements) > DDL_SHOWN:
         text.append(f"  … {len(statements) - DDL_SHOWN} more\n", style="dim")
+    return text
+
+
+def added_by_create(warning: str, create: Any) -> bool:
+    """A plan warning ("X: column c exists only on server: not copied") that create-missing makes
+    moot: it adds that column before the sync, so the column is copied after all."""
+    if create is None:
+        return False
+    for step in create.outcome.plan.steps:
+        if step.what.startswith("column "):
+            table, _, column = step.what.removeprefix("column ").rpartition(".")
+            if warning.startswith(f"{table}: column {column} exists only on "):
+                return True
+    return False
+
+
+def subset_summary(request: Any) -> Text:
+    text = Text()
+    for spec in request.subsets:
+        text.append(f"\nsubset {spec.label}: those rows and every row they need (down within these tables, "
+                    "up to every parent); the dry run counts them per table", style="cyan")
     return text

@@ -190,9 +190,11 @@ class OptionsStep(WizardStep):
         for name, reason in plan.skipped:
             text.append(f"\nskipped {name}: {console_wording(reason)}", style="dim")
         for warning in plan.warnings:
-            text.append(f"\n{console_wording(warning)}", style="dim")
+            if not more_options.added_by_create(warning, create):
+                text.append(f"\n{console_wording(warning)}", style="dim")
         if create is not None:
             text.append_text(more_options.create_summary(create, self.wizard.target.name))
+        text.append_text(more_options.subset_summary(plan.request))
         self.query_one("#plan-status", Static).update(text)
         grid = self.query_one("#plan-table", DataTable)
         names = [str(t.name) for t in plan.tables]
