@@ -5,6 +5,7 @@ the DDL); then its rows match the server's."""
 from __future__ import annotations
 
 import psycopg
+from textual.widgets import DataTable
 
 from dbconsole.tui.app import DbconsoleApp
 from dbconsole.tui.screens.wizard import SyncWizard
@@ -75,6 +76,10 @@ async def test_a_table_only_on_the_server_is_marked_created_and_synced(tui_confi
         assert any(s.startswith('CREATE TABLE "public"."alerts"') for s in ddl), ddl
         assert any("FOREIGN KEY" in s and "public.users" in s for s in ddl), ddl
         assert 'CREATE TABLE "public"."alerts"' in str(wizard.query_one("#preview-ddl").render())
+        grid = wizard.query_one("#preview-table", DataTable)
+        rows = {getattr(r[0], "plain", str(r[0])): [getattr(c, "plain", str(c)) for c in r]
+                for r in (grid.get_row_at(i) for i in range(grid.row_count))}
+        assert rows["public.alerts"][1] == "new table" and "public.users" in rows
         with dbs.local_admin() as local:  # the dry run created nothing
             assert local.execute("SELECT to_regclass('public.alerts')").fetchone()[0] is None
         await pilot.press("ctrl+n")

@@ -61,6 +61,7 @@ async def test_inspector_row_starts_a_subset_that_copies_it_and_what_it_needs(tu
         await pilot.press("ctrl+s")
         wizard = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, SyncWizard) else None,
                                 "the wizard")
+        await pilot.pause()
         assert wizard.options.query_one("#opt-subset", Input).value == f"public.users: id = {first}"
         await through_preview(pilot, wizard)
         counts = preview_counts(wizard)
@@ -99,3 +100,28 @@ async def test_a_bad_subset_or_a_deleting_mode_is_one_line_before_anything_runs(
         await wait_for(pilot, lambda: wizard.plan_error and "upsert only" in wizard.plan_error, "the mode refusal")
         wizard.options.query_one("#opt-mode").value = "upsert"
         await wait_for(pilot, lambda: wizard.plan is not None, "the plan")
+
+
+async def test_a_named_subset_from_the_config_is_taken_with_its_argument(tmp_path, dbs):
+    from dbconsole.config import load_config
+
+    from .conftest import write_config
+
+    path = write_config(tmp_path, dbs.local_url, dbs.server_url,
+                        extra='\n[sync.subsets.customer]\nroot = "public.users"\nwhere = "id = {1}"\n')
+    config = load_config(path, environ={}, cwd=path.parent)
+    with dbs.server_admin() as server:
+        expected = subset_schema.expected_subset(server, "users", "id = 3", shape=subset_schema.DEMO)
+    clear_local(dbs)
+    app = DbconsoleApp(config=config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_counts(pilot, app)
+        app.open_subset_wizard(None, "customer:3")
+        wizard = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, SyncWizard) else None,
+                                "the wizard")
+        await pilot.pause()
+        assert "customer" in wizard.options.query_one("#opt-subset", Input).placeholder
+        await through_preview(pilot, wizard)
+        counts = preview_counts(wizard)
+        assert counts["public.users"] == len(expected["users"])
+        assert counts["public.scanner_settings"] == len(expected["scanner_settings"])

@@ -89,6 +89,11 @@ class PreviewStep(WizardStep):
         box = self.query_one("#preview-ddl", Static)
         box.update(ddl_text(step))
         box.display = True
+        grid = self.query_one("#preview-table", DataTable)
+        for name in step.outcome.plan.created_tables:
+            if name in step.left_out:  # a dry run: the table exists only once the DDL runs
+                grid.add_row(*grid_columns.row(self.kept, str(name), self.name_width,
+                                               {"inserted": "new table", "read": "all rows"}))
 
     def enter(self) -> None:
         self.reset()
