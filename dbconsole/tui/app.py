@@ -130,10 +130,7 @@ class DbconsoleApp(App[int]):
     def show_profiles(self) -> None:
         if not self.profiles_pane.is_mounted:
             return  # a late status message while the app shuts down
-        comparison = None
-        if self.pair_migrations is not None and self.pair_migrations[0] == (self.left, self.right):
-            comparison = self.pair_migrations[1]
-        self.profiles_pane.show(self.config, self.statuses, self.left, self.right, comparison)
+        self.profiles_pane.show(self.config, self.statuses, self.left, self.right, self._pair_comparison())
         self.show_pair_line()
 
     def apply_pair(self) -> None:
@@ -241,7 +238,14 @@ class DbconsoleApp(App[int]):
         if not self.browser.is_mounted:
             return
         folded = not self.profiles_pane.display
-        self.browser.show_pair_line(pair_line(self.config, self.statuses, self.left, self.right) if folded else None)
+        self.browser.show_pair_line(pair_line(self.config, self.statuses, self.left, self.right,
+                                              self._pair_comparison()) if folded else None)
+
+    def _pair_comparison(self) -> Any:
+        """The migration comparison of the pair shown now (None: not read, or made for another pair)."""
+        if self.pair_migrations is not None and self.pair_migrations[0] == (self.left, self.right):
+            return self.pair_migrations[1]
+        return None
 
     def action_focus_profiles(self) -> None:
         self.profiles_pane.display = True

@@ -95,6 +95,8 @@ async def test_profiles_pane_shows_migrations_and_which_side_is_behind(tui_confi
         text = screen_text(app)
         assert "rails 20240101000000" in text and "rails 20240301000000" in text
         assert "local is 2 migrations" in text  # the pane is narrow: "behind server" wraps to the next line
+        await pilot.resize_terminal(80, 24)  # the pane folds into one line, which still says it
+        await wait_for(pilot, lambda: "local 2 migrations behind" in screen_text(app), "the folded line")
         # refreshes of the counts do not read them again; ctrl+r (asked) does, once
         app.browser.refresh_counts("live")
         await wait_counts(pilot, app)
@@ -114,3 +116,16 @@ def test_behind_line_wording_for_each_comparison() -> None:
     assert behind_line(ahead, "local", "server").plain == "server is 1 migration behind local"
     head_only = MigrationComparison(None, (), (), "local at x, server at y; alembic records only the head")
     assert behind_line(head_only, "local", "server").plain.startswith("migrations: local at x")
+
+
+def test_schema_note_for_a_table_on_one_side() -> None:
+    from types import SimpleNamespace
+
+    from dbconsole.tui.screens.inspector_schema import schema_note
+
+    only_server = SimpleNamespace(name="public.alerts", left=None, right=object())
+    note = schema_note(only_server, None, True, "local", "server", read_only=frozenset({"server"})).plain
+    assert note.startswith("schema: only on server") and "creates it on local (create-missing)" in note
+    only_local = SimpleNamespace(name="public.local_notes", left=object(), right=None)
+    note = schema_note(only_local, None, True, "local", "server", read_only=frozenset({"server"})).plain
+    assert "server is read-only: dbconsole creates nothing there" in note

@@ -22,14 +22,19 @@ from dbconsole.tui.messages import SchemaCompared
 MAX_LINES = 8  # the rows stay the inspector's main content; ``dbconsole schema`` lists the rest
 
 
-def schema_note(row: Any, diffs: Sequence[Any] | None, compared: bool, left: str, right: str) -> Text:
-    """The lines the inspector shows under the rows, from the browser's comparison."""
+def schema_note(row: Any, diffs: Sequence[Any] | None, compared: bool, left: str, right: str, *,
+                read_only: frozenset[str] = frozenset()) -> Text:
+    """The lines the inspector shows under the rows, from the browser's comparison. ``read_only``:
+    the profiles nothing is ever created on."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if row.left is None or row.right is None:
         has, lacks = (right, left) if row.left is None else (left, right)
         text.append(f"schema: only on {has}", style="yellow")
-        text.append(f" · in the browser, space marks it and s syncs it: the wizard creates it on {lacks} "
-                    "(create-missing)", style="dim")
+        if lacks in read_only:
+            text.append(f" · {lacks} is read-only: dbconsole creates nothing there", style="dim")
+        else:
+            text.append(f" · in the browser, space marks it and s syncs it: the wizard creates it on {lacks} "
+                        "(create-missing)", style="dim")
         return text
     if not compared:
         text.append("schema: not compared yet (ctrl+r in the browser compares)", style="dim")
@@ -54,9 +59,12 @@ class SchemaDiffView:
     schema_compared: bool
 
     def _show_schema(self) -> None:
-        names = [p.name if p is not None else side for side, p in self.profiles.items()]  # type: ignore[attr-defined]
+        profiles = self.profiles  # type: ignore[attr-defined]
+        names = [p.name if p is not None else side for side, p in profiles.items()]
+        read_only = frozenset(p.name for p in profiles.values() if p is not None and p.read_only)
         note = self.query_one("#schema-note", Static)  # type: ignore[attr-defined]
-        note.update(schema_note(self.row, self.schema_diffs, self.schema_compared, *names))  # type: ignore[attr-defined]
+        note.update(schema_note(self.row, self.schema_diffs, self.schema_compared, *names,  # type: ignore[attr-defined]
+                                read_only=read_only))
 
     def on_schema_compared(self, message: SchemaCompared) -> None:
         self.schema_compared = True

@@ -127,9 +127,11 @@ def behind_line(comparison: Any, left: str | None, right: str | None) -> Text:
     return text
 
 
-def pair_line(config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None) -> Text:
+def pair_line(config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None,
+              migrations: Any = None) -> Text:
     """The compared profiles in one line (``L ● local pg 15 ⇄ R ● server 🔒 ⇄ssh pg 15``), for a
-    terminal too narrow for the profiles pane; F2 opens the pane."""
+    terminal too narrow for the profiles pane; F2 opens the pane. ``migrations``: the pair's
+    MigrationComparison; when one side is behind, the line says so in a few words."""
     line = Text(no_wrap=True, overflow="ellipsis")
     for side, name in (("L", left), ("R", right)):
         if side == "R":
@@ -154,6 +156,11 @@ def pair_line(config: Config, statuses: dict[str, ProfileStatus], left: str | No
             line.append(" unreachable", style="red")
         elif status.version:
             line.append(f" {short_version(status.version)}", style="dim")
+    if migrations is not None and migrations.behind in ("left", "right"):
+        behind = left if migrations.behind == "left" else right
+        missing = migrations.missing_left if migrations.behind == "left" else migrations.missing_right
+        count = f" {len(missing)}" if missing else ""
+        line.append(f"   {behind}{count} migration{'s' if len(missing) != 1 else ''} behind", style="yellow")
     line.append("   F2 profiles", style="dim")
     return line
 
