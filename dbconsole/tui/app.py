@@ -306,8 +306,22 @@ class DbconsoleApp(App[int]):
             return
         info = result.info
         self.post_message(ProfileStatusChanged(name, "connected", version=info.version, read_only=info.read_only))
+        self._read_migrations(profile)
         self.call_from_thread(self.notify, f"{name}: {describe_probe(profile, result)}", title="connected",
                               timeout=5)
+
+    def _read_migrations(self, profile: Any) -> None:
+        """In the test worker: the profile's migration history (one query), so a profile outside
+        the compared pair shows its migration version too. A failure only means nothing shown."""
+        from dbconsole.connect import connect
+        from dbconsole.schema.migrations import read_migrations
+
+        try:
+            with connect(profile, read_only=True, purpose="schema") as conn:
+                history = read_migrations(conn)
+        except Exception:  # noqa: BLE001 - the test itself already succeeded and said so
+            return
+        self.post_message(MigrationsRead({profile.name: history}, None))
 
     def action_health(self) -> None:
         """``h``: the health view of the profile highlighted in the profiles pane."""

@@ -108,6 +108,23 @@ async def test_profiles_pane_shows_migrations_and_which_side_is_behind(tui_confi
     assert len([m for m in unique(seen) if isinstance(m, SchemaCompared)]) >= 2
 
 
+async def test_testing_a_profile_reads_its_migrations(tui_config, dbs):
+    """A profile outside the compared pair gets its version from ``t`` (here: local, read anew)."""
+    plant_rails_migrations(dbs)
+    app = DbconsoleApp(config=tui_config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_counts(pilot, app)
+        await wait_for(pilot, lambda: app.pair_migrations is not None, "the pair's migrations")
+        app.statuses["local"].migrations = None
+        app.statuses["local"].migrations_read = False
+        app.show_profiles()
+        app.profiles_pane.query_one("#profile-list").highlighted = 0
+        app.action_test_profile()
+        await wait_for(pilot, lambda: app.statuses["local"].migrations is not None, "local's migrations")
+        assert app.statuses["local"].migrations.current == "20240101000000"
+        assert "rails 20240101000000" in screen_text(app)
+
+
 def test_behind_line_wording_for_each_comparison() -> None:
     from dbconsole.schema.migrations import MigrationComparison
 

@@ -65,6 +65,9 @@ class SchemaDiffView:
         note = self.query_one("#schema-note", Static)  # type: ignore[attr-defined]
         note.update(schema_note(self.row, self.schema_diffs, self.schema_compared, *names,  # type: ignore[attr-defined]
                                 read_only=read_only))
+        # "same" and "not compared yet" say nothing to act on: a short terminal keeps that line for rows
+        one_sided = self.row.left is None or self.row.right is None  # type: ignore[attr-defined]
+        note.set_class(not (one_sided or self.schema_diffs), "-quiet")
 
     def on_schema_compared(self, message: SchemaCompared) -> None:
         self.schema_compared = True
