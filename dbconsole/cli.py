@@ -274,22 +274,16 @@ def sync_request(args: argparse.Namespace, config: Any, source: Any, target: Any
 
 
 def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
-    """``--create-missing``: the DDL step before the sync (its own target connection and transaction).
+    """``--create-missing``: the DDL step before the sync (:mod:`dbconsole.schema.for_sync`).
 
     Returns the request the sync then runs (conflicting tables left out; in a dry run, only the
     tables the target already has, since the new ones exist only once the DDL runs), or None when
     nothing is left to sync, and whether any table was skipped for a conflict.
     """
-    import dataclasses
+    from dbconsole.schema.for_sync import create_missing_for_sync
 
-    from dbconsole.connect import connect
-    from dbconsole.schema.run import create_missing
-
-    with connect(request.source, purpose="schema", read_only=True) as source_conn, \
-            connect(request.target, purpose="create-missing") as target_conn:
-        outcome = create_missing(source_conn, target_conn, source_name=request.source.name,
-                                 target_name=request.target.name, tables=request.tables, exclude=request.exclude,
-                                 with_parents=request.with_parents, dry_run=request.dry_run)
+    step = create_missing_for_sync(request)
+    outcome = step.outcome
     plan = outcome.plan
     if args.json:
         _print_json({"event": "create_missing", "applied": outcome.applied, "statements": outcome.statements,
@@ -304,16 +298,10 @@ def _create_missing(request: Any, args: argparse.Namespace) -> tuple[Any, bool]:
             print(f"  note: {note}")
     for conflict in plan.conflicts:
         print(f"dbconsole: create-missing: {conflict}", file=sys.stderr)
-    left_out = set(plan.conflicted_tables) | (set(plan.created_tables) if request.dry_run else set())
-    remaining = [t for t in outcome.selection if t not in left_out]
     if request.dry_run and plan.created_tables and not args.json:
         print(f"  the sync's dry run leaves out the {len(plan.created_tables)} tables this would create "
-              f"({'nothing else to preview' if not remaining else 'previewing the rest'})")
-    if not remaining:
-        return None, bool(plan.conflicts)
-    if left_out:
-        request = dataclasses.replace(request, tables=tuple(str(t) for t in remaining), exclude=())
-    return request, bool(plan.conflicts)
+              f"({'nothing else to preview' if step.request is None else 'previewing the rest'})")
+    return step.request, bool(plan.conflicts)
 
 
 def _confirm(reason: str, target_name: str) -> None:

@@ -79,6 +79,7 @@ def start_demo(say: Say = print, *, scale=None) -> DemoEnvironment:
     from dbconsole.sandbox.cluster import PgCluster
     from dbconsole.sandbox.pgbin import find_pg_bindir, pg_version
     from dbconsole.sandbox.reaper import start_reaper
+    from dbconsole.sandbox.demo_extras import add_demo_extras
     from dbconsole.sandbox.seed import SeedScale, seed_local, seed_server
     from dbconsole.sandbox.sshd import spawn_sshd_process
 
@@ -96,6 +97,7 @@ def start_demo(say: Say = print, *, scale=None) -> DemoEnvironment:
             cluster.create_database(DATABASE)
             with cluster.connect(DATABASE) as conn:
                 seed(conn, scale)
+                add_demo_extras(conn, label)  # migrations, and what the server's newer ones added
             say(f"{label} database seeded")
 
         with ThreadPoolExecutor(max_workers=2) as pool:

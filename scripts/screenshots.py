@@ -15,6 +15,12 @@ Textual's Pilot at a fixed size with the cursor blink off, and saves one SVG per
     wizard-running.svg   the wizard mid-run: per-table and total progress, events
     inspector.svg        the inspector with a query result
     health.svg           the health view of the server profile
+    inspector-schema.svg the inspector's schema differences (public.stocks, a newer migration's column)
+    wizard-subset.svg    the wizard's dry run of a subset started from an inspector row (rows per table)
+    wizard-create-missing.svg  the dry run of a table only on the server: the DDL create-missing runs first
+
+The profiles pane in every main-screen picture shows each profile's migration version and
+"local is 2 migrations behind server" (the demo's Prisma table).
 
 The databases come from ``dbconsole.demo.start_demo`` (exactly what ``dbconsole demo`` shows);
 without the demo module the script builds the same setup from :mod:`dbconsole.sandbox` itself.
@@ -44,6 +50,7 @@ def sandbox_environment(workdir: Path, scale: str = "demo") -> Iterator[Path]:
     from concurrent.futures import ThreadPoolExecutor
 
     from dbconsole.sandbox.cluster import PgCluster
+    from dbconsole.sandbox.demo_extras import add_demo_extras
     from dbconsole.sandbox.seed import SeedScale, seed_local, seed_server
     from dbconsole.sandbox.sshd import LoopbackSSHServer
 
@@ -55,6 +62,7 @@ def sandbox_environment(workdir: Path, scale: str = "demo") -> Iterator[Path]:
         cluster.create_database(DBNAME)
         with cluster.connect(DBNAME) as conn:
             seed(conn, seed_scale)
+            add_demo_extras(conn, cluster.name)  # as the demo does
             conn.execute("ANALYZE")
 
     sshd = None
@@ -155,6 +163,8 @@ async def scenes(config_path: Path, out: Path) -> None:
         browser = app.browser
         await wait_for(pilot, lambda: browser.loaded["left"] and browser.loaded["right"] and not browser.busy,
                        "estimates")
+        await wait_for(pilot, lambda: app.pair_migrations is not None and browser.schema_compared,
+                       "the schemas and migrations")
         await pilot.press("ctrl+r")  # exact counts run when asked, never on their own
         await wait_for(pilot, lambda: not browser.busy, "exact counts")
         await pilot.press("down", "down")
@@ -219,6 +229,59 @@ async def scenes(config_path: Path, out: Path) -> None:
         health = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, HealthScreen) else None, "health")
         await wait_for(pilot, lambda: health.reads >= 1, "the first health read")
         await shoot(pilot, app, out, "health")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HealthScreen), "the health view to close")
+        await schema_and_subset_scenes(pilot, app, out)
+
+
+async def schema_and_subset_scenes(pilot: Any, app: Any, out: Path) -> None:
+    """The inspector's schema differences, a subset from an inspector row, create-missing."""
+    from textual.widgets import DataTable
+
+    from dbconsole.tui.screens.inspector import Inspector
+    from dbconsole.tui.screens.wizard import SyncWizard
+
+    browser = app.browser
+    app.action_focus_browser()
+
+    async def inspect(name: str) -> Any:
+        browser.set_filter(name)
+        await pilot.pause()
+        app.action_inspect()
+        inspector = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, Inspector) else None,
+                                   "the inspector")
+        await wait_for(pilot, lambda: "left" in inspector.previews and "right" in inspector.previews, "the previews")
+        await pilot.pause(0.2)
+        return inspector
+
+    async def dry_run(wizard: Any) -> None:
+        await pilot.press("ctrl+n", "ctrl+n")
+        await wait_for(pilot, lambda: wizard.plan is not None or wizard.plan_error, "the plan")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: wizard.preview_done or wizard.preview_error, "the dry run")
+
+    await inspect("public.stocks")
+    await shoot(pilot, app, out, "inspector-schema")
+    await pilot.press("escape")
+
+    inspector = await inspect("public.users")
+    inspector.query_one("#rows-right", DataTable).focus()
+    inspector.query_one("#rows-right", DataTable).move_cursor(row=6)
+    await pilot.pause()
+    await pilot.press("ctrl+s")  # copy this row and what it needs
+    wizard = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, SyncWizard) else None, "wizard")
+    await dry_run(wizard)
+    await shoot(pilot, app, out, "wizard-subset")
+    wizard.action_leave()
+    await wait_for(pilot, lambda: not isinstance(app.screen, SyncWizard), "the wizard to close")
+
+    browser.set_filter("alerts")
+    browser.set_marked({n for n in browser.rows if n.name == "alerts"})
+    await pilot.pause()
+    await pilot.press("s")
+    wizard = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, SyncWizard) else None, "wizard")
+    await dry_run(wizard)
+    await shoot(pilot, app, out, "wizard-create-missing")
 
 
 def main() -> int:

@@ -6,6 +6,10 @@ one exception is ``replace``, which runs in a single transaction: when every con
 cycle is DEFERRABLE it is deferred to commit and the cycle is allowed. Self-references
 (``users.referred_by -> users.id``) are not cycles: such a table is copied in one batch (one
 statement), so a row may point at any other row of the same table.
+
+A subset (``--subset``) syncs by upsert only, so its refusal says what can be done instead.
+Deferring the cycle's constraints would not help an upsert: each batch commits on its own, and a
+deferred constraint is checked at that commit, before the other table's rows have been written.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from dbconsole.errors import SyncError
 from dbconsole.names import TableName
 
 
-def fk_order(tables: Mapping[TableName, Table], *, allow_deferred: Iterable[TableName] = ()) -> list[TableName]:
+SUBSET_CYCLE_ADVICE = ("a subset is synced by upsert, batch by batch, and deferring those constraints would "
+                       "not help (each batch's commit checks them before the other table's rows exist): sync "
+                       "these tables whole with --mode replace after making those constraints DEFERRABLE, or "
+                       "leave the cycle out of the subset (--exclude one of them and its rows with it)")
+
+
+def fk_order(tables: Mapping[TableName, Table], *, allow_deferred: Iterable[TableName] = (),
+             subset: bool = False) -> list[TableName]:
     """Parents before children (Kahn's algorithm; ties broken by name, so the order is stable).
 
     Only edges between the given tables count; self-references are ignored. A cycle raises a
@@ -49,6 +60,9 @@ def fk_order(tables: Mapping[TableName, Table], *, allow_deferred: Iterable[Tabl
         return order + sorted(stuck)
     path = " -> ".join(str(n) for n in cycle + [cycle[0]])
     names_list = ", ".join(fk.name for fk in constraints)
+    if subset:
+        raise SyncError(f"foreign keys form a cycle: {path} ({names_list}); {SUBSET_CYCLE_ADVICE}",
+                        table=str(cycle[0]))
     raise SyncError(f"foreign keys form a cycle: {path} ({names_list}); batches cannot satisfy it. "
                     "Sync these tables with --mode replace after making those constraints DEFERRABLE, "
                     "or sync them separately", table=str(cycle[0]))

@@ -213,7 +213,8 @@ def build_plan(request: SyncRequest, source_tables: Sequence[Table], target_tabl
         plans[name] = table_plan
         warnings += [f"{name}: {w}" for w in table_plan.warnings]
 
-    order = fk_order({n: plans[n].target for n in plans}, allow_deferred=_replace_deferrable(plans))
+    order = fk_order({n: plans[n].target for n in plans}, allow_deferred=_replace_deferrable(plans),
+                     subset=bool(request.subsets))
     for name in order:
         plans[name].self_referencing = any(fk.parent == name for fk in plans[name].target.foreign_keys)
     missing = [ParentNeed(name, fk.name, fk.parent)

@@ -18,7 +18,7 @@ from dbconsole.modes import Mode, Strategy
 from dbconsole.names import is_pattern, split_list, split_where
 from dbconsole.sync.plan import SyncRequest
 from dbconsole.sync.subset import parse_subset
-from dbconsole.sync.subset_reads import SUBSET_MODES
+from dbconsole.sync.subset_reads import SUBSET_MODES, mode_refusal
 from dbconsole.sync.triggers import TriggerPolicy
 
 __all__ = ["build_request", "names_from", "split_filters"]
@@ -49,7 +49,7 @@ def build_request(source: Profile, target: Profile, settings: SyncSettings, *,
     bare_where, where_by_table = split_filters(where, table_names)
     parsed_subsets = tuple(parse_subset(text, settings.subsets) for text in subsets)
     if parsed_subsets and mode not in (None, *SUBSET_MODES):
-        raise UsageError(f"--subset works with --mode upsert only, not {mode}")
+        raise UsageError(mode_refusal(mode))
     return SyncRequest(
         source=source, target=target, tables=table_names, mode=mode, where=bare_where,
         where_by_table=where_by_table, exclude=names_from(exclude), with_parents=with_parents,

@@ -32,7 +32,17 @@ from dbconsole.sync.plan import SyncPlan, TablePlan
 from dbconsole.sync.statements import relation, user_filter
 from dbconsole.sync.subset import Direction, Edge, Key, SubsetRows, SubsetSpec, close_subset, subset_edges
 
-SUBSET_MODES = ("upsert",)  # a subset adds and updates rows; deleting "the rest" needs mirror by keys
+SUBSET_MODES = ("upsert",)  # a subset adds and updates rows (see refuse_modes for why not mirror)
+MIRROR_REFUSAL = ("--subset with --mode mirror: limited to the subset's keys, which are all read from the source, "
+                  "a mirror finds nothing to delete and is an upsert; deleting the target's other rows would "
+                  "reach outside the subset. Use --mode upsert")
+
+
+def mode_refusal(mode: str) -> str:
+    """The one line that refuses a subset with ``mode``."""
+    if mode == "mirror":
+        return MIRROR_REFUSAL
+    return f"--subset works with --mode upsert only, not {mode}"
 
 
 def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables: Sequence[Table]) -> str:
@@ -78,9 +88,16 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
 
 
 def refuse_modes(plan: SyncPlan) -> None:
+    """Upsert only. Why not ``mirror`` "limited to the subset's keys": every key the subset selects
+    comes from the source, so within those keys no target row lacks a source row and a mirror
+    deletes nothing (it is an upsert); a mirror that deleted the target's rows *outside* the keys
+    would delete the rest of each table. What people may mean instead (delete the target's rows
+    that belong to the root on the target but no longer on the source) needs the walk run on the
+    target as well; until then a mode other than upsert is one clear refusal."""
     for table in plan.tables:
         if table.mode not in SUBSET_MODES:
-            raise UsageError(f"--subset works with --mode upsert only, and {table.name} would be synced with "
+            raise UsageError(mode_refusal(table.mode) if table.mode == "mirror" else
+                             f"--subset works with --mode upsert only, and {table.name} would be synced with "
                              f"{table.mode}: use --mode upsert")
 
 

@@ -141,6 +141,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="move both sides' previews up one row, lined up by key"),
     ActionSpec("inspector.copy_key", "ctrl+l", "copy_key", "Copy key", "inspector", priority=True,
                help="copy the key of the highlighted preview row (as a WHERE clause) to the clipboard"),
+    ActionSpec("inspector.subset", "ctrl+s", "subset_row", "Sync this row", "inspector", priority=True,
+               help="copy this row and what it needs: opens the sync wizard with a subset rooted at the "
+                    "highlighted row (its key as the filter)"),
     # Health view
     ActionSpec("health.refresh", "ctrl+r", "refresh", "Refresh now", "health"),
     ActionSpec("health.threshold", "t", "threshold", "Long-query threshold", "health",

@@ -24,7 +24,7 @@ from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.reading import describe_probe, error_line, probe
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.commands import ActionCommands
-from dbconsole.tui.messages import JobFailed, PairChosen, ProfileStatusChanged, SyncStateChanged
+from dbconsole.tui.messages import JobFailed, MigrationsRead, PairChosen, ProfileStatusChanged, SyncStateChanged
 from dbconsole.tui.widgets.browser import BrowserGrid, CompareBrowser
 from dbconsole.tui.widgets.footer import KeysFooter
 from dbconsole.tui.widgets.profiles import ProfileList, ProfilesPane, ProfileStatus, pair_line
@@ -76,6 +76,8 @@ class DbconsoleApp(App[int]):
                                      else tui.get("refresh_interval", DEFAULT_REFRESH_SECONDS))
         self.running_syncs: set[tuple[str, str]] = set()
         self._last_target: str | None = None  # the profile the last sync wrote into
+        # The pair's migration comparison, with the (left, right) it was made for.
+        self.pair_migrations: tuple[tuple[str, str], Any] | None = None
         theme = str(tui.get("theme", "dark"))
         self.theme = THEMES.get(theme, theme if theme in self.available_themes else "textual-dark")
 
@@ -128,7 +130,7 @@ class DbconsoleApp(App[int]):
     def show_profiles(self) -> None:
         if not self.profiles_pane.is_mounted:
             return  # a late status message while the app shuts down
-        self.profiles_pane.show(self.config, self.statuses, self.left, self.right)
+        self.profiles_pane.show(self.config, self.statuses, self.left, self.right, self._pair_comparison())
         self.show_pair_line()
 
     def apply_pair(self) -> None:
@@ -156,6 +158,17 @@ class DbconsoleApp(App[int]):
         status.error = message.error if message.state == "error" else None
         if message.name in self.config.profiles:
             self.show_profiles()
+
+    def on_migrations_read(self, message: MigrationsRead) -> None:
+        """The schema worker read the pair's migration tables: the pane shows them and who is behind."""
+        for name, history in message.histories.items():
+            status = self.statuses.setdefault(name, ProfileStatus())
+            status.migrations = history
+            status.migrations_read = True
+        names = tuple(message.histories)
+        if len(names) == 2:
+            self.pair_migrations = ((names[0], names[1]), message.comparison)
+        self.show_profiles()
 
     def on_pair_chosen(self, message: PairChosen) -> None:
         if message.name not in self.config.profiles:
@@ -225,7 +238,14 @@ class DbconsoleApp(App[int]):
         if not self.browser.is_mounted:
             return
         folded = not self.profiles_pane.display
-        self.browser.show_pair_line(pair_line(self.config, self.statuses, self.left, self.right) if folded else None)
+        self.browser.show_pair_line(pair_line(self.config, self.statuses, self.left, self.right,
+                                              self._pair_comparison()) if folded else None)
+
+    def _pair_comparison(self) -> Any:
+        """The migration comparison of the pair shown now (None: not read, or made for another pair)."""
+        if self.pair_migrations is not None and self.pair_migrations[0] == (self.left, self.right):
+            return self.pair_migrations[1]
+        return None
 
     def action_focus_profiles(self) -> None:
         self.profiles_pane.display = True
@@ -286,8 +306,22 @@ class DbconsoleApp(App[int]):
             return
         info = result.info
         self.post_message(ProfileStatusChanged(name, "connected", version=info.version, read_only=info.read_only))
+        self._read_migrations(profile)
         self.call_from_thread(self.notify, f"{name}: {describe_probe(profile, result)}", title="connected",
                               timeout=5)
+
+    def _read_migrations(self, profile: Any) -> None:
+        """In the test worker: the profile's migration history (one query), so a profile outside
+        the compared pair shows its migration version too. A failure only means nothing shown."""
+        from dbconsole.connect import connect
+        from dbconsole.schema.migrations import read_migrations
+
+        try:
+            with connect(profile, read_only=True, purpose="schema") as conn:
+                history = read_migrations(conn)
+        except Exception:  # noqa: BLE001 - the test itself already succeeded and said so
+            return
+        self.post_message(MigrationsRead({profile.name: history}, None))
 
     def action_health(self) -> None:
         """``h``: the health view of the profile highlighted in the profiles pane."""
@@ -423,19 +457,33 @@ class DbconsoleApp(App[int]):
         source = default_source(left, right) if left and right else "right"
         self.push_screen(Inspector(row, left, right, content=browser.content_of(row.name),
                                    check_content=lambda: browser.check_content([row.name], say_why=True),
-                                   masks={source: masks} if masks else {}))
+                                   masks={source: masks} if masks else {},
+                                   schema_diffs=browser.schema_diffs.get(row.name),
+                                   schema_compared=browser.schema_compared))
 
-    def action_sync(self) -> None:
-        from dbconsole.tui.screens.wizard import SyncWizard
-
+    def _pair_usable(self) -> bool:
         if not (self.left and self.right):
             self.notify("choose two profiles to sync between (l / r in the profiles pane)", severity="warning")
-            return
+            return False
         for name in (self.left, self.right):
             unusable = self.config.profiles[name].unusable
             if unusable:
                 self.notify(f"{name} is unusable: {unusable}", severity="warning")
-                return
+                return False
+        return True
+
+    def open_subset_wizard(self, root: Any, subset: str) -> None:
+        """The inspector's "copy this row and what it needs": the wizard with a subset prefilled."""
+        from dbconsole.tui.screens.inspector_subset import subset_tables
+
+        if not self._pair_usable():
+            return
+        rows = list(self.browser.rows.values())
+        self._push_wizard(subset_tables(rows) or [root], rows, subset=subset)
+
+    def action_sync(self) -> None:
+        if not self._pair_usable():
+            return
         browser = self.browser
         marked = browser.marked_names()
         if not marked:
@@ -444,9 +492,15 @@ class DbconsoleApp(App[int]):
         if not marked:
             self.notify("mark tables with space first", severity="warning")
             return
+        self._push_wizard(marked, list(browser.rows.values()))
+
+    def _push_wizard(self, marked: list[Any], rows: list[Any], *, subset: str = "") -> None:
+        from dbconsole.tui.screens.wizard import SyncWizard
+
+        assert self.left and self.right
         profiles = self.config.profiles
-        wizard = SyncWizard(self.config, profiles[self.left], profiles[self.right], marked,
-                            tables=[r for r in browser.rows.values()])
+        wizard = SyncWizard(self.config, profiles[self.left], profiles[self.right], marked, tables=rows,
+                            subset=subset)
 
         def finished(result: Any) -> None:
             target, self._last_target = self._last_target, None

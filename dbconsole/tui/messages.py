@@ -112,6 +112,16 @@ class SchemaCompared(Message):
         self.differing = dict(differing)
 
 
+class MigrationsRead(Message):
+    """Each compared profile's migration history (read with its schema, once per pair and on
+    ctrl+r, never on the live timer), and which side is behind; posted to the app."""
+
+    def __init__(self, histories: Mapping[str, Any], comparison: Any) -> None:
+        super().__init__()
+        self.histories = dict(histories)  # profile name -> MigrationHistory | None (no migration table)
+        self.comparison = comparison  # MigrationComparison | None
+
+
 class JobFailed(Message):
     """A background job failed; the app shows ``message`` as a notification."""
 
@@ -190,11 +200,30 @@ class DifferingRowsFetched(Message):
 class PlanReady(Message):
     """``plan_sync`` answered (``plan`` is None and ``error`` set when it refused)."""
 
-    def __init__(self, token: int, plan: Any, error: str | None) -> None:
+    def __init__(self, token: int, plan: Any, error: str | None, create: Any = None) -> None:
         super().__init__()
         self.token = token
         self.plan = plan
         self.error = error
+        self.create = create  # the create-missing step's dry run (CreateMissingStep), when ticked
+
+
+class CreateMissingPlanned(Message):
+    """The wizard's dry run (or run) planned create-missing: the DDL it would run (or ran)."""
+
+    def __init__(self, run: int, step: Any) -> None:
+        super().__init__()
+        self.run = run
+        self.step = step  # CreateMissingStep
+
+
+class RunPlanned(Message):
+    """A real run re-planned once create-missing gave the target its new tables."""
+
+    def __init__(self, run: int, plan: Any) -> None:
+        super().__init__()
+        self.run = run
+        self.plan = plan
 
 
 class SyncEvents(Message):

@@ -14,7 +14,9 @@ Once a content diff has run for the table (``c`` in the browser, or ``ctrl+d`` h
 sides show the *differing* rows instead: the keys the diff reported, read on both sides with one
 query per side, one line per key on both sides, the differing cells highlighted, and a summary
 line (``≠ 12 rows: 10 changed, 1 only left, 1 only right``). ``ctrl+d`` switches back to the first
-rows. That part is :mod:`.inspector_content`; the lining up, :mod:`.differing_rows`.
+rows. That part is :mod:`.inspector_content`; the lining up, :mod:`.differing_rows`. Under the
+rows, the table's schema differences (:mod:`.inspector_schema`); ``ctrl+s`` starts a subset sync
+from the highlighted row ("copy this row and what it needs": :mod:`.inspector_subset`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dbconsole.tui.actions import bindings
 from dbconsole.tui.messages import QueryFinished, RowsPreviewed
 from dbconsole.tui.screens.differing_rows import AlignedSide, FetchedSide
 from dbconsole.tui.screens.inspector_content import DifferingRowsView, View, fill_table
+from dbconsole.tui.screens.inspector_schema import SchemaDiffView
 from dbconsole.tui.screens.row_compare import ROW_STYLES, Preview, RowState, compare_previews, where_clause
 from dbconsole.tui.widgets.browser.content import TableContent
 from dbconsole.tui.widgets.browser.rows import TableRow
@@ -44,7 +47,7 @@ from dbconsole.tui.widgets.footer import KeysFooter
 SIDES = ("left", "right")
 
 
-class Inspector(DifferingRowsView, Screen[None]):
+class Inspector(SchemaDiffView, DifferingRowsView, Screen[None]):
     """Rows side by side plus the read-only SQL box; ``escape`` goes back to the browser."""
 
     ACTION_SCOPE = "inspector"
@@ -52,9 +55,12 @@ class Inspector(DifferingRowsView, Screen[None]):
 
     def __init__(self, row: TableRow, left: Profile | None, right: Profile | None, *,
                  content: TableContent | None = None, check_content: Callable[[], int] | None = None,
-                 masks: dict[str, dict[str, str]] | None = None) -> None:
+                 masks: dict[str, dict[str, str]] | None = None, schema_diffs: Any = None,
+                 schema_compared: bool = False) -> None:
         super().__init__()
         self.row = row
+        self.schema_diffs = schema_diffs  # the browser's schema differences of this table (None: none)
+        self.schema_compared = schema_compared
         self.content = content  # the browser's content state of this table (updated by ContentUpdated)
         self.check_content = check_content  # asks the browser's diff worker to check this table
         self.masks = masks or {}  # side -> column -> rule: what the diff compared on the side a sync reads
@@ -81,6 +87,7 @@ class Inspector(DifferingRowsView, Screen[None]):
                     yield Static("", classes="side-error", id=f"error-{side}")
         yield Static("", id="content-note")
         yield Static("", id="compare-note")
+        yield Static("", id="schema-note")
         with Vertical(id="query-box"):
             yield TextArea(f"SELECT * FROM {self.row.name} LIMIT 20", id="sql", soft_wrap=True,
                            show_line_numbers=False, tab_behavior="focus")
@@ -114,6 +121,7 @@ class Inspector(DifferingRowsView, Screen[None]):
             self._preview(side, profile, table)
         self._show_query_title()
         self._show_content()
+        self._show_schema()
         self.query_one("#sql", TextArea).focus()
 
     def on_resize(self) -> None:
@@ -251,6 +259,25 @@ class Inspector(DifferingRowsView, Screen[None]):
         self.copied = text
         self.app.copy_to_clipboard(text)
         self.notify(f"copied: {text}", timeout=3)
+
+    def highlighted_where(self) -> tuple[str, str] | None:
+        """(side, ``WHERE`` text of the highlighted preview row's key), or None (said to the user)."""
+        key = self._key()
+        focused = self.focused
+        side = focused.id.removeprefix("rows-") if isinstance(focused, DataTable) and focused.id and \
+            focused.id.startswith("rows-") else "left" if "left" in self.previews else "right"
+        preview = self.shown_preview(side)
+        table = self.query_one(f"#rows-{side}", DataTable)
+        if not key or preview is None or not 0 <= table.cursor_row < len(preview.rows):
+            self.notify("no keyed row highlighted", severity="warning", timeout=3)
+            return None
+        return side, where_clause(preview.columns, key, preview.rows[table.cursor_row])
+
+    def action_subset_row(self) -> None:
+        """``ctrl+s``: "copy this row and what it needs" (:mod:`.inspector_subset`)."""
+        from dbconsole.tui.screens.inspector_subset import start_subset
+
+        start_subset(self)
 
     # ------------------------------------------------------------------ the SQL box
 

@@ -8,6 +8,10 @@ flood the screen. A read-only target is refused at the first step, before anythi
 dry run that predicts a failure cannot be confirmed; ``escape`` (or ``ctrl+q``) during the run
 asks, then sets the cancel event, and the engine stops at its next block with the checkpoint kept.
 
+With create-missing ticked, the DDL comes first (:mod:`dbconsole.tui.widgets.sync.schema_step`):
+the dry run shows it, the run creates the target's missing tables and then syncs them. A subset
+(options step) syncs root rows and what they need; the dry run counts its rows per table.
+
 Keys: ``enter`` goes on from Direction, Tables and Options, ``space`` toggles, ``escape`` goes
 back, ``ctrl+n`` is Next / Run / Close everywhere (what the button says).
 """
@@ -32,7 +36,8 @@ from dbconsole.names import TableName
 from dbconsole.sync import SyncRequest
 from dbconsole.reading import error_line
 from dbconsole.tui.actions import bindings
-from dbconsole.tui.messages import PlanReady, SyncEvents, SyncFinished, SyncStateChanged
+from dbconsole.tui.messages import (
+    CreateMissingPlanned, PlanReady, RunPlanned, SyncEvents, SyncFinished, SyncStateChanged)
 from dbconsole.tui.widgets.sync import (
     STEPS, ConfirmStep, DirectionStep, OptionsStep, PreviewStep, RunStep, StepId, SummaryStep, TablesStep,
     WizardStep)
@@ -60,7 +65,9 @@ class SyncWizard(Screen[Any]):
     BINDINGS = bindings("wizard")
 
     def __init__(self, config: Config, left: Profile, right: Profile, marked: Sequence[TableName], *,
-                 tables: Sequence[Any] = ()) -> None:
+                 tables: Sequence[Any] = (), create_missing: bool = False, subset: str = "") -> None:
+        """``create_missing`` / ``subset``: the options step starts with them (a marked table only on
+        the source ticks create-missing by itself; the inspector's row starts a subset)."""
         super().__init__()
         self.config = config
         self.left = left
@@ -68,10 +75,13 @@ class SyncWizard(Screen[Any]):
         self.marked = list(marked)
         self.source, self.target = self._default_direction()
         pairs = [(right, left), (left, right)]
+        choose = TablesStep(tables, self.marked, left.name, right.name, source=self.source.name)
+        create_missing = create_missing or any(n in choose.source_only for n in self.marked)
         self.steps: dict[StepId, WizardStep] = {step.step_id: step for step in (
-            DirectionStep(pairs, pairs.index((self.source, self.target))),
-            TablesStep(tables, self.marked, left.name, right.name),
-            OptionsStep(config.sync), PreviewStep(), ConfirmStep(), RunStep(), SummaryStep())}
+            DirectionStep(pairs, pairs.index((self.source, self.target))), choose,
+            OptionsStep(config.sync, create_missing=create_missing, subset=subset), PreviewStep(), ConfirmStep(),
+            RunStep(), SummaryStep())}
+        self.create_step: Any = None  # create-missing's DDL, as the last plan or dry run saw it
         self.step: StepId = "direction"
         self.plan: Any = None
         self.plan_error: str | None = None
@@ -146,6 +156,8 @@ class SyncWizard(Screen[Any]):
     def update_title(self) -> None:
         """The title follows the selection (and the FK parents the plan adds)."""
         count = len(self.plan.tables) if self.plan is not None else len(self.steps_tables.selected())
+        if self.plan is not None and self.create_step is not None and self.step != "run":
+            count += len([t for t in self.create_step.left_out if t in self.create_step.outcome.plan.created_tables])
         self.title = f"Sync {plural(count, 'table')}"
 
     def show_step(self, step: StepId) -> None:
@@ -271,19 +283,24 @@ class SyncWizard(Screen[Any]):
                                "replace to sync it" if self.left_out else "choose at least one table")
             self.options.show_plan_error(self.plan_error)
             return
+        problem = self.options.problem()
+        if problem:
+            self.plan_error = problem
+            self.options.show_plan_error(problem)
+            return
         self.options.show_planning()
         self._plan(self.plan_token, request)
 
     @work(thread=True, group="plan", exclusive=True, exit_on_error=False)
     def _plan(self, token: int, request: SyncRequest) -> None:
         try:
-            from dbconsole.sync.engine import plan_sync
+            from dbconsole.tui.widgets.sync.schema_step import plan_with_create
 
-            plan = plan_sync(request)
+            plan, create = plan_with_create(request)
         except Exception as exc:
             self.post_message(PlanReady(token, None, error_line(exc)))
             return
-        self.post_message(PlanReady(token, plan, None))
+        self.post_message(PlanReady(token, plan, None, create))
 
     def on_plan_ready(self, message: PlanReady) -> None:
         if message.token != self.plan_token:
@@ -299,8 +316,9 @@ class SyncWizard(Screen[Any]):
             self.replan()
             return
         self.plan = plan
+        self.create_step = message.create
         self.update_title()
-        self.options.show_plan(plan, self.left_out)
+        self.options.show_plan(plan, self.left_out, message.create)
         if self.preview_after_plan and self.step == "options":
             self.preview_after_plan = False
             self.show_step("preview")
@@ -362,15 +380,27 @@ class SyncWizard(Screen[Any]):
         throttle = EventThrottle(lambda events: self.post_message(SyncEvents(dry_run, events, run)))
         lower_thread_priority()
         try:
-            from dbconsole.sync.engine import run_sync
+            from dbconsole.tui.widgets.sync.schema_step import run_with_create
 
-            summary = run_sync(request, on_event=throttle, cancel=None if dry_run else self.cancel_event)
+            summary = run_with_create(request, throttle, None if dry_run else self.cancel_event,
+                                      on_create=lambda step: self.post_message(CreateMissingPlanned(run, step)),
+                                      on_plan=lambda plan: self.post_message(RunPlanned(run, plan)))
         except Exception as exc:
             throttle.flush()
             self.post_message(SyncFinished(dry_run, None, error_line(exc), run))
             return
         throttle.flush()
         self.post_message(SyncFinished(dry_run, summary, None, run))
+
+    def on_create_missing_planned(self, message: CreateMissingPlanned) -> None:
+        if message.run == self.engine_calls:
+            self.create_step = message.step
+            self.previewer.show_ddl(message.step)
+
+    def on_run_planned(self, message: RunPlanned) -> None:
+        if message.run == self.engine_calls:
+            self.plan = message.plan  # the new tables are in it now: progress and summary list them
+            self.update_title()
 
     async def on_sync_events(self, message: SyncEvents) -> None:
         if message.run != self.engine_calls:

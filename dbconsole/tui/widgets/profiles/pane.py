@@ -2,13 +2,15 @@
 
 Each profile is one option of two lines: a status dot, the name in the profile's accent colour
 and the side it is compared on; then its read-only lock, its SSH tunnel and the server version
-once connected. The pane never connects by itself: the app owns the statuses and the pair and
-re-renders the pane when they change.
+once connected, and the migration tool and current version once the pair's schemas were read
+(with one line under the list saying which of the two is behind). The pane never connects by
+itself: the app owns the statuses and the pair and re-renders the pane when they change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,6 +40,8 @@ class ProfileStatus:
     version: str | None = None
     error: str | None = None
     read_only: bool | None = None  # as the server enforces it, once connected
+    migrations: Any = None  # MigrationHistory, once read with the schema (None: none found or not read)
+    migrations_read: bool = False  # the schema worker looked (so "no migration table" can be said)
 
 
 def safe_color(color: str | None) -> str | None:
@@ -90,12 +94,44 @@ def profile_prompt(profile: Profile, status: ProfileStatus, side: str | None) ->
     if profile.ssh is not None:
         details.append(f" · {TUNNEL} ssh tunnel")
     line.append_text(details)
+    if status.migrations is not None:
+        line.append("\n  ")
+        line.append(migration_words(status.migrations), style="dim")
     return line
 
 
-def pair_line(config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None) -> Text:
+def migration_words(history: Any) -> str:
+    """``prisma 20240301_add_alerts`` (the tool and where the database is), short for the pane."""
+    if history.error:
+        return f"{history.tool}: unreadable"
+    return f"{history.tool} {history.current or '(none applied)'}"
+
+
+def behind_line(comparison: Any, left: str | None, right: str | None) -> Text:
+    """Which of the compared profiles is behind, in the words people use: "local is 2 migrations
+    behind server". Tools that keep only the head (alembic) cannot say; the sentence says so."""
+    text = Text(no_wrap=False)
+    if comparison is None:
+        return text
+    if comparison.behind in ("left", "right"):
+        behind, ahead = (left, right) if comparison.behind == "left" else (right, left)
+        missing = comparison.missing_left if comparison.behind == "left" else comparison.missing_right
+        if missing:
+            noun = "migration" if len(missing) == 1 else "migrations"
+            text.append(f"{behind} is {len(missing)} {noun} behind {ahead}", style="yellow")
+        else:
+            text.append(f"{behind} is behind {ahead}", style="yellow")
+        return text
+    style = "red" if comparison.behind == "both" else "green" if comparison.summary.startswith("in step") else "dim"
+    text.append(f"migrations: {comparison.summary}", style=style)
+    return text
+
+
+def pair_line(config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None,
+              migrations: Any = None) -> Text:
     """The compared profiles in one line (``L ● local pg 15 ⇄ R ● server 🔒 ⇄ssh pg 15``), for a
-    terminal too narrow for the profiles pane; F2 opens the pane."""
+    terminal too narrow for the profiles pane; F2 opens the pane. ``migrations``: the pair's
+    MigrationComparison; when one side is behind, the line says so in a few words."""
     line = Text(no_wrap=True, overflow="ellipsis")
     for side, name in (("L", left), ("R", right)):
         if side == "R":
@@ -120,6 +156,11 @@ def pair_line(config: Config, statuses: dict[str, ProfileStatus], left: str | No
             line.append(" unreachable", style="red")
         elif status.version:
             line.append(f" {short_version(status.version)}", style="dim")
+    if migrations is not None and migrations.behind in ("left", "right"):
+        behind = left if migrations.behind == "left" else right
+        missing = migrations.missing_left if migrations.behind == "left" else migrations.missing_right
+        count = f" {len(missing)}" if missing else ""
+        line.append(f"   {behind}{count} migration{'s' if len(missing) != 1 else ''} behind", style="yellow")
     line.append("   F2 profiles", style="dim")
     return line
 
@@ -156,6 +197,7 @@ class ProfilesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield ProfileList(id="profile-list")
+        yield Static("", id="pair-migrations")
         yield Static("", id="profile-detail")
 
     def on_mount(self) -> None:
@@ -165,11 +207,16 @@ class ProfilesPane(Vertical):
     def selected_name(self) -> str | None:
         return self.query_one(ProfileList).selected_name
 
-    def show(self, config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None) -> None:
-        """Render every profile; keeps the highlighted one where it was."""
+    def show(self, config: Config, statuses: dict[str, ProfileStatus], left: str | None, right: str | None,
+             migrations: Any = None) -> None:
+        """Render every profile; keeps the highlighted one where it was. ``migrations``: the pair's
+        MigrationComparison, when the schema worker read one."""
         found = self.query(ProfileList)
         if not found:
             return  # shutting down: the list is already gone
+        line = self.query_one("#pair-migrations", Static)
+        line.update(behind_line(migrations, left, right))
+        line.display = migrations is not None
         plist = found.first()
         keep = plist.selected_name
         plist.clear_options()
@@ -208,6 +255,13 @@ class ProfilesPane(Vertical):
             text.append(f"\nvia ssh {user}{ssh.host}{port}", style="dim")
         if profile.origin != "file":
             text.append(f"\nfrom ${profile.origin.split(':', 1)[-1]}", style="dim italic")
+        history = status.migrations
+        if history is not None:
+            count = f" ({len(history.applied)} applied)" if history.applied is not None else " (only the head is kept)"
+            text.append(f"\nmigrations: {history.tool} at {history.current or '-'}{count}"
+                        if not history.error else f"\nmigrations: {history.tool}: {history.error}", style="dim")
+        elif status.migrations_read:
+            text.append("\nmigrations: no migration table found", style="dim")
         if profile.unusable:
             text.append(f"\nunusable: {profile.unusable}; never connected until that is fixed", style="red")
         elif status.error:

@@ -2,7 +2,8 @@
 
 FK parents the plan needs are ticked by default (until the user unticks them), so the common
 case of a child table whose parents are behind does not fail later. Each mode is explained in
-one line; the plan shows every table's mode, rows, key and ``where``.
+one line; the plan shows every table's mode, rows, key and ``where``. The create-missing and
+subset fields are :mod:`.more_options`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dbconsole.jobs import JOBS_HELP, JobsSetting, parse_jobs
 from dbconsole.modes import DEFAULT_MODE, DEFAULT_STRATEGY, STRATEGIES, SYNC_MODES, Mode, Strategy
 from dbconsole.tui.widgets.sync import columns as grid_columns
 from dbconsole.tui.widgets.sync.columns import GridColumn
+from dbconsole.tui.widgets.sync import more_options
 from dbconsole.tui.widgets.sync.step import WizardStep
 from dbconsole.tui.widgets.sync.toggles import ModeSelect, TickBox
 from dbconsole.tui.widgets.sync.wording import MODE_HELP, console_wording, plural
@@ -33,7 +35,7 @@ PLAN_COLUMNS = (
     GridColumn("batch", "batch", 8, priority=20, right=True),
     GridColumn("masks", "masks", 16, priority=10),
 )
-FIELDS = ("opt-mode", "opt-strategy", "opt-where", "opt-batch", "opt-jobs", "opt-parents")
+FIELDS = ("opt-mode", "opt-strategy", "opt-where", "opt-batch", "opt-jobs", "opt-parents", *more_options.MORE_FIELDS)
 STRATEGY_HELP: dict[Strategy, str] = {
     "auto": "per table: diff when the target already holds most rows",
     "diff": "read only the rows whose checksums differ",
@@ -45,10 +47,12 @@ class OptionsStep(WizardStep):
     step_id = "options"
     title = "Options"
 
-    def __init__(self, settings: SyncSettings) -> None:
+    def __init__(self, settings: SyncSettings, *, create_missing: bool = False, subset: str = "") -> None:
         super().__init__()
         self.settings = settings
         self.parents_touched = False  # the user ticked or unticked FK parents: never overridden
+        self.create_touched = False  # likewise for create-missing
+        self.initial_create, self.initial_subset = create_missing, subset
 
     def compose(self) -> ComposeResult:
         config_mode = self.settings.mode or DEFAULT_MODE
@@ -71,6 +75,8 @@ class OptionsStep(WizardStep):
                         id="opt-jobs", compact=True, restrict=r"[0-9]*|a(u(t(o)?)?)?")
             yield Label("  FK parents", id="label-opt-parents")
             yield TickBox("also sync parent tables the selection needs", False, id="opt-parents", compact=True)
+            yield from more_options.more_fields(self.settings.subsets, create_missing=self.initial_create,
+                                                subset=self.initial_subset)
         yield Static("", id="mode-help", classes="step-note")
         yield Static("", id="plan-status", classes="step-intro")
         yield DataTable(id="plan-table", zebra_stripes=True, cursor_type="row", classes="step-list")
@@ -79,6 +85,8 @@ class OptionsStep(WizardStep):
         self._explain_mode()
 
     def enter(self) -> None:
+        if self.wizard.steps_tables.needs_create() and not self.create_touched:
+            more_options.tick_create_missing(self)  # a chosen table is only on the source
         self.query_one(ModeSelect).focus()
         self.wizard.replan()
 
@@ -113,19 +121,32 @@ class OptionsStep(WizardStep):
         where = self.query_one("#opt-where", Input).value.strip() or None
         batch = self.query_one("#opt-batch", Input).value.strip()
         return {"mode": self.mode(), "strategy": self.strategy(), "where": where, "with_parents": self.with_parents(),
-                "batch_size": int(batch) if batch.isdigit() and int(batch) > 0 else None, "jobs": self.jobs()}
+                "batch_size": int(batch) if batch.isdigit() and int(batch) > 0 else None, "jobs": self.jobs(),
+                **more_options.more_contribute(self, self.settings.subsets)}
 
     def jobs(self) -> JobsSetting | None:
         """The jobs typed (None: from the config); a value out of range counts as not typed."""
         return parse_jobs(self.query_one("#opt-jobs", Input).value.strip() or None)
 
+    def problem(self) -> str | None:
+        """What the fields say is wrong before anything is planned (a bad subset, say)."""
+        new = self.wizard.steps_tables.created(self.wizard.request())
+        if new and not more_options.create_missing_ticked(self):
+            return (f"{', '.join(new)} exists only on {self.wizard.source.name}: tick Create (create-missing) to "
+                    f"create it on {self.wizard.target.name} first, or untick it on the Tables step")
+        return more_options.subset_problem(more_options.subset_text(self), self.settings.subsets, self.mode(),
+                                           self.settings.mode or DEFAULT_MODE)
+
     @on(Select.Changed, "#opt-mode")
     @on(Select.Changed, "#opt-strategy")
-    @on(Checkbox.Changed, "#opt-parents")
-    @on(Input.Changed, "#opt-where, #opt-batch")
+    @on(Checkbox.Changed, "#opt-parents, #opt-create")
+    @on(Input.Changed, "#opt-where, #opt-batch, #opt-subset")
     def _changed(self, event: Any) -> None:
         if isinstance(event, Checkbox.Changed):
-            self.parents_touched = True
+            if event.checkbox.id == "opt-create":
+                self.create_touched = True
+            else:
+                self.parents_touched = True
         self._explain_mode()
         if self.wizard.step == "options":
             self.wizard.replan()
@@ -163,7 +184,7 @@ class OptionsStep(WizardStep):
         self.query_one("#plan-status", Static).update(Text(console_wording(message), style="red"))
         self.query_one("#plan-table", DataTable).clear(columns=True)
 
-    def show_plan(self, plan: Any, left_out: list[str]) -> None:
+    def show_plan(self, plan: Any, left_out: list[str], create: Any = None) -> None:
         text = Text()
         text.append(f"{plural(len(plan.tables), 'table')} in FK order, parents first.", style="green")
         if plan.missing_parents:
@@ -180,7 +201,11 @@ class OptionsStep(WizardStep):
         for name, reason in plan.skipped:
             text.append(f"\nskipped {name}: {console_wording(reason)}", style="dim")
         for warning in plan.warnings:
-            text.append(f"\n{console_wording(warning)}", style="dim")
+            if not more_options.added_by_create(warning, create):
+                text.append(f"\n{console_wording(warning)}", style="dim")
+        if create is not None:
+            text.append_text(more_options.create_summary(create, self.wizard.target.name))
+        text.append_text(more_options.subset_summary(plan.request))
         self.query_one("#plan-status", Static).update(text)
         grid = self.query_one("#plan-table", DataTable)
         names = [str(t.name) for t in plan.tables]

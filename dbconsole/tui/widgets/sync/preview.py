@@ -33,6 +33,10 @@ PREVIEW_COLUMNS = (
     GridColumn("time", "time", 7, priority=10, right=True),
 )
 
+# With a subset, the rows a table would read are the subset's rows of that table.
+SUBSET_COLUMNS = tuple(GridColumn("read", "in subset", 10, priority=95, right=True) if c.key == "read" else c
+                       for c in PREVIEW_COLUMNS)
+
 
 def rows_read(summary: Any) -> int:
     """Rows the real run would read from the source (only the differing ones for a diff)."""
@@ -62,6 +66,7 @@ class PreviewStep(WizardStep):
         self.error: str | None = None
         self.kept: list[GridColumn] = []
         self.name_width = grid_columns.NAME_MIN
+        self.ddl_statements: list[str] = []
 
     @property
     def failures(self) -> list[Notice]:
@@ -74,13 +79,32 @@ class PreviewStep(WizardStep):
     def compose(self) -> ComposeResult:
         yield Static("", id="preview-status", classes="step-intro")
         yield DataTable(id="preview-table", zebra_stripes=True, cursor_type="row", classes="step-list")
+        yield Static("", id="preview-ddl", classes="step-note")
+
+    def show_ddl(self, step: Any) -> None:
+        """create-missing's DDL, as it would run on the target (:mod:`.more_options`)."""
+        from dbconsole.tui.widgets.sync.more_options import ddl_text
+
+        self.ddl_statements = list(step.statements)
+        box = self.query_one("#preview-ddl", Static)
+        box.update(ddl_text(step))
+        box.display = True
+        grid = self.query_one("#preview-table", DataTable)
+        for name in step.outcome.plan.created_tables:
+            if name in step.left_out:  # a dry run: the table exists only once the DDL runs
+                grid.add_row(*grid_columns.row(self.kept, str(name), self.name_width,
+                                               {"inserted": "new table", "read": "all rows"}))
 
     def enter(self) -> None:
         self.reset()
         plan = self.wizard.plan
         names = [str(t.name) for t in plan.tables] if plan is not None else []
         grid = self.query_one("#preview-table", DataTable)
-        self.kept, self.name_width = grid_columns.setup(grid, PREVIEW_COLUMNS, names, self.app.size.width - 6)
+        columns = SUBSET_COLUMNS if self.wizard.request().subsets else PREVIEW_COLUMNS
+        self.kept, self.name_width = grid_columns.setup(grid, columns, names, self.app.size.width - 6)
+        ddl = self.query_one("#preview-ddl", Static)
+        ddl.update("")
+        ddl.display = False
         self.query_one("#preview-status", Static).update(
             Text("dry run: reading both sides, writing nothing…", style="yellow"))
         grid.focus()
@@ -107,15 +131,19 @@ class PreviewStep(WizardStep):
             status.update(Text(f"dry run failed: {self.error}", style="red"))
             return
         self.done = True
-        if not self.results and summary.tables:
+        if summary is not None and not self.results and summary.tables:
             for done in summary.tables:
                 self.add_result(done)
         status.update(self.headline(summary))
 
     def headline(self, summary: Any) -> Text:
-        text = Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written; "
-                    f"{describe_counts(summary.counts, dry_run=True)}; "
-                    f"{rows_read(summary):,} rows would cross the network.", style="green")
+        if summary is None:  # create-missing only: the new tables' rows are counted once they exist
+            text = Text("dry run done: nothing was written; every chosen table is new on the target, so its "
+                        "rows are copied once the DDL below has run.", style="green")
+        else:
+            text = Text(f"dry run done in {format_duration(summary.seconds)}: nothing was written; "
+                        f"{describe_counts(summary.counts, dry_run=True)}; "
+                        f"{rows_read(summary):,} rows would cross the network.", style="green")
         for note in self.notes:
             where = f"{note.table}: " if note.table else ""
             if note.fails:
