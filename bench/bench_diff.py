@@ -187,7 +187,7 @@ def main() -> int:
         for name, seconds, ratio, note in report:
             print(f"{name:<58} {seconds:>7.2f}  {ratio:>6.3f}x  {note}")
         print("peak RSS of the diff process: " + "; ".join(rss) + " (goal: < 150 MB, flat)")
-        if not use_reladiff:
+        if not use_reladiff and not args.no_reladiff:
             print("reladiff: not installed here (pip install reladiff psycopg2-binary), so not measured")
     finally:
         bench.stop()
