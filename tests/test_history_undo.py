@@ -268,3 +268,28 @@ def kill_command_rest(config: Path) -> list[str]:
     from tests.test_sync_resume import sync_command
 
     return sync_command(config)
+
+
+def test_a_jobs_run_with_split_tables_is_recorded_and_undone_exactly(dbs, tmp_path, capsys):
+    """Key ranges written side by side keep their pre-images and add up their counts in history."""
+    config = write_config(tmp_path, dbs, extra={"sync": {"split_rows": 200}})
+    drift_server(dbs)
+    on_local(dbs, "DELETE FROM public.price_history WHERE trade_date IN "
+                  "(SELECT DISTINCT trade_date FROM public.price_history ORDER BY 1 DESC LIMIT 2)")
+    before = checksums(dbs, UPSERT_TABLES)
+    code, out, err = run_cli(capsys, "--config", str(config), "sync", "--from", "server_direct", "--to", "local",
+                             "--yes", "--json", "--tables", "price_history", "--with-parents", "--strategy", "copy",
+                             "--jobs", "4", "--batch-size", "100")
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert any(e["event"] == "notice" and e.get("kind") == "split" and e["table"] == "public.price_history"
+               for e in events)
+    done = {e["table"]: e for e in events if e["event"] == "table_done"}
+    assert done["public.price_history"]["inserted"] > 0 and done["public.price_history"]["updated"] > 0
+    [run] = history(capsys, config)
+    recorded = {t["table"]: t for t in run["tables"]}
+    for kind in ("inserted", "updated", "unchanged"):
+        assert recorded["public.price_history"][kind] == done["public.price_history"][kind], kind
+    code, _, err = undo(capsys, config, run["run"])
+    assert code == 0, err
+    assert checksums(dbs, UPSERT_TABLES) == before

@@ -206,6 +206,12 @@ class RunJournal:
              max(counts.unchanged - base.unchanged, 0), max(counts.deleted - base.deleted, 0), strategy, finished,
              self.run_id, entry.position))
 
+    def add(self, ctx: RunContext, plan: TablePlan, delta: RowCounts) -> None:
+        """One key range's batch, added (not set): a split table's ranges commit side by side."""
+        ctx.execute(ctx.target, sql.SQL("""UPDATE {} SET inserted = inserted + %s, updated = updated + %s,
+            unchanged = unchanged + %s, deleted = deleted + %s WHERE run_id = %s AND position = %s""").format(RUN_TABLE),
+            (delta.inserted, delta.updated, delta.unchanged, delta.deleted, self.run_id, self.entry(plan).position))
+
     def keep(self, ctx: RunContext, statement: sql.Composable) -> None:
         ctx.execute(ctx.target, statement)
 
@@ -267,6 +273,13 @@ def table_started(ctx: RunContext, plan: TablePlan, resumed: RowCounts) -> None:
     journal = _journal(ctx)
     if journal is not None and journal.entry(plan).baseline is None:
         journal.entry(plan).baseline = resumed
+
+
+def add(ctx: RunContext, plan: TablePlan, delta: RowCounts) -> None:
+    """A key range's committed batch added to the table's counts (inside the batch's transaction)."""
+    journal = _journal(ctx)
+    if journal is not None:
+        journal.add(ctx, plan, delta)
 
 
 def record(ctx: RunContext, plan: TablePlan, counts: RowCounts, *, strategy: str = "copy",

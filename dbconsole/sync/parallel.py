@@ -35,7 +35,7 @@ import psycopg
 
 from dbconsole.errors import Cancelled
 from dbconsole.names import TableName
-from dbconsole.sync import state
+from dbconsole.sync import journal, state
 from dbconsole.sync import statements as q
 from dbconsole.sync.by_diff import diff_table, strategy_for
 from dbconsole.sync.context import RunContext, Runner
@@ -256,6 +256,8 @@ class ParallelRun:
     def _split_units(self, table: TablePlan, ranges: list[KeyRange]) -> list[Unit]:
         split = SplitTable(table, {r.number: r for r in ranges})
         split.resumed_rows = split.rows = sum(r.rows_done for r in ranges)
+        # What an earlier run's ranges committed is that run's history, not this one's.
+        journal.table_started(self.ctx, table, RowCounts.sum(r.counts for r in ranges))
         self.splits[str(table.name)] = split
         open_ranges = [r for r in ranges if not r.done]
         self.ctx.emit(TableStart(str(table.name), table.mode, table.source.estimated_rows,

@@ -21,10 +21,12 @@ from psycopg import sql
 
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
-from dbconsole.sync.copying import apply_stage, copy_batch, upper_bound
+from dbconsole.sync import journal, undo
+from dbconsole.sync.copying import copy_rows_in, upper_bound
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.plan import TablePlan
 from dbconsole.sync.range_state import KeyRange, save_range
+from dbconsole.sync.readahead import BatchReader
 
 MAX_RANGES = 64  # per table: each boundary is one index walk, each range one more checkpoint row
 
@@ -99,6 +101,10 @@ def write_range(ctx: RunContext, plan: TablePlan, key_range: KeyRange,
                 on_batch: Callable[[int], None]) -> KeyRange:
     """Copy one range batch after batch, each committed with the range's checkpoint.
 
+    The source is read a batch ahead (:class:`~.readahead.BatchReader`, as a whole table is);
+    each batch keeps undo's pre-images (:func:`.undo.apply_batch`) and adds its counts to the
+    run's history row (:func:`.journal.add`) in the batch's own transaction, so a kill leaves
+    the range's checkpoint, its undo store and the history in step.
     ``on_batch(rows)`` is told every committed batch (the table's progress adds up its ranges).
     Returns the range as finally committed (``done``).
     """
@@ -107,24 +113,21 @@ def write_range(ctx: RunContext, plan: TablePlan, key_range: KeyRange,
     key_range = replace(key_range, fast_path=fast_path_still_holds(ctx, plan, key_range))
     stage = None if key_range.fast_path else ctx.create_stage(plan)
     row_filter = range_filter(plan, key_range.upper)
-    size = plan.batch_size
-    lower = key_range.resume_from
-    upper = upper_bound(ctx, plan, row_filter, lower, size)
-    while True:
-        ctx.check_cancel()
-        following: list[list[str] | None] = []
-        with ctx.target.transaction():
-            into = stage or plan.target.qualified.ident
-            rows = copy_batch(ctx, plan, row_filter, lower, upper, into, meanwhile=lambda: following.append(
-                upper_bound(ctx, plan, row_filter, upper, size) if upper is not None else None))
-            inserted, updated = apply_stage(ctx, plan, stage) if stage else (rows, 0)
-            key_range = replace(key_range, last_key=upper, rows_done=key_range.rows_done + rows, done=upper is None,
-                                counts=key_range.counts + RowCounts.of_batch(rows, inserted, updated))
-            save_range(ctx.target, plan.name, ctx.source_id, key_range)
-        on_batch(rows)
-        if upper is None:
-            break
-        lower, upper = upper, following[0]
+    with BatchReader(ctx, plan, row_filter, key_range.resume_from, plan.batch_size) as reader:
+        for batch in reader:
+            ctx.check_cancel()
+            with ctx.target.transaction():
+                into = stage or plan.target.qualified.ident
+                rows = copy_rows_in(ctx, plan, into, reader.rows(batch))
+                # The batch's keys end at the range's end, not the table's.
+                batch_end = batch.upper if batch.upper is not None else key_range.upper
+                inserted, updated = undo.apply_batch(ctx, plan, stage, rows, batch.lower, batch_end)
+                delta = RowCounts.of_batch(rows, inserted, updated)
+                key_range = replace(key_range, last_key=batch.upper, rows_done=key_range.rows_done + rows,
+                                    done=batch.upper is None, counts=key_range.counts + delta)
+                save_range(ctx.target, plan.name, ctx.source_id, key_range)
+                journal.add(ctx, plan, delta)
+            on_batch(rows)
     if stage is not None:
         ctx.drop_stage(stage)
     return key_range
