@@ -27,6 +27,7 @@ from dbconsole.sync.confirm import confirmation_reason
 from dbconsole.sync.engine import SyncSummary, refuse_read_only_target, run_sync
 from dbconsole.sync.event_lines import json_line
 from dbconsole.sync.events import Done, SyncEvent, TableStart
+from dbconsole.jobs import JOBS_HELP, parse_jobs
 from dbconsole.sync.requests import build_request
 from dbconsole.sync.triggers import TriggerPolicy
 
@@ -41,7 +42,8 @@ class DbconsoleSyncOperator(BaseOperator):
     its ``[sync]`` rules (masks, per-table modes, retries, subsets) apply as they do for the CLI.
     Options mirror the CLI's: ``tables`` / ``exclude`` (a list or ``"a,b"``, globs allowed),
     ``mode``, ``strategy``, ``where`` (``["users:id < 1000"]``), ``subsets``, ``with_parents``,
-    ``batch_size``, ``dry_run``, ``triggers``, ``refresh_matviews``. ``tables``, ``exclude``,
+    ``batch_size``, ``dry_run``, ``triggers``, ``refresh_matviews``, ``jobs`` (workers inside the
+    task, one snapshot: ``--jobs``; a number or ``"auto"``). ``tables``, ``exclude``,
     ``where``, ``subsets`` and ``config_path`` are templated.
 
     A sync that needs confirmation (mode replace or mirror, or a target that is not a local
@@ -63,7 +65,7 @@ class DbconsoleSyncOperator(BaseOperator):
                  mode: Mode | None = None, strategy: Strategy | None = None, where: Sequence[str] = (),
                  subsets: Sequence[str] = (), with_parents: bool = False, batch_size: int | None = None,
                  dry_run: bool = False, triggers: TriggerPolicy | None = None, refresh_matviews: bool = False,
-                 confirm_target: str | None = None, **kwargs: Any) -> None:
+                 confirm_target: str | None = None, jobs: int | str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for end, profile, conn_id in (("source", source, source_conn_id), ("target", target, target_conn_id)):
             if (profile is None) == (conn_id is None):
@@ -80,6 +82,9 @@ class DbconsoleSyncOperator(BaseOperator):
         self.with_parents, self.batch_size, self.dry_run = with_parents, batch_size, dry_run
         self.triggers, self.refresh_matviews = triggers, refresh_matviews
         self.confirm_target = confirm_target
+        self.jobs = parse_jobs(jobs) if jobs is not None else None
+        if jobs is not None and self.jobs is None:
+            raise ValueError(f"{self.task_id}: jobs must be {JOBS_HELP}")
         self._cancel = threading.Event()
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -108,7 +113,7 @@ class DbconsoleSyncOperator(BaseOperator):
             source, target, settings_of(config), tables=self.tables, exclude=self.exclude, mode=self.mode,
             strategy=self.strategy, where=self.where, subsets=self.subsets, with_parents=self.with_parents,
             batch_size=self.batch_size, dry_run=self.dry_run, triggers=self.triggers,
-            refresh_matviews=self.refresh_matviews)
+            refresh_matviews=self.refresh_matviews, jobs=self.jobs)
         reason = confirmation_reason(request)
         if reason and self.confirm_target != target.name:
             raise AirflowFailException(f"this sync needs confirm_target={target.name!r} ({reason}); nothing was written")

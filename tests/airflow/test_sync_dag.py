@@ -108,7 +108,7 @@ def test_the_operator_reads_both_ends_from_airflow_connections(
         with DAG("dbconsole_connections") as dag:
             DbconsoleSyncOperator(task_id="users", source_conn_id="prod_pg_{suffix.lower()}",
                                   target_conn_id="dev_pg_{suffix.lower()}", tables="users,stocks",
-                                  where=["users:id <= 150"])
+                                  where=["users:id <= 150"], jobs=2)
     """)
     run = module.dag.test()
 
@@ -117,6 +117,7 @@ def test_the_operator_reads_both_ends_from_airflow_connections(
     assert summary["source"] == f"prod_pg_{suffix.lower()}"
     logged = capfd.readouterr()
     assert '"event": "done"' in logged.out
+    assert "2 workers reading one source snapshot" in logged.out  # jobs= reaches the engine
     for secret in (server.password, local.password):
         assert secret not in logged.out and secret not in logged.err
     assert {t["table"] for t in summary["per_table"]} == {"public.users", "public.stocks"}
