@@ -129,7 +129,7 @@ def test_usage_errors_are_one_line(dbs, third_db, tmp_path, capsys):
 
 
 def test_a_target_stopped_mid_run_leaves_the_other_complete_and_resumes(dbs, third_db, third, tmp_path):
-    """The third cluster is shut down (immediate) after a few committed batches of price_history:
+    """The third cluster is shut down (fast) after a few committed batches of price_history:
     the local target completes; the third's run fails; restarted, it resumes and completes."""
     config = load(config_with_third(tmp_path, dbs, third_db))
     settings = dataclasses.replace(config.sync, retries=0)
@@ -149,7 +149,10 @@ def test_a_target_stopped_mid_run_leaves_the_other_complete_and_resumes(dbs, thi
             batches["n"] += 1
             if batches["n"] == 3 and not stopped.is_set():
                 stopped.set()
-                third.stop(mode="immediate")
+                # "fast": sessions cut mid-batch, but commits kept. An immediate stop may also lose the
+                # last few asynchronous commits (the target runs synchronous_commit=off, batch and
+                # checkpoint together), which would leave nothing to resume and prove nothing here.
+                third.stop(mode="fast")
 
     results = {r.target: r for r in run_to_targets([request("local"), request("third")], on_event).results}
     assert stopped.is_set()

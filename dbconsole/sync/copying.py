@@ -58,7 +58,7 @@ def copy_batch(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | No
     copy_out = q.copy_out(q.source_select(plan, row_filter, lower, upper), plan.copy_format)
     with ctx.target.cursor() as tgt:
         with tgt.copy(q.copy_in(plan, into), writer=_BoundedQueuedWriter(tgt)) as sink:
-            with _source_chunks(ctx, copy_out) as chunks:
+            with source_chunks(ctx, copy_out) as chunks:
                 for chunk in chunks:
                     sink.write(chunk)
         return max(tgt.rowcount, 0)
@@ -74,17 +74,19 @@ def copy_rows_in(ctx: RunContext, plan: TablePlan, into: sql.Composable, rows: I
 
 
 @contextlib.contextmanager
-def _source_chunks(ctx: RunContext, copy_out: sql.Composable) -> Iterator[Iterator[Any]]:
+def source_chunks(ctx: RunContext, copy_out: sql.Composable, cancel: Any = None) -> Iterator[Iterator[Any]]:
     """The batch's COPY data: read by this run, or, in ``sync --to A,B``, by the one shared read
-    that feeds every target reading the same batch (:mod:`.fanout`)."""
+    that feeds every target reading the same batch (:mod:`.fanout`). ``cancel`` (default: the
+    run's) is what stops the read: a read-ahead thread passes its own."""
+    cancel = ctx.cancel if cancel is None else cancel
     shared = fanout.current()
     if shared is not None:
-        with shared.chunks(copy_out.as_string(ctx.source), copy_out, ctx.cancel, ctx.watchdog.beat) as chunks:
+        with shared.chunks(copy_out.as_string(ctx.source), copy_out, cancel, ctx.watchdog.beat) as chunks:
             if chunks is not None:
                 yield chunks
                 return
     with ctx.source.cursor() as src, src.copy(copy_out):
-        yield copy_out_chunks(ctx.source, cancel=ctx.cancel, on_data=ctx.watchdog.beat)
+        yield copy_out_chunks(ctx.source, cancel=cancel, on_data=ctx.watchdog.beat)
 
 
 def apply_stage(ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:

@@ -223,6 +223,17 @@ def _offer(seat: _Subscriber, item: Any) -> None:
             continue
 
 
+def this_threads_seat() -> Any:
+    """The calling thread's place in the shared reads (None outside ``sync --to A,B``), for a
+    helper thread of the same target run (its read-ahead) to take with :func:`take_seat`."""
+    return getattr(_local, "shared", None)
+
+
+def take_seat(seat: Any) -> None:
+    """Read on this thread for the target run whose :func:`this_threads_seat` this is."""
+    _local.shared = seat
+
+
 def current() -> SharedReads | None:
     """The shared reads of the calling target's run, or None for an ordinary single-target run."""
     shared = getattr(_local, "shared", None)

@@ -28,11 +28,11 @@ from typing import Any
 from psycopg import sql
 
 from dbconsole.errors import Cancelled
+from dbconsole.sync import fanout
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
-from dbconsole.sync.copying import upper_bound
+from dbconsole.sync.copying import source_chunks, upper_bound
 from dbconsole.sync.plan import TablePlan
-from dbconsole.sync.pump import copy_out_chunks
 
 READ_AHEAD_CHUNKS = 64  # per batch queue, ~128 KiB each: ~8 MiB, ~0.8 s of an 80 Mbit/s link
 POLL_SECONDS = 0.25
@@ -70,6 +70,7 @@ class BatchReader:
         self._quit = threading.Event()
         self._stopped = _Stopped(self._quit, ctx.cancel)
         self._failure: BaseException | None = None
+        self._seat = fanout.this_threads_seat()
         self._thread = threading.Thread(target=self._read, name=f"dbconsole read-ahead {plan.name}", daemon=True)
 
     def __enter__(self) -> BatchReader:
@@ -110,6 +111,7 @@ class BatchReader:
 
     def _read(self) -> None:
         ctx, plan = self._ctx, self._plan
+        fanout.take_seat(self._seat)  # sync --to A,B: this target's batches meet the others' here
         try:
             lower = self._start_after
             upper = upper_bound(ctx, plan, self._filter, lower, self._size)
@@ -117,8 +119,8 @@ class BatchReader:
                 batch = Batch(lower, upper)
                 self._give(self._batches, batch)
                 select = q.source_select(plan, self._filter, lower, upper)
-                with ctx.source.cursor() as src, src.copy(q.copy_out(select, plan.copy_format)):
-                    for chunk in copy_out_chunks(ctx.source, cancel=self._stopped, on_data=ctx.watchdog.beat):
+                with source_chunks(ctx, q.copy_out(select, plan.copy_format), cancel=self._stopped) as chunks:
+                    for chunk in chunks:
                         self._give(batch.chunks, chunk)
                 self._give(batch.chunks, _END)
                 if upper is None:
