@@ -152,6 +152,7 @@ async def scenes(config_path: Path, out: Path) -> None:
     from dbconsole.config import load_config
     from dbconsole.tui.app import DbconsoleApp
     from dbconsole.tui.screens.health import HealthScreen
+    from dbconsole.tui.screens.history import HistoryScreen
     from dbconsole.tui.screens.inspector import Inspector
     from dbconsole.tui.screens.wizard import SyncWizard
     from dbconsole.tui.widgets.sync import RunProgress
@@ -231,6 +232,17 @@ async def scenes(config_path: Path, out: Path) -> None:
         await shoot(pilot, app, out, "health")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HealthScreen), "the health view to close")
+
+        # the local profile's sync history (the wizard's run above is in it), from which a run is undone
+        app.action_focus_profiles()
+        app.query_one("#profile-list").highlighted = 0
+        await pilot.press("y")
+        history = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, HistoryScreen) else None,
+                                 "history")
+        await wait_for(pilot, lambda: history.reads >= 1 and history.runs, "the runs")
+        await shoot(pilot, app, out, "history")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HistoryScreen), "the history view to close")
         await schema_and_subset_scenes(pilot, app, out)
 
 

@@ -25,6 +25,7 @@ from dbconsole.sync.counts import describe_counts
 from dbconsole.tui.actions import bindings
 from dbconsole.tui.messages import HistoryFailed, HistoryRead, UndoDone, UndoFailed
 from dbconsole.tui.widgets.footer import KeysFooter
+from dbconsole.tui.widgets.sync.wording import plural
 
 COLUMNS = ("run", "started", "source", "mode", "tables", "rows", "outcome", "undo")
 
@@ -150,7 +151,7 @@ class HistoryScreen(Screen[None]):
         self._show_status(None)
 
     def _show_status(self, note: str | None) -> None:
-        line = Text(f"{self.profile.name}: {len(self.runs)} runs, newest first", style="dim")
+        line = Text(f"{self.profile.name}: {plural(len(self.runs), 'run')}, newest first", style="dim")
         if note:
             line.append(f"  ·  {note}", style="dim")
         if self.error:
