@@ -57,7 +57,7 @@ INSERT INTO bench
 SELECT g, 1 + g %% 1000, 'item-' || md5(g::text), (g %% 100000) / 7.0,
        jsonb_build_object('kind', g %% 7, 'tag', 't' || (g %% 13), 'score', g %% 1000),
        timestamptz '2024-01-01' + (g %% 86400) * interval '1 second'
-  FROM generate_series(%(first)s, %(last)s) g
+  FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
 """
 UPSERT_SQL = """
 INSERT INTO bench (id, parent_id, label, amount, attrs, updated_at) VALUES (%s, %s, %s, %s, %s, %s)
