@@ -258,3 +258,28 @@ def test_a_value_that_cannot_convert_makes_the_diff_of_its_table_an_error_line(p
     table = json.loads(out)["tables"][0]
     assert table["status"] == "error" and "key (id)=(84), column placed_at" in table["error"]
     assert "last tuesday" not in table["error"] and "last tuesday" not in err
+
+
+def test_a_sqlite_run_is_in_the_history_and_undo_says_its_rows_were_not_kept(project, capsys):
+    def runs() -> list[dict]:
+        code, out, err = run_cli(capsys, "--config", project["config"], "history", "--profile", "local", "--json")
+        assert code == 0, err
+        return json.loads(out)["runs"]
+
+    with sqlite3.connect(project["path"]) as conn:
+        conn.execute("UPDATE shop_customer SET is_active = 'maybe' WHERE id = 200")
+    code, _, _ = sync(capsys, project, "--tables", "shop_customer")
+    assert code == 1
+    [failed] = runs()
+    assert failed["outcome"] == "failed" and failed["source"] == "lite" and failed["source_host"].startswith("sqlite:")
+    assert failed["tables"][0]["inserted"] == 192 and not failed["tables"][0]["finished"]
+    with sqlite3.connect(project["path"]) as conn:
+        conn.execute("UPDATE shop_customer SET is_active = 1 WHERE id = 200")
+    code, _, err = sync(capsys, project, "--tables", "shop_customer")
+    assert code == 0, err
+    resumed, _ = runs()
+    assert resumed["outcome"] == "ok" and resumed["resumes"] == failed["run"] and resumed["undo"] == "off"
+    assert resumed["tables"][0]["inserted"] == 300 - 192 and resumed["tables"][0]["finished"]  # only its own rows
+    code, _, err = run_cli(capsys, "--config", project["config"], "undo", str(resumed["run"]), "--profile", "local",
+                           "--yes")
+    assert_one_line(code, err, 1, "pre-images")

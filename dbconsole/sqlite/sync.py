@@ -34,7 +34,7 @@ from dbconsole.errors import Cancelled, SyncError, UsageError
 from dbconsole.names import TableName, select_tables
 from dbconsole.sqlite import convert
 from dbconsole.sqlite.source import keyset_select, source_identity, sqlite_session
-from dbconsole.sync import sequences, state
+from dbconsole.sync import journal, sequences, state
 from dbconsole.sync import statements as q
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Done, ErrorEvent, Notice, PlanEvent, PlannedTable, Progress, TableDone, TableStart
@@ -71,6 +71,7 @@ def run_sqlite_sync(request: SyncRequest, on_event: Any = None, cancel: threadin
     began = time.monotonic()
     finished: list[TableDone] = []
     current: list[str | None] = [None]
+    runs: list[journal.RunJournal | None] = [None]  # the run's history row, once registered
     try:
         with sqlite_session(request.source) as source, \
                 connect(request.target, options=TARGET_OPTIONS, purpose="sync target") as target:
@@ -84,21 +85,32 @@ def run_sqlite_sync(request: SyncRequest, on_event: Any = None, cancel: threadin
                                     on_wait=lambda t, pid: emit(Notice(str(t), f"waiting for another sync (pid {pid})",
                                                                        kind="waiting")))
             emit(_plan_event(request, plans))
-            run = _TableWriter(request, source, target, emit, cancel, source_identity(request.source))
+            source_id = source_identity(request.source)
+            if not request.dry_run:
+                # In `dbconsole history` like every run; no pre-images: the writer applies batches
+                # itself, outside the engine's undo hooks, so `undo` says they were not kept.
+                runs[0] = journal.RunJournal.open(target, request, plans, source_id, keep=0)
+            run = _TableWriter(request, source, target, emit, cancel, source_id, runs[0])
             for plan in plans:
                 current[0] = str(plan.name)
                 finished.append(run.write(plan))
+            if runs[0] is not None:
+                runs[0].finish(target)
     except Cancelled:
+        journal.close_journal(request.target, runs[0], "cancelled")
         return _done(emit, SyncSummary, finished, began, request, cancelled=True)
     except (SyncError, UsageError) as exc:
+        journal.close_journal(request.target, runs[0], "failed", exc)
         emit(ErrorEvent(current[0], str(exc)))
         raise
     except psycopg.Error as exc:
         error = SyncError(f"{current[0] + ': ' if current[0] else ''}{describe_pg_error(exc)}", table=current[0])
+        journal.close_journal(request.target, runs[0], "failed", error)
         emit(ErrorEvent(current[0], str(error)))
         raise error from None
     except sqlite3.Error as exc:
         error = SyncError(f"{current[0] + ': ' if current[0] else ''}SQLite: {exc}", table=current[0])
+        journal.close_journal(request.target, runs[0], "failed", error)
         emit(ErrorEvent(current[0], str(error)))
         raise error from None
     return _done(emit, SyncSummary, finished, began, request, cancelled=False)
@@ -190,14 +202,16 @@ class _TableWriter:
     """One table, batch by batch: read by key from SQLite, convert, COPY, apply, checkpoint."""
 
     def __init__(self, request: SyncRequest, source: sqlite3.Connection, target: psycopg.Connection[Any],
-                 emit: Any, cancel: threading.Event, source_id: str) -> None:
+                 emit: Any, cancel: threading.Event, source_id: str, run: journal.RunJournal | None) -> None:
         self.request, self.source, self.target = request, source, target
-        self.emit, self.cancel, self.source_id = emit, cancel, source_id
+        self.emit, self.cancel, self.source_id, self.run = emit, cancel, source_id, run
 
     def write(self, plan: TablePlan) -> TableDone:
         assert plan.key is not None
         started_at, began = datetime.now(timezone.utc), time.monotonic()
         point = self._start_point(plan)
+        if self.run is not None and self.run.entry(plan).baseline is None:
+            self.run.entry(plan).baseline = point.counts  # a resumed checkpoint's rows are the earlier run's
         self.emit(TableStart(str(plan.name), plan.mode, plan.source.estimated_rows, resume_rows=point.rows_done))
         stage = None
         if not point.fast_path or self.request.dry_run:
@@ -227,6 +241,8 @@ class _TableWriter:
                         state.clear_checkpoint(self.target, plan.name, self.source_id)
                     else:
                         state.save_checkpoint(self.target, plan.name, self.source_id, point)
+                    if self.run is not None:
+                        self.run.record_on(self.target, plan, point.counts, strategy="copy", finished=last)
                 rows_read += len(rows)
                 elapsed = max(time.monotonic() - began, 1e-6)
                 self.emit(Progress(str(plan.name), point.rows_done, round(rows_read / elapsed, 1),

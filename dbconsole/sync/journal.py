@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
@@ -37,7 +38,7 @@ from dbconsole.sync.state import CHECKPOINT, LOCK_NAMESPACE
 if TYPE_CHECKING:
     from dbconsole.config import Profile
     from dbconsole.sync.context import RunContext, RunLedger
-    from dbconsole.sync.plan import TablePlan
+    from dbconsole.sync.plan import SyncRequest, TablePlan
 
 RUN_LOCK_NAMESPACE = 0x64626332  # "dbc2": a running run holds (namespace, run id)
 DEFAULT_UNDO_KEEP_RUNS = 3
@@ -102,7 +103,10 @@ def store_ident(name: str) -> sql.Identifier:
 
 
 def source_host(profile: Profile) -> str:
-    """Where the source lives, without any secret: ``host:port/db`` and the SSH hop, if any."""
+    """Where the source lives, without any secret: ``host:port/db`` and the SSH hop, if any
+    (a SQLite source: its file)."""
+    if profile.is_sqlite:
+        return profile.url
     try:
         info = psycopg.conninfo.conninfo_to_dict(profile.url)
     except psycopg.Error:
@@ -141,20 +145,24 @@ class RunJournal:
     def register(cls, ctx: RunContext) -> RunJournal:
         """The run's row, a row per table and (unless off) an empty undo store per table, in
         one transaction; older stores are pruned so that exactly ``undo_keep_runs`` stay."""
-        ensure_journal_schema(ctx.target)
-        keep = undo_keep_runs(ctx)
-        request, target = ctx.request, ctx.target
-        modes = ",".join(dict.fromkeys(t.mode for t in ctx.plan.tables)) or (request.mode or "upsert")
+        return cls.open(ctx.target, ctx.request, ctx.plan.tables, ctx.source_id, keep=undo_keep_runs(ctx))
+
+    @classmethod
+    def open(cls, target: psycopg.Connection[Any], request: SyncRequest, tables: Sequence[TablePlan],
+             source_id: str, *, keep: int) -> RunJournal:
+        """:meth:`register` for a writer without a :class:`RunContext` (a SQLite source's)."""
+        ensure_journal_schema(target)
+        modes = ",".join(dict.fromkeys(t.mode for t in tables)) or (request.mode or "upsert")
         with target.transaction(), target.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, 1)", (LOCK_NAMESPACE,))
             mark_interrupted(cur)
             cur.execute(sql.SQL("""INSERT INTO {} (source_name, source_host, source_id, mode, strategy, version, undo)
                 VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""").format(RUN),
-                (request.source.name, source_host(request.source), ctx.source_id, modes,
+                (request.source.name, source_host(request.source), source_id, modes,
                  request.effective_strategy, __version__, "kept" if keep > 0 else "off"))
             run_id = int(cur.fetchone()[0])  # type: ignore[index]
             journal = cls(run_id, keeping=keep > 0)
-            for position, plan in enumerate(ctx.plan.tables):
+            for position, plan in enumerate(tables):
                 columns = undo_sql.kept_columns(plan.target)
                 store_name = f"undo_{run_id}_{position}" if keep > 0 else None
                 store = store_ident(store_name) if store_name else None
@@ -175,7 +183,7 @@ class RunJournal:
                                    AND (mine.schema_name, mine.table_name) = (t.schema_name, t.table_name))
                      ORDER BY r.id DESC LIMIT 1)
                 WHERE id = %(id)s""").format(run=RUN, run_table=RUN_TABLE, checkpoint=CHECKPOINT),
-                {"id": run_id, "source": ctx.source_id})
+                {"id": run_id, "source": source_id})
             prune(cur, keep)
         journal.attach(target)
         return journal
@@ -198,9 +206,18 @@ class RunJournal:
 
     def record(self, ctx: RunContext, plan: TablePlan, counts: RowCounts, *, strategy: str,
                finished: bool = False) -> None:
+        ctx.execute(ctx.target, *self._counts_update(plan, counts, strategy=strategy, finished=finished))
+
+    def record_on(self, target: psycopg.Connection[Any], plan: TablePlan, counts: RowCounts, *, strategy: str,
+                  finished: bool = False) -> None:
+        """:meth:`record` on a bare session (a SQLite source's writer), inside its batch's transaction."""
+        target.execute(*self._counts_update(plan, counts, strategy=strategy, finished=finished))
+
+    def _counts_update(self, plan: TablePlan, counts: RowCounts, *, strategy: str,
+                       finished: bool) -> tuple[sql.Composable, tuple[Any, ...]]:
         entry = self.entry(plan)
         base = entry.baseline or RowCounts()
-        ctx.execute(ctx.target, sql.SQL("""UPDATE {} SET inserted = %s, updated = %s, unchanged = %s, deleted = %s,
+        return (sql.SQL("""UPDATE {} SET inserted = %s, updated = %s, unchanged = %s, deleted = %s,
             strategy = %s, finished = %s WHERE run_id = %s AND position = %s""").format(RUN_TABLE),
             (max(counts.inserted - base.inserted, 0), max(counts.updated - base.updated, 0),
              max(counts.unchanged - base.unchanged, 0), max(counts.deleted - base.deleted, 0), strategy, finished,
@@ -242,7 +259,12 @@ def close_run(profile: Profile, ledger: RunLedger, outcome: Outcome, error: Base
     Best effort: if the target cannot be reached the row stays ``running`` and readers show it
     as interrupted, which is what it is.
     """
-    journal: RunJournal | None = ledger.journal
+    close_journal(profile, ledger.journal, outcome, error)
+
+
+def close_journal(profile: Profile, journal: RunJournal | None, outcome: Outcome,
+                  error: BaseException | None = None) -> None:
+    """:func:`close_run` for a writer without a ledger (a SQLite source's)."""
     if journal is None:
         return
     kind = error_kind(error) if error is not None else None
