@@ -282,4 +282,4 @@ def test_a_sqlite_run_is_in_the_history_and_undo_says_its_rows_were_not_kept(pro
     assert resumed["tables"][0]["inserted"] == 300 - 192 and resumed["tables"][0]["finished"]  # only its own rows
     code, _, err = run_cli(capsys, "--config", project["config"], "undo", str(resumed["run"]), "--profile", "local",
                            "--yes")
-    assert_one_line(code, err, 1, "pre-images")
+    assert_one_line(code, err, 1, "SQLite file", "keep no pre-images")
