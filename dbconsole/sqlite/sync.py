@@ -36,6 +36,7 @@ from dbconsole.sqlite import convert
 from dbconsole.sqlite.source import keyset_select, source_identity, sqlite_session
 from dbconsole.sync import journal, sequences, state
 from dbconsole.sync import statements as q
+from dbconsole.sync.copying import apply_stage_on, count_stage_on
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Done, ErrorEvent, Notice, PlanEvent, PlannedTable, Progress, TableDone, TableStart
 from dbconsole.sync.fk_order import fk_order
@@ -314,19 +315,9 @@ class _TableWriter:
     def _apply(self, plan: TablePlan, stage: sql.Identifier | None, written: int) -> tuple[int, int]:
         if stage is None or not written:
             return written if stage is None else 0, 0
-        with self.target.cursor() as cur:
-            if self.request.dry_run:
-                cur.execute(q.preview_counts(plan, stage))
-                inserted, updated = cur.fetchone()  # type: ignore[misc]
-                return int(inserted), int(updated)
-            cur.execute(q.insert_new(plan, stage))
-            inserted = max(cur.rowcount, 0)
-            update = q.update_changed(plan, stage)
-            updated = 0
-            if update is not None:
-                cur.execute(update)
-                updated = max(cur.rowcount, 0)
-        return inserted, updated
+        if self.request.dry_run:
+            return count_stage_on(self.target, plan, stage)
+        return apply_stage_on(self.target, plan, stage)
 
 
 def _key_of(plan: TablePlan, row: tuple[Any, ...]) -> list[Any]:

@@ -91,7 +91,17 @@ def source_chunks(ctx: RunContext, copy_out: sql.Composable, cancel: Any = None)
 
 def apply_stage(ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
     """Insert the new rows, then update the changed ones; return (inserted, updated)."""
-    with ctx.target.cursor() as cur, probe_by_key(cur):
+    return apply_stage_on(ctx.target, plan, stage)
+
+
+def count_stage(ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
+    """What :func:`apply_stage` would do with the staged rows: (would insert, would update)."""
+    return count_stage_on(ctx.target, plan, stage)
+
+
+def apply_stage_on(target: psycopg.Connection[Any], plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
+    """:func:`apply_stage` on a bare target session (a SQLite source's writer has no RunContext)."""
+    with target.cursor() as cur, probe_by_key(cur):
         cur.execute(q.insert_new(plan, stage))
         inserted = max(cur.rowcount, 0)
         update = q.update_changed(plan, stage)
@@ -102,9 +112,9 @@ def apply_stage(ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tupl
     return inserted, updated
 
 
-def count_stage(ctx: RunContext, plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
-    """What :func:`apply_stage` would do with the staged rows: (would insert, would update)."""
-    with ctx.target.cursor() as cur, probe_by_key(cur):
+def count_stage_on(target: psycopg.Connection[Any], plan: TablePlan, stage: sql.Identifier) -> tuple[int, int]:
+    """:func:`count_stage` on a bare target session."""
+    with target.cursor() as cur, probe_by_key(cur):
         cur.execute(q.preview_counts(plan, stage))
         inserted, updated = cur.fetchone()  # type: ignore[misc]
     return int(inserted), int(updated)

@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Header
 
-from dbconsole.config import Config, load_config, save_config, without_profile
+from dbconsole.config import Config, Profile, load_config, save_config, without_profile
 from dbconsole.connect import tunnels
 from dbconsole.errors import ConfigError, DbconsoleError
 from dbconsole.reading import describe_probe, error_line, probe
@@ -327,27 +327,25 @@ class DbconsoleApp(App[int]):
         """``h``: the health view of the profile highlighted in the profiles pane."""
         from dbconsole.tui.screens.health import HealthScreen
 
-        name = self._selected_profile() or self.right or self.left
-        if name is None:
-            return
-        profile = self.config.profiles[name]
-        if profile.unusable:
-            self.notify(f"{name} is unusable: {profile.unusable}", severity="warning")
-            return
-        self.push_screen(HealthScreen(profile))
+        if (profile := self._usable_profile(self._selected_profile() or self.right or self.left)) is not None:
+            self.push_screen(HealthScreen(profile))
 
     def action_history(self) -> None:
         """``y``: the sync runs recorded on the profile highlighted in the profiles pane."""
         from dbconsole.tui.screens.history import HistoryScreen
 
-        name = self._selected_profile() or self.left
+        if (profile := self._usable_profile(self._selected_profile() or self.left)) is not None:
+            self.push_screen(HistoryScreen(profile))
+
+    def _usable_profile(self, name: str | None) -> Profile | None:
+        """The profile a view opens on, or None (an unusable one is said, in one line)."""
         if name is None:
-            return
+            return None
         profile = self.config.profiles[name]
         if profile.unusable:
             self.notify(f"{name} is unusable: {profile.unusable}", severity="warning")
-            return
-        self.push_screen(HistoryScreen(profile))
+            return None
+        return profile
 
     def action_add_profile(self) -> None:
         from dbconsole.tui.screens.profile_form import ProfileForm

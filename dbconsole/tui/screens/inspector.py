@@ -246,21 +246,15 @@ class Inspector(SchemaDiffView, DifferingRowsView, Screen[None]):
 
     def action_copy_key(self) -> None:
         """Copy the highlighted preview row's key as a WHERE clause (for the SQL box, or a ticket)."""
-        key = self._key()
-        focused = self.focused
-        side = focused.id.removeprefix("rows-") if isinstance(focused, DataTable) and focused.id and \
-            focused.id.startswith("rows-") else "left" if "left" in self.previews else "right"
-        preview = self.shown_preview(side)
-        table = self.query_one(f"#rows-{side}", DataTable)
-        if not key or preview is None or not 0 <= table.cursor_row < len(preview.rows):
-            self.notify("no keyed row highlighted to copy", severity="warning", timeout=3)
+        found = self.highlighted_where(missing="no keyed row highlighted to copy")
+        if found is None:
             return
-        text = where_clause(preview.columns, key, preview.rows[table.cursor_row])
+        text = found[1]
         self.copied = text
         self.app.copy_to_clipboard(text)
         self.notify(f"copied: {text}", timeout=3)
 
-    def highlighted_where(self) -> tuple[str, str] | None:
+    def highlighted_where(self, *, missing: str = "no keyed row highlighted") -> tuple[str, str] | None:
         """(side, ``WHERE`` text of the highlighted preview row's key), or None (said to the user)."""
         key = self._key()
         focused = self.focused
@@ -269,7 +263,7 @@ class Inspector(SchemaDiffView, DifferingRowsView, Screen[None]):
         preview = self.shown_preview(side)
         table = self.query_one(f"#rows-{side}", DataTable)
         if not key or preview is None or not 0 <= table.cursor_row < len(preview.rows):
-            self.notify("no keyed row highlighted", severity="warning", timeout=3)
+            self.notify(missing, severity="warning", timeout=3)
             return None
         return side, where_clause(preview.columns, key, preview.rows[table.cursor_row])
 
