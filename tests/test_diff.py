@@ -90,6 +90,36 @@ def test_every_kind_of_difference_is_found_and_nothing_else(empty_dbs, config) -
     assert progress and progress[-1].fraction == 1.0
 
 
+def test_values_that_would_print_alike_if_joined_naively_are_told_apart(empty_dbs, config) -> None:
+    """A row's text joins its columns' texts: a value holding the separator or a length prefix,
+    NULL against '' or 'null', and content shifted between neighbours must still differ, and
+    identical rows of such values must still be the same."""
+    on_both(empty_dbs, "CREATE TABLE odd (id int PRIMARY KEY, a text, b varchar(20), n int, j jsonb, t text[], "
+                       "c char(3), q money)")
+    pairs = {  # id: (server's values, local's values), a literal row tail each
+        1: ("E'x\\x1fy', 'z'", "'x', E'y\\x1fz'"),
+        2: ("'3:ab', NULL", "'3:', 'ab'"),
+        3: ("'', NULL", "NULL, ''"),
+        4: ("':', 'a'", "NULL, ':a'"),
+        5: ("'a', 'b', NULL, 'null'", "'a', 'b', NULL, NULL"),
+        6: ("'a', 'b', 1, NULL, '{}'", "'a', 'b', 1, NULL, NULL"),
+        7: ("'a', 'b', 1, NULL, '{\"\"}'", "'a', 'b', 1, NULL, '{}'"),
+        8: ("'a', 'b', 12, NULL, NULL, 'ab'", "'a', 'b', 1, NULL, NULL, '2ab'"),
+        9: ("E'\\x1f', E'\\x1f'", "E'\\x1f\\x1f', ''"),
+        10: ("'it''s', NULL, NULL, NULL, NULL, NULL, 1.5", "'it''s', NULL, NULL, NULL, NULL, NULL, NULL"),
+    }
+    same = ["E'\\x1f:', '0:'", "NULL, NULL, NULL, 'null', '{NULL}', ' ', 0", "'', '', 0, '\"\"', '{\"\"}', ''"]
+    def insert(ident: int, tail: str) -> str:
+        columns = ["a", "b", "n", "j", "t", "c", "q"][:tail.count(",") + 1] if tail else []
+        return f"INSERT INTO odd (id, {', '.join(columns)}) VALUES ({ident}, {tail})"
+    on_server(empty_dbs, *[insert(i, theirs) for i, (theirs, _) in pairs.items()])
+    on_local(empty_dbs, *[insert(i, ours) for i, (_, ours) in pairs.items()])
+    on_both(empty_dbs, *[insert(100 + i, tail) for i, tail in enumerate(same)])
+    report, _ = run_diff(config, tables=("odd",))
+    assert found(report.tables[0]) == {("changed", i) for i in pairs}
+    assert report.tables[0].rows_compared == len(pairs) + len(same)
+
+
 def test_the_same_data_is_same_and_the_diff_writes_nothing(empty_dbs, config) -> None:
     on_both(empty_dbs, KINDS_DDL)
     with empty_dbs.local_admin() as local, empty_dbs.server_admin() as server:

@@ -69,7 +69,8 @@ def test_when_nearly_every_bucket_differs_the_rest_streams_directly(empty_dbs, t
     on_both(empty_dbs, "CREATE TABLE churn (id bigint PRIMARY KEY, v text)",
             "INSERT INTO churn SELECT g, md5(g::text) FROM generate_series(1, 20000) g", "ANALYZE churn")
     on_local(empty_dbs, "UPDATE churn SET v = v || '.' WHERE id % 3 = 0")
-    tuning = Tuning(rows_per_range=500, fanout=4, leaf_rows=40, stream_rows=5_000, bucket_batch_rows=2_000)
+    tuning = Tuning(rows_per_range=500, fanout=4, leaf_rows=40, stream_rows=5_000, bucket_batch_rows=2_000,
+                    even_split=1)  # 40 first-level ranges of 500 rows: 4 to a batch
     report, _ = run_diff(config, tuning=tuning)
     (result,) = report.tables
     assert found(result) == {("changed", i) for i in range(3, ROWS + 1, 3)}
@@ -82,8 +83,9 @@ def test_buckets_off_streams_every_row_and_finds_the_same(empty_dbs, tmp_path) -
     on_both(empty_dbs, "CREATE TABLE spread (id integer PRIMARY KEY, v text)",
             "INSERT INTO spread SELECT g, md5(g::text) FROM generate_series(1, 20000) g", "ANALYZE spread")
     on_local(empty_dbs, "UPDATE spread SET v = v || '!' WHERE id % 100 = 0")
-    by_buckets, _ = run_diff(config)
-    direct, _ = run_diff(config, tuning=Tuning(**{**SMALL.__dict__, "bucket_rows": 0}))
+    coarse = {**SMALL.__dict__, "even_split": 1}  # 40 first-level ranges: every one holds a change
+    by_buckets, _ = run_diff(config, tuning=Tuning(**coarse))
+    direct, _ = run_diff(config, tuning=Tuning(**{**coarse, "bucket_rows": 0}))
     assert found(by_buckets.tables[0]) == found(direct.tables[0]) == {("changed", i) for i in range(100, ROWS + 1, 100)}
     assert "buckets" not in direct.tables[0].steps and direct.tables[0].rows_streamed == 2 * ROWS
     assert by_buckets.tables[0].rows_streamed < direct.tables[0].rows_streamed / 3, by_buckets.tables[0].steps

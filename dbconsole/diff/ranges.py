@@ -57,12 +57,15 @@ def first_level_parts(estimated_rows: int | None, *, rows_per_range: int, max_ra
     return max(2, min(max_ranges, -(-estimated_rows // rows_per_range)))
 
 
-def even_integer_cuts(sorted_keys: Sequence[Bound], parts: int, *, max_skew: float = 4.0) -> list[Bound] | None:
+def even_integer_cuts(sorted_keys: Sequence[Bound], parts: int, *, max_skew: float = 4.0,
+                      finer: int = 1) -> list[Bound] | None:
     """Evenly spaced cut points for a single integer key, when the sample says keys are spread evenly.
 
     The server then finds a row's range by arithmetic rather than by a search. Skewed keys (a
     sampled range holding over ``max_skew`` times its share) get None: sample-picked cuts
-    instead, so no first-level range is much bigger than the rest.
+    instead, so no first-level range is much bigger than the rest. The skew is judged at
+    ``parts`` ranges (what the sample was sized for: it holds whole pages, so finer counts would
+    only see its clumps); the cuts are ``finer`` times closer.
     """
     if parts < 2 or len(sorted_keys) < parts:
         return None
@@ -78,4 +81,6 @@ def even_integer_cuts(sorted_keys: Sequence[Bound], parts: int, *, max_skew: flo
         counts[min(parts - 1, (int(key[0]) - low) // step)] += 1
     if max(counts) > max_skew * len(sorted_keys) / parts:
         return None
-    return [(str(low + i * step),) for i in range(1, parts)]
+    cuts = max(1, min(parts * finer, high - low + 1))
+    step = (high - low + 1) // cuts
+    return [(str(low + i * step),) for i in range(1, cuts)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dbconsole.diff.ranges import KeyRange
 
@@ -42,6 +42,10 @@ class Step(enum.Enum):
 @dataclass(frozen=True)
 class Tuning:
     rows_per_range: int = 10_000  # first-level ranges hold about this many rows
+    # An evenly spread integer key's first level is cut this many times finer: its ranges are
+    # found by arithmetic, so more of them cost nothing a row, and a differing one is then small
+    # enough (<= leaf_rows) to stream at once instead of being read again to bisect it.
+    even_split: int = 5
     max_ranges: int = 4096  # first-level ranges at most (bounds one query's bucket array)
     fanout: int = 16  # children per bisected range
     leaf_rows: int = 2_000  # at or below this many rows, fetch per-row hashes
@@ -60,6 +64,7 @@ class RangeCompare:
     range: KeyRange
     left: Checksum
     right: Checksum
+    dense: bool = False  # set by decide(): most of its siblings differ too (see buckets.py)
 
     @property
     def differs(self) -> bool:
@@ -80,8 +85,9 @@ def decide(siblings: Sequence[RangeCompare], tuning: Tuning) -> list[tuple[Range
             step = Step.SAME
         elif compare.left.rows == 0 or compare.right.rows == 0:
             step = Step.ONE_SIDED
-        elif (compare.rows <= tuning.leaf_rows or compare.range.depth >= tuning.max_depth
-              or (dense and compare.rows <= tuning.stream_rows)):
+        elif dense and compare.rows <= tuning.stream_rows:
+            compare, step = replace(compare, dense=True), Step.STREAM
+        elif compare.rows <= tuning.leaf_rows or compare.range.depth >= tuning.max_depth:
             step = Step.STREAM
         else:
             step = Step.BISECT

@@ -126,7 +126,8 @@ class TableDiffer:
         keys = self.io.one(self.source, lambda cur: fetch_bounds(cur, self.sides[self.source].sample_keys(percent)))
         key_type = self.pair.side(self.source)[self.pair.key[0]].type
         if len(self.pair.key) == 1 and base_type(key_type) in INTEGER_TYPES:
-            even = even_integer_cuts(keys, parts)
+            finer = max(1, min(self.tuning.even_split, self.tuning.max_ranges // parts))
+            even = even_integer_cuts(keys, parts, finer=finer)
             if even is not None:
                 return even
         return pick_boundaries(keys, parts)
