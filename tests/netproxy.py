@@ -1,17 +1,26 @@
-"""A TCP proxy on loopback that can stall: connections stay open, bytes stop moving.
+"""Loopback TCP relays that tests put between dbconsole and a real server.
 
-That is what a hung server, a frozen VM or a half-dead VPN looks like from the client: no
-error, no reset, just silence. Tests put it between dbconsole and a real server to prove that
-every operation gives up within its timeout instead of hanging.
+:class:`LoopbackRelay` forwards bytes both ways and calls :meth:`LoopbackRelay.forwarding`
+before each chunk goes on; the relays below differ only in what that hook does:
+
+* :class:`StallableProxy` can stall: connections stay open, bytes stop moving. That is what a
+  hung server, a frozen VM or a half-dead VPN looks like from the client: no error, no reset,
+  just silence. Tests use it to prove that every operation gives up within its timeout.
+* ``tests.turns.TurnCountingProxy`` counts conversation turns (round trips).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from typing import Literal
+
+Speaker = Literal["client", "server"]
 
 
-class StallableProxy:
+class LoopbackRelay:
+    """Listens on a free loopback port and relays every connection to ``target``."""
+
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.listener = socket.socket()
@@ -19,28 +28,34 @@ class StallableProxy:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
-        self.flowing = threading.Event()
-        self.flowing.set()
         self.closed = threading.Event()
         self.sockets: list[socket.socket] = []
-        self.bytes_to_client = 0  # what the server sent through the proxy (a test's "rows sent")
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def stall(self) -> None:
-        """From now on, hold every byte (both directions) without closing anything."""
-        self.flowing.clear()
+    # -- hooks ------------------------------------------------------------------------------
 
-    def resume(self) -> None:
-        self.flowing.set()
+    def connected(self) -> object:
+        """A new connection came in; what this returns is passed to :meth:`forwarding` for it."""
+        return None
+
+    def forwarding(self, speaker: Speaker, data: bytes, connection: object) -> None:
+        """Called with each chunk before it is forwarded (it may block to hold the bytes)."""
+
+    # -- the relay --------------------------------------------------------------------------
 
     def close(self) -> None:
         self.closed.set()
-        self.flowing.set()
         for sock in [self.listener, *self.sockets]:
             try:
                 sock.close()
             except OSError:
                 pass
+
+    def __enter__(self) -> LoopbackRelay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _accept(self) -> None:
         while not self.closed.is_set():
@@ -55,10 +70,11 @@ class StallableProxy:
                 client.close()
                 continue
             self.sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst, src is upstream), daemon=True).start()
+            connection = self.connected()
+            for src, dst, speaker in ((client, upstream, "client"), (upstream, client, "server")):
+                threading.Thread(target=self._pump, args=(src, dst, speaker, connection), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, to_client: bool = False) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, speaker: Speaker, connection: object) -> None:
         while not self.closed.is_set():
             try:
                 data = src.recv(65536)
@@ -70,12 +86,34 @@ class StallableProxy:
                 except OSError:
                     pass
                 return
-            self.flowing.wait()
+            self.forwarding(speaker, data, connection)
             if self.closed.is_set():
                 return
             try:
                 dst.sendall(data)
             except OSError:
                 return
-            if to_client:
-                self.bytes_to_client += len(data)
+
+
+class StallableProxy(LoopbackRelay):
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.bytes_to_client = 0  # what the server sent through the proxy (a test's "rows sent")
+        super().__init__(target_host, target_port)
+
+    def stall(self) -> None:
+        """From now on, hold every byte (both directions) without closing anything."""
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
+
+    def close(self) -> None:
+        super().close()
+        self.flowing.set()
+
+    def forwarding(self, speaker: Speaker, data: bytes, connection: object) -> None:
+        self.flowing.wait()
+        if speaker == "server":
+            self.bytes_to_client += len(data)
