@@ -7,15 +7,20 @@ and only checksums cross the network, then, at the end, the keys of the rows tha
 The algorithm, per table (see :class:`~dbconsole.diff.table.TableDiffer`):
 
 1. **Ranges by key.** The key (primary key, else a unique key of NOT NULL columns; none:
-   ``no_key``) is cut into first-level ranges of ~10,000 rows at cut points taken from a page
+   ``no_key``) is cut into first-level ranges of ~10,000 rows (~2,000 for an evenly spread
+   integer key, whose ranges the servers find by arithmetic) at cut points taken from a page
    sample of the *source's* keys (``TABLESAMPLE SYSTEM``, sorted by the server, so no table is
    ever sorted, by us or by it). Bounds are source key values, compared on both servers in one
    form (text keys ``COLLATE "C"``), so a range holds the same rows on both ends whatever each
    server's collation. Ranges, not one whole-table checksum, because a difference must be
    *located*, and because a range's statement can be retried smaller after a timeout.
 2. **One aggregate per range**, in one statement per side, both sides at once: ``count(*)``
-   and the exact sums of two 64-bit hashes of ``ROW(columns)::text`` (``hashtextextended``
-   with two seeds, or md5's two halves when the servers hash differently: :mod:`.checksum`).
+   and the exact sums of two 64-bit hashes of the row's text (``hashtextextended`` with two
+   seeds, or md5's two halves when the servers hash differently: :mod:`.checksum`). The text
+   joins the columns' texts with ``concat_ws`` and chr 31, each in a form that tells NULL, ''
+   and a value holding the separator apart (``Rendering`` in :mod:`.columns`): ~28% cheaper a
+   row than ``ROW(columns)::text``, whose tuple forming and quoting cost more than the values'
+   own output functions.
    128 bits per row before aggregation, so an accidental collision is astronomically unlikely;
    sums, not XOR, so duplicated or swapped values do not cancel out. Rows render with the same session settings
    on both sides (:mod:`dbconsole.sessions`: UTC, ISO dates, exact floats, hex bytea), types
