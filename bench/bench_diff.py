@@ -30,8 +30,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from bench_sync import ROOT, Bench, PeakMemory, fmt  # noqa: E402
-from relay import Relay  # noqa: E402
+from bench_sync import Bench, fmt, timed_cli  # noqa: E402
+from relay import Relay, link_options  # noqa: E402
 
 COLUMNS = ("parent_id", "label", "amount", "attrs", "updated_at")
 
@@ -55,17 +55,9 @@ class DiffBench(Bench):
 
     def diff(self, right: str = "source") -> tuple[float, float, dict]:
         """The real CLI; (wall seconds, peak RSS in MB, the table's JSON result)."""
-        command = [sys.executable, "-m", "dbconsole", "--config", str(self.config), "diff", "--left", "target",
-                   "--right", right, "--tables", "bench", "--json", "--timeout", "900"]
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-        peak = PeakMemory(proc.pid)
-        out, err = proc.communicate()
-        seconds = time.perf_counter() - started
-        peak.stop()
-        if proc.returncode != 0:
-            raise SystemExit(f"diff failed: {err.decode(errors='replace')}")
-        return seconds, peak.mb, json.loads(out)["tables"][0]
+        seconds, mb, out = timed_cli("--config", str(self.config), "diff", "--left", "target", "--right", right,
+                                     "--tables", "bench", "--json", "--timeout", "900", what="diff")
+        return seconds, mb, json.loads(out)["tables"][0]
 
     def reladiff(self, source_port: int | None = None) -> tuple[float, str]:
         """reladiff's CLI on the same two tables (hashdiff, its cross-database algorithm)."""
@@ -98,8 +90,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--mbit", type=float, default=80.0)
-    parser.add_argument("--rtt-ms", type=float, default=30.0)
+    link_options(parser)
     parser.add_argument("--no-relay", action="store_true", help="skip the throttled-link figures")
     parser.add_argument("--no-reladiff", action="store_true")
     parser.add_argument("--big", type=int, default=0, metavar="ROWS", help="also a memory check at this many rows")

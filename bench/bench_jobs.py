@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_sync import PeakMemory  # noqa: E402
+from bench_sync import timed_cli  # noqa: E402
 
 from dbconsole.jobs import usable_cores  # noqa: E402
 from dbconsole.sandbox.cluster import SUPERUSER, PgCluster  # noqa: E402
@@ -111,18 +111,10 @@ PEAK_RSS_MB: dict[tuple[str, int], float] = {}  # (case, jobs) -> the CLI's larg
 
 
 def dbconsole_sync(case: Case, config: Path, jobs: int) -> float:
-    command = [sys.executable, "-m", "dbconsole", "--config", str(config), "sync", "--from", f"{case.name}_source",
-               "--to", f"{case.name}_target", "--tables", ",".join(case.tables), "--strategy", "copy",
-               "--jobs", str(jobs), "--json"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    peak = PeakMemory(proc.pid)
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - started
-    peak.stop()
-    PEAK_RSS_MB[(case.name, jobs)] = max(PEAK_RSS_MB.get((case.name, jobs), 0.0), peak.mb)
-    if proc.returncode != 0:
-        raise SystemExit(f"sync failed: {err.strip()}")
+    seconds, mb, out = timed_cli("--config", str(config), "sync", "--from", f"{case.name}_source",
+                                 "--to", f"{case.name}_target", "--tables", ",".join(case.tables), "--strategy", "copy",
+                                 "--jobs", str(jobs), "--json", what="sync")
+    PEAK_RSS_MB[(case.name, jobs)] = max(PEAK_RSS_MB.get((case.name, jobs), 0.0), mb)
     done = [json.loads(line) for line in out.splitlines() if '"event": "done"' in line]
     assert done and done[-1]["inserted"] == case.rows, done
     return seconds

@@ -28,7 +28,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 from bench_diff import DiffBench  # noqa: E402
 from bench_sync import fmt, median_of  # noqa: E402
-from relay import Relay  # noqa: E402
+from relay import Relay, link_options  # noqa: E402
 
 CHANGE = "UPDATE bench SET label = label || '~' WHERE id % 100 = 0"
 
@@ -41,8 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--mbit", type=float, default=80.0)
-    parser.add_argument("--rtt-ms", type=float, default=30.0)
+    link_options(parser)
     parser.add_argument("--no-relay", action="store_true")
     parser.add_argument("--no-local", action="store_true", help="only the throttled-link figures")
     args = parser.parse_args()

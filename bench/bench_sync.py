@@ -106,6 +106,21 @@ class PeakMemory:
         self._thread.join()
 
 
+def timed_cli(*args: str, what: str = "dbconsole") -> tuple[float, float, str]:
+    """``python -m dbconsole ARGS`` as a user runs it: (wall seconds, peak RSS in MB, stdout).
+    A failure stops the bench with the command's own error line."""
+    command = [sys.executable, "-m", "dbconsole", *args]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    peak = PeakMemory(proc.pid)
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - started
+    peak.stop()
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} failed: {err.strip()}")
+    return seconds, peak.mb, out
+
+
 class Bench:
     """Two clusters, a config, and the commands to time."""
 
@@ -198,18 +213,10 @@ class Bench:
 
     def sync(self, *extra: str, source: str = "source") -> Run:
         """The real CLI in a subprocess; wall time and peak RSS of that process."""
-        command = [sys.executable, "-m", "dbconsole", "--config", str(self.config), "sync", "--from", source,
-                   "--to", "target", "--tables", "bench", "--json", *extra]
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-        peak = PeakMemory(proc.pid)
-        out, err = proc.communicate()
-        seconds = time.perf_counter() - started
-        peak.stop()
-        if proc.returncode != 0:
-            raise SystemExit(f"sync failed: {err.decode(errors='replace')}")
-        events = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-        return Run(seconds, peak.mb, events)
+        seconds, mb, out = timed_cli("--config", str(self.config), "sync", "--from", source, "--to", "target",
+                                     "--tables", "bench", "--json", *extra, what="sync")
+        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return Run(seconds, mb, events)
 
     def rows_rewritten_since(self, xid: int) -> int:
         return self.target_sql(f"SELECT count(*) FROM bench WHERE xmin::text::bigint > {xid}")[0][0][0]

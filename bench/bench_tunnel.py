@@ -32,7 +32,7 @@ import tomli_w
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sync import ROOT, Bench, fmt, median_of  # noqa: E402
-from relay import Relay  # noqa: E402
+from relay import Relay, link_options  # noqa: E402
 
 from dbconsole.sandbox.sshd import spawn_sshd_process  # noqa: E402
 
@@ -184,8 +184,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--mbit", type=float, default=80.0)
-    parser.add_argument("--rtt-ms", type=float, default=30.0)
+    link_options(parser)
     parser.add_argument("--links", default="loopback,throttled")
     parser.add_argument("--before", type=Path,
                         help="an older source tree: its compressed syncs alternate with this tree's, run by run")

@@ -82,8 +82,8 @@ def main() -> int:
                         conn.execute("SET LOCAL enable_hashjoin = off")
                         conn.execute("SET LOCAL enable_mergejoin = off")
                         conn.execute(f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT * FROM bench WHERE id BETWEEN {lo} AND {lo + 44999}")
-                        conn.execute(f"UPDATE stage SET label = label || '~' WHERE id % 10 = 0")
-                        conn.execute(f"INSERT INTO stage SELECT id + 2000000, parent_id, label, amount, attrs, updated_at FROM stage LIMIT 5000")
+                        conn.execute("UPDATE stage SET label = label || '~' WHERE id % 10 = 0")
+                        conn.execute("INSERT INTO stage SELECT id + 2000000, parent_id, label, amount, attrs, updated_at FROM stage LIMIT 5000")
                         size_sql = "SELECT pg_total_relation_size('store') + pg_total_relation_size('jstore')"
                         before = conn.execute(size_sql).fetchone()[0]
                         t0 = time.perf_counter()

@@ -96,11 +96,16 @@ class Relay:
         await asyncio.gather(read(), deliver())
 
 
+def link_options(parser: argparse.ArgumentParser) -> None:
+    """The throttled link's flags, the same in every bench that runs through it."""
+    parser.add_argument("--mbit", type=float, default=80.0, help="bandwidth per direction (default 80 Mbit/s)")
+    parser.add_argument("--rtt-ms", type=float, default=30.0, help="added round-trip time (default 30 ms)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", required=True, metavar="HOST:PORT")
-    parser.add_argument("--mbit", type=float, default=80.0, help="bandwidth per direction (default 80 Mbit/s)")
-    parser.add_argument("--rtt-ms", type=float, default=30.0, help="added round-trip time (default 30 ms)")
+    link_options(parser)
     parser.add_argument("--port", type=int, default=0, help="listen port on 127.0.0.1 (default: any free one)")
     args = parser.parse_args()
     host, _, port = args.target.rpartition(":")
