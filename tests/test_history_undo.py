@@ -13,7 +13,7 @@ import pytest
 from tests.cli_checks import assert_one_line, run_cli
 from tests.diff_checks import on_local, on_server
 from tests.profiles import write_config
-from tests.sync_checks import table_checksum
+from tests.sync_checks import assert_target_holds_source, table_checksum
 from tests.test_sync_resume import kill_at_random
 
 UPSERT_TABLES = ["public.stocks", "public.price_history"]
@@ -293,3 +293,31 @@ def test_a_jobs_run_with_split_tables_is_recorded_and_undone_exactly(dbs, tmp_pa
     code, _, err = undo(capsys, config, run["run"])
     assert code == 0, err
     assert checksums(dbs, UPSERT_TABLES) == before
+
+
+def test_after_an_undo_last_synced_and_the_incremental_cursor_forget_the_undone_run(dbs, tmp_path, capsys):
+    from dbconsole.sync.state import last_synced
+    from dbconsole.names import TableName
+
+    config = write_config(tmp_path, dbs)
+    users = TableName("public", "users")
+    sync(capsys, config, "--tables", "users", "--mode", "incremental")
+    with dbs.local_admin() as conn:
+        first = last_synced(conn)[users].finished_at
+    before = checksums(dbs, ["public.users"])
+    # Rows 1-3 change; row 5's cursor jumps far ahead, so the next watermark leaves 1-3 well
+    # behind the overlap window.
+    on_server(dbs, "UPDATE public.users SET display_name = display_name || ' (new)', updated_at = now() "
+                   "WHERE id IN (1, 2, 3)",
+              "UPDATE public.users SET updated_at = now() + interval '1 day' WHERE id = 5")
+    sync(capsys, config, "--tables", "users", "--mode", "incremental")
+    latest = history(capsys, config)[0]
+    assert latest["tables"][0]["updated"] >= 4
+    code, _, err = undo(capsys, config, latest["run"])
+    assert code == 0, err
+    assert checksums(dbs, ["public.users"]) == before
+    with dbs.local_admin() as conn:
+        assert last_synced(conn)[users].finished_at == first  # the sync the data reflects again
+        assert conn.execute("SELECT count(*) FROM _dbconsole.watermark WHERE table_name = 'users'").fetchone()[0] == 0
+    sync(capsys, config, "--tables", "users", "--mode", "incremental")  # no watermark: reads it all once
+    assert_target_holds_source(dbs, ["public.users"])  # rows 1-3 too, though their cursor is behind

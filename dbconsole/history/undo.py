@@ -226,13 +226,16 @@ def _refuse_if_still_referenced(cur: psycopg.Cursor[Any], entry: RunTable, catal
 
 
 def _forget(conn: psycopg.Connection[Any], run: RunRecord) -> None:
-    """The run is marked undone and its stores dropped; an interrupted run's checkpoints go too,
-    so the next run starts its tables over instead of resuming past the rows just restored."""
+    """The run is marked undone and its stores dropped, its "last synced" lines and cursor
+    watermarks forgotten (:func:`~dbconsole.sync.state.forget_run`); an interrupted run's
+    checkpoints go too, so the next run starts its tables over instead of resuming past the rows
+    just restored."""
     with conn.cursor() as cur:
         cur.execute(sql.SQL("UPDATE {} SET undo = 'undone', undone_at = now() WHERE id = %s").format(RUN), (run.id,))
         for entry in run.tables:
             if entry.undo_store is not None:
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(store_ident(entry.undo_store)))
+        state.forget_run(conn, run.source_id, [(t.name, t.mode) for t in run.tables], run.started_at, run.ended_at)
         if run.outcome != "ok":
             cur.execute(sql.SQL("DELETE FROM {} WHERE source_id = %s AND (schema_name, table_name) IN "
                                 "(SELECT * FROM unnest(%s::text[], %s::text[]))").format(CHECKPOINT),

@@ -13,7 +13,7 @@ advisory lock per table on the target for as long as it works on it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -195,6 +195,32 @@ def save_watermark(conn: psycopg.Connection[Any], table: TableName, source_id: s
                     cursor_name = EXCLUDED.cursor_name, value = EXCLUDED.value, updated_at = now()""").format(
                 WATERMARK),
             (table.schema, table.name, source_id, mode, cursor_name, value))
+
+
+def forget_run(conn: psycopg.Connection[Any], source_id: str, tables: Sequence[tuple[TableName, str]],
+               since: datetime, until: datetime | None) -> None:
+    """After an undo: the tables' state no longer says what the undone run did.
+
+    Its ``history`` lines go (they finished inside the run's time; a table is written by one run
+    at a time, under its lock), so "last synced" tells the sync the data reflects again. The
+    watermark of an incremental or xmin table goes too: it stood for rows the undo just put
+    back, and the old one was not kept, so the next such run reads the table in full once
+    instead of skipping rows that are no longer there. ``tables``: (name, mode) pairs.
+    """
+    names = [t for t, _ in tables]
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{STATE_SCHEMA}.watermark",))
+        if not cur.fetchone()[0]:  # type: ignore[index]
+            return  # the state tables come with a run's first write; none: nothing to forget
+        cur.execute(sql.SQL("DELETE FROM {} WHERE source_id = %s AND finished_at >= %s"
+                            " AND (%s::timestamptz IS NULL OR finished_at <= %s) AND (schema_name, table_name) IN"
+                            " (SELECT * FROM unnest(%s::text[], %s::text[]))").format(HISTORY),
+                    (source_id, since, until, until, [n.schema for n in names], [n.name for n in names]))
+        cursored = [t for t, mode in tables if mode in ("incremental", "xmin")]
+        if cursored:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE source_id = %s AND mode IN ('incremental', 'xmin') AND"
+                                " (schema_name, table_name) IN (SELECT * FROM unnest(%s::text[], %s::text[]))").format(
+                WATERMARK), (source_id, [n.schema for n in cursored], [n.name for n in cursored]))
 
 
 def record_history(conn: psycopg.Connection[Any], table: TableName, source_id: str, source_name: str, mode: Mode,
