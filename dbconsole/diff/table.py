@@ -27,7 +27,7 @@ from dbconsole.diff.model import RowDifference, RowKind, Side, TableDiff
 from dbconsole.diff.ranges import Bound, KeyRange, even_integer_cuts, first_level_parts, pick_boundaries
 from dbconsole.diff.sides import (
     BothSides, as_checksums, as_hashes, bucket_sums, fetch_bounds, fetch_hashes, fetch_keys, fetch_pipelined)
-from dbconsole.diff.strategy import Checksum, RangeCompare, Step, Tuning, decide, split_step
+from dbconsole.diff.strategy import Checksum, RangeCompare, Step, Tuning, decide, merge_neighbours, split_step
 from dbconsole.errors import Cancelled
 from dbconsole.sync.plan import base_type
 
@@ -202,6 +202,7 @@ class TableDiffer:
     def _stream_all(self, streams: list[RangeCompare]) -> None:
         """Per-row hashes of every range to stream: big ones by fine buckets first (see
         :mod:`.buckets`) while that pays, small ones (and the rest once it stops) directly."""
+        streams = merge_neighbours(streams, self.tuning.rows_per_range)
         bucketed = [c for c in streams if self.buckets.wanted(c)]
         direct = [c for c in streams if not self.buckets.wanted(c)]
         batches = self._stream_batches(bucketed, self.tuning.bucket_batch_rows)
