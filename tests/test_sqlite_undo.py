@@ -169,3 +169,30 @@ def test_a_sigkill_mid_sqlite_run_leaves_history_and_pre_images_as_committed(pro
     assert undo(capsys, project, resumed["run"])[0] == 0
     assert undo(capsys, project, killed["run"])[0] == 0
     assert target_checksums(project) == loaded
+
+
+def test_a_text_keyed_table_loaded_straight_in_keeps_its_keys_and_undoes(project, capsys):
+    """Text keys: SQLite's BINARY order is not the target's collation, so the inserted keys
+    themselves are kept (not a key range); the undo removes exactly them."""
+    codes = ["a", "B", "b", "Z", "é", "É", "a b", "a-b", "_x", "10", "9"]
+    with sqlite3.connect(project["path"]) as conn:
+        conn.execute('CREATE TABLE "shop_tag" ("code" varchar(20) NOT NULL PRIMARY KEY, "label" text NULL)')
+        conn.executemany("INSERT INTO shop_tag VALUES (?, ?)", [(c, f"tag {c}") for c in codes])
+    with project["dbs"].local_admin() as local:
+        # A linguistic collation where the cluster has one (ICU's root): 'a' < 'B' < 'b', unlike BINARY.
+        icu = local.execute("SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'").fetchone()
+        collate = ' COLLATE "und-x-icu"' if icu else ""
+        local.execute(f"CREATE TABLE shop_tag (code varchar(20){collate} PRIMARY KEY, label text)")
+        local.execute(f"ALTER TABLE shop_tag OWNER TO {project['dbs'].local.user}")
+    code, _, err = sync(capsys, project, "--tables", "shop_tag", "--batch-size", "3")
+    assert code == 0, err
+    [run] = runs(capsys, project)
+    assert run["tables"][0]["inserted"] == len(codes)
+    with project["dbs"].local_admin() as local:
+        kept = [r[0] for r in local.execute(f"SELECT code FROM _dbconsole.undo_{run['run']}_0").fetchall()]
+    assert sorted(kept) == sorted(codes)  # each key once
+    with project["dbs"].local_admin() as local:  # the app adds a row after the run: undo leaves it
+        local.execute("INSERT INTO shop_tag VALUES ('later', 'written after the run')")
+    assert undo(capsys, project, run["run"])[0] == 0
+    with project["dbs"].local_admin() as local:
+        assert local.execute("SELECT code FROM shop_tag").fetchall() == [("later",)]

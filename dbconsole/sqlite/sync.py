@@ -222,6 +222,7 @@ class _TableWriter:
             self.target.commit()
             stage = STAGE
         rows_read = 0
+        written_up_to: list[str] | None = None  # the last key written straight in (this call's batches)
         try:
             while True:
                 if self.cancel.is_set():
@@ -231,7 +232,7 @@ class _TableWriter:
                 with self.target.transaction(force_rollback=self.request.dry_run):
                     keys = self._copy(plan, rows, stage or plan.target.qualified.ident)
                     written = len(keys)
-                    inserted, updated = self._apply(plan, stage, keys)
+                    inserted, updated = self._apply(plan, stage, keys, written_up_to)
                     if rows:
                         point = replace(point, last_key=[str(v) for v in _key_of(plan, rows[-1])],
                                         rows_done=point.rows_done + written,
@@ -248,6 +249,8 @@ class _TableWriter:
                     if self.run is not None:
                         self.run.record_on(self.target, plan, point.counts, strategy="copy", finished=last)
                 rows_read += len(rows)
+                if keys:
+                    written_up_to = [str(v) for v in keys[-1]]
                 elapsed = max(time.monotonic() - began, 1e-6)
                 self.emit(Progress(str(plan.name), point.rows_done, round(rows_read / elapsed, 1),
                                    plan.source.estimated_rows))
@@ -320,13 +323,14 @@ class _TableWriter:
                              "the table stopped here, this batch was not written", table=str(plan.name))
         return SyncError(f"{plan.name}: {primary}", table=str(plan.name))
 
-    def _apply(self, plan: TablePlan, stage: sql.Identifier | None, keys: list[tuple[Any, ...]]) -> tuple[int, int]:
+    def _apply(self, plan: TablePlan, stage: sql.Identifier | None, keys: list[tuple[Any, ...]],
+               after: list[str] | None) -> tuple[int, int]:
         """The staged batch applied (its pre-images kept), or, copied straight into the empty
-        target, all of it inserted (its keys kept): (inserted, updated)."""
+        target after key ``after``, all of it inserted (its keys kept): (inserted, updated)."""
         if not keys:
             return 0, 0
         if stage is None:
-            undo.keep_inserted_keys(self.session, plan, keys)
+            undo.keep_inserted_keys(self.session, plan, keys, after)
             return len(keys), 0
         if self.request.dry_run:
             return count_stage_on(self.target, plan, stage)

@@ -14,7 +14,7 @@ none, passes a :class:`BareSession`. So both keep the same pre-images with the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +22,9 @@ import psycopg
 from psycopg import sql
 
 from dbconsole.sync import copying, undo_sql
+from dbconsole.sync.column_types import base_type
+
+_INTEGER_TYPES = {"smallint", "integer", "bigint"}
 
 if TYPE_CHECKING:
     from dbconsole.sync.journal import RunJournal, TableEntry
@@ -113,12 +116,19 @@ def keep_inserted_range(ctx: WriteSession, plan: TablePlan, lower: list[str] | N
     journal.keep(ctx, undo_sql.keep_inserted_range(entry.store, plan.target, plan.key, lower, upper))  # type: ignore[arg-type]
 
 
-def keep_inserted_keys(ctx: WriteSession, plan: TablePlan, keys: Iterable[Sequence[Any]]) -> None:
-    """After a batch went straight into the (empty) target from Python values: the keys it put
-    there, by COPY. For a writer whose batches follow another database's key order (SQLite's
-    BINARY text order is not the target's collation), so :func:`keep_inserted_range` cannot
-    name a batch by its bounds."""
-    if (found := _store(ctx, plan)) is None or plan.key is None:
+def keep_inserted_keys(ctx: WriteSession, plan: TablePlan, keys: Sequence[Sequence[Any]],
+                       after: list[str] | None) -> None:
+    """After a batch of Python values went straight into the (empty) target, in another
+    database's key order (the SQLite writer), after key ``after``: the keys it put there.
+
+    Integer keys sort alike everywhere, so the batch is its key range, read back server side
+    (:func:`keep_inserted_range`). Other keys need not (SQLite's BINARY text order is not the
+    target's collation): the keys themselves are sent again, by COPY.
+    """
+    if (found := _store(ctx, plan)) is None or plan.key is None or not keys:
+        return
+    if all(base_type(plan.target.column(k).type) in _INTEGER_TYPES for k in plan.key):  # type: ignore[union-attr]
+        keep_inserted_range(ctx, plan, after, [str(v) for v in keys[-1]])
         return
     _, entry = found
     with ctx.target.cursor() as cur, cur.copy(undo_sql.copy_keys(entry.store, plan.key)) as copy:  # type: ignore[arg-type]
