@@ -14,8 +14,8 @@ none, passes a :class:`BareSession`. So both keep the same pre-images with the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
@@ -50,10 +50,9 @@ class BareSession:
 
     target: psycopg.Connection[Any]
     journal: RunJournal | None
-    on_beat: Callable[[], None] = field(default=lambda: None)
 
     def beat(self) -> None:
-        self.on_beat()
+        """Nothing to tell: such a writer runs no watchdog (a failure is not retried, it resumes)."""
 
 
 def _store(ctx: WriteSession, plan: TablePlan) -> tuple[RunJournal, TableEntry] | None:
