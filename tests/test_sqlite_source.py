@@ -260,7 +260,7 @@ def test_a_value_that_cannot_convert_makes_the_diff_of_its_table_an_error_line(p
     assert "last tuesday" not in table["error"] and "last tuesday" not in err
 
 
-def test_a_sqlite_run_is_in_the_history_and_undo_says_its_rows_were_not_kept(project, capsys):
+def test_a_sqlite_run_is_in_the_history_and_a_failed_then_resumed_pair_undoes(project, capsys):
     def runs() -> list[dict]:
         code, out, err = run_cli(capsys, "--config", project["config"], "history", "--profile", "local", "--json")
         assert code == 0, err
@@ -278,8 +278,12 @@ def test_a_sqlite_run_is_in_the_history_and_undo_says_its_rows_were_not_kept(pro
     code, _, err = sync(capsys, project, "--tables", "shop_customer")
     assert code == 0, err
     resumed, _ = runs()
-    assert resumed["outcome"] == "ok" and resumed["resumes"] == failed["run"] and resumed["undo"] == "off"
+    assert resumed["outcome"] == "ok" and resumed["resumes"] == failed["run"] and resumed["undo"] == "kept"
     assert resumed["tables"][0]["inserted"] == 300 - 192 and resumed["tables"][0]["finished"]  # only its own rows
-    code, _, err = run_cli(capsys, "--config", project["config"], "undo", str(resumed["run"]), "--profile", "local",
-                           "--yes")
-    assert_one_line(code, err, 1, "SQLite file", "keep no pre-images")
+    # Each run's pre-images name its own rows: undone newest first, the table is as before both.
+    for run in (resumed, failed):
+        code, _, err = run_cli(capsys, "--config", project["config"], "undo", str(run["run"]), "--profile", "local",
+                               "--yes")
+        assert code == 0, err
+    with project["dbs"].local_admin() as local:
+        assert local.execute("SELECT count(*) FROM shop_customer").fetchone()[0] == 0

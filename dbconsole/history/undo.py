@@ -94,9 +94,6 @@ def refuse_unless_undoable(conn: psycopg.Connection[Any], run: RunRecord) -> Non
         raise UndoRefused(f"run {run.id} is still running; stop it first")
     if run.undo == "undone":
         raise UndoRefused(f"run {run.id} was already undone ({run.undo_text})")
-    if run.undo == "off" and (run.source_host or "").startswith("sqlite:"):
-        raise UndoRefused(f"run {run.id} synced from a SQLite file, and such runs keep no pre-images yet, "
-                          "so it cannot be undone")
     if run.undo == "off":
         raise UndoRefused(f"run {run.id} kept no pre-images ([sync] undo_keep_runs was 0 when it ran), "
                           "so it cannot be undone")

@@ -96,7 +96,13 @@ class ContentChecks:
                               source=default_source(self.left, self.right), timeout_ms=self.timeout_ms,
                               settings=self.settings)
         try:
-            report = diff_tables(request, on_event, self.cancel_event)
+            if self.left.is_sqlite or self.right.is_sqlite:  # one side read in Python (dbconsole.sqlite.content)
+                from dbconsole.sqlite.content import diff_with_sqlite
+
+                report = diff_with_sqlite(self.left, self.right, tables=(str(name),), row_limit=self.row_limit,
+                                          settings=self.settings, cancel=self.cancel_event)
+            else:
+                report = diff_tables(request, on_event, self.cancel_event)
         except Exception as exc:  # every failure becomes one line on screen
             if self.cancelled:
                 return None

@@ -6,7 +6,9 @@ batches from one read transaction on the file, converted column by column, and w
 ``copy.write_row`` (text COPY). Everything else is the engine's: the plan's ``TablePlan``,
 the stage and its insert / update statements, checkpoints committed with each batch (a run
 killed at any instant resumes after its last commit), the sync lock per table, sequences moved
-past the maximum and history in the table's last transaction.
+past the maximum, history in the table's last transaction, and undo's pre-images (the inserted
+keys and overwritten rows) kept by :mod:`dbconsole.sync.undo` inside each batch's transaction,
+bounded by ``[sync] undo_keep_runs`` like any run.
 
 A value that does not fit stops its table, with one line naming the key, the column and the
 value's SQLite type, never the value; the batch it was in is not written. Only ``upsert`` is
@@ -34,9 +36,9 @@ from dbconsole.errors import Cancelled, SyncError, UsageError
 from dbconsole.names import TableName, select_tables
 from dbconsole.sqlite import convert
 from dbconsole.sqlite.source import keyset_select, source_identity, sqlite_session
-from dbconsole.sync import journal, sequences, state
+from dbconsole.sync import journal, sequences, state, undo
 from dbconsole.sync import statements as q
-from dbconsole.sync.copying import apply_stage_on, count_stage_on
+from dbconsole.sync.copying import count_stage_on
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Done, ErrorEvent, Notice, PlanEvent, PlannedTable, Progress, TableDone, TableStart
 from dbconsole.sync.fk_order import fk_order
@@ -87,10 +89,9 @@ def run_sqlite_sync(request: SyncRequest, on_event: Any = None, cancel: threadin
                                                                        kind="waiting")))
             emit(_plan_event(request, plans))
             source_id = source_identity(request.source)
-            if not request.dry_run:
-                # In `dbconsole history` like every run; no pre-images: the writer applies batches
-                # itself, outside the engine's undo hooks, so `undo` says they were not kept.
-                runs[0] = journal.RunJournal.open(target, request, plans, source_id, keep=0)
+            if not request.dry_run:  # in `dbconsole history` and undoable like every run
+                runs[0] = journal.RunJournal.open(target, request, plans, source_id,
+                                                  keep=journal.undo_keep_runs(request))
             run = _TableWriter(request, source, target, emit, cancel, source_id, runs[0])
             for plan in plans:
                 current[0] = str(plan.name)
@@ -206,6 +207,7 @@ class _TableWriter:
                  emit: Any, cancel: threading.Event, source_id: str, run: journal.RunJournal | None) -> None:
         self.request, self.source, self.target = request, source, target
         self.emit, self.cancel, self.source_id, self.run = emit, cancel, source_id, run
+        self.session = undo.BareSession(target, run)  # what undo's pre-images are kept through
 
     def write(self, plan: TablePlan) -> TableDone:
         assert plan.key is not None
@@ -220,6 +222,7 @@ class _TableWriter:
             self.target.commit()
             stage = STAGE
         rows_read = 0
+        written_up_to: list[str] | None = None  # the last key written straight in (this call's batches)
         try:
             while True:
                 if self.cancel.is_set():
@@ -227,8 +230,9 @@ class _TableWriter:
                 rows = self._read_batch(plan, point.last_key)
                 last = len(rows) < plan.batch_size
                 with self.target.transaction(force_rollback=self.request.dry_run):
-                    written = self._copy(plan, rows, stage or plan.target.qualified.ident)
-                    inserted, updated = self._apply(plan, stage, written)
+                    keys = self._copy(plan, rows, stage or plan.target.qualified.ident)
+                    written = len(keys)
+                    inserted, updated = self._apply(plan, stage, keys, written_up_to)
                     if rows:
                         point = replace(point, last_key=[str(v) for v in _key_of(plan, rows[-1])],
                                         rows_done=point.rows_done + written,
@@ -245,6 +249,8 @@ class _TableWriter:
                     if self.run is not None:
                         self.run.record_on(self.target, plan, point.counts, strategy="copy", finished=last)
                 rows_read += len(rows)
+                if keys:
+                    written_up_to = [str(v) for v in keys[-1]]
                 elapsed = max(time.monotonic() - began, 1e-6)
                 self.emit(Progress(str(plan.name), point.rows_done, round(rows_read / elapsed, 1),
                                    plan.source.estimated_rows))
@@ -281,24 +287,29 @@ class _TableWriter:
                                   limit=plan.batch_size)
         return self.source.execute(statement, tuple(after or ())).fetchall()
 
-    def _copy(self, plan: TablePlan, rows: list[tuple[Any, ...]], into: sql.Composable) -> int:
-        """The batch's rows, converted, through COPY; a value that does not fit stops the table."""
+    def _copy(self, plan: TablePlan, rows: list[tuple[Any, ...]], into: sql.Composable) -> list[tuple[Any, ...]]:
+        """The batch's rows, converted, through COPY; a value that does not fit stops the table.
+        Returns the converted keys written, in order (undo keeps them when there is no stage)."""
         if not rows:
-            return 0
+            return []
         types = [plan.target.column(c).type for c in plan.columns]  # type: ignore[union-attr]
         convert_row = convert.row_converter(types, [plan.masks.get(c) for c in plan.columns])
+        key_at = [plan.columns.index(k) for k in plan.key or ()]
+        keys: list[tuple[Any, ...]] = []
         row: tuple[Any, ...] = ()
         try:
             with self.target.cursor() as cur, cur.copy(q.copy_in(plan, into)) as copy:
                 for row in rows:
-                    copy.write_row(convert_row(row))
+                    values = convert_row(row)
+                    copy.write_row(values)
+                    keys.append(tuple(values[i] for i in key_at))
         except convert.ColumnUnconvertible as exc:
             column = plan.columns[exc.index]
             raise SyncError(f"{plan.name}: {_key_text(plan, row)}, column {column} ({types[exc.index]}): {exc}; "
                             "the table stopped here, this batch was not written", table=str(plan.name)) from None
         except psycopg.Error as exc:
             raise self._refused(plan, rows, exc) from None
-        return len(rows)
+        return keys
 
     def _refused(self, plan: TablePlan, rows: list[tuple[Any, ...]], exc: psycopg.Error) -> SyncError:
         """PostgreSQL refused a converted value: name the row's key and column, not the value."""
@@ -312,12 +323,18 @@ class _TableWriter:
                              "the table stopped here, this batch was not written", table=str(plan.name))
         return SyncError(f"{plan.name}: {primary}", table=str(plan.name))
 
-    def _apply(self, plan: TablePlan, stage: sql.Identifier | None, written: int) -> tuple[int, int]:
-        if stage is None or not written:
-            return written if stage is None else 0, 0
+    def _apply(self, plan: TablePlan, stage: sql.Identifier | None, keys: list[tuple[Any, ...]],
+               after: list[str] | None) -> tuple[int, int]:
+        """The staged batch applied (its pre-images kept), or, copied straight into the empty
+        target after key ``after``, all of it inserted (its keys kept): (inserted, updated)."""
+        if not keys:
+            return 0, 0
+        if stage is None:
+            undo.keep_inserted_keys(self.session, plan, keys, after)
+            return len(keys), 0
         if self.request.dry_run:
             return count_stage_on(self.target, plan, stage)
-        return apply_stage_on(self.target, plan, stage)
+        return undo.apply_stage(self.session, plan, stage)
 
 
 def _key_of(plan: TablePlan, row: tuple[Any, ...]) -> list[Any]:

@@ -81,6 +81,14 @@ class RunContext:
         return self.request.dry_run
 
     @property
+    def journal(self) -> RunJournal | None:
+        """The run's history row and undo stores (None on a dry run): :class:`~.undo.WriteSession`."""
+        return self.ledger.journal
+
+    def beat(self) -> None:
+        self.watchdog.beat()
+
+    @property
     def planned(self) -> set[TableName]:
         return {t.name for t in self.plan.tables}
 

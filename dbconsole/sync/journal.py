@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from dbconsole.config import Profile
     from dbconsole.sync.context import RunContext, RunLedger
     from dbconsole.sync.plan import SyncRequest, TablePlan
+    from dbconsole.sync.undo import WriteSession
 
 RUN_LOCK_NAMESPACE = 0x64626332  # "dbc2": a running run holds (namespace, run id)
 DEFAULT_UNDO_KEEP_RUNS = 3
@@ -117,8 +118,9 @@ def source_host(profile: Profile) -> str:
     return where
 
 
-def undo_keep_runs(ctx: RunContext) -> int:
-    keep = getattr(ctx.request.settings, "undo_keep_runs", None)
+def undo_keep_runs(request: SyncRequest) -> int:
+    """``[sync] undo_keep_runs``: how many runs keep their pre-images (0: none; a dry run keeps none)."""
+    keep = getattr(request.settings, "undo_keep_runs", None)
     return DEFAULT_UNDO_KEEP_RUNS if keep is None else int(keep)
 
 
@@ -145,7 +147,7 @@ class RunJournal:
     def register(cls, ctx: RunContext) -> RunJournal:
         """The run's row, a row per table and (unless off) an empty undo store per table, in
         one transaction; older stores are pruned so that exactly ``undo_keep_runs`` stay."""
-        return cls.open(ctx.target, ctx.request, ctx.plan.tables, ctx.source_id, keep=undo_keep_runs(ctx))
+        return cls.open(ctx.target, ctx.request, ctx.plan.tables, ctx.source_id, keep=undo_keep_runs(ctx.request))
 
     @classmethod
     def open(cls, target: psycopg.Connection[Any], request: SyncRequest, tables: Sequence[TablePlan],
@@ -229,8 +231,11 @@ class RunJournal:
             unchanged = unchanged + %s, deleted = deleted + %s WHERE run_id = %s AND position = %s""").format(RUN_TABLE),
             (delta.inserted, delta.updated, delta.unchanged, delta.deleted, self.run_id, self.entry(plan).position))
 
-    def keep(self, ctx: RunContext, statement: sql.Composable) -> None:
-        ctx.execute(ctx.target, statement)
+    def keep(self, session: WriteSession, statement: sql.Composable) -> None:
+        """One undo statement, on the batch's own session (so in its transaction)."""
+        with session.target.cursor() as cur:
+            cur.execute(statement)
+        session.beat()
 
 
 def mark_interrupted(cur: psycopg.Cursor[Any]) -> None:

@@ -153,6 +153,11 @@ def keep_inserted_range(store: sql.Identifier, table: Table, key: Sequence[str],
         store=store, op=_OP, cols=_idents(key), t=_relation(table), where=where)
 
 
+def copy_keys(store: sql.Identifier, key: Sequence[str]) -> sql.Composable:
+    """COPY of inserted keys (``i`` rows) into a store, for keys the writer holds in memory."""
+    return sql.SQL("COPY {store} ({op}, {cols}) FROM STDIN").format(store=store, op=_OP, cols=_idents(key))
+
+
 def keep_rows(store: sql.Identifier, table: Table, columns: Sequence[str], op: UndoOp,
               condition: sql.Composable | None = None) -> sql.Composable:
     """The target's rows (those matching ``condition``) as they are now: before a delete, or

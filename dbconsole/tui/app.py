@@ -154,6 +154,8 @@ class DbconsoleApp(ProfileActions, App[int]):
             status.version = message.version
         if message.read_only is not None:
             status.read_only = message.read_only
+        if message.file is not None:
+            status.file = message.file
         status.error = message.error if message.state == "error" else None
         if message.name in self.config.profiles:
             self.show_profiles()

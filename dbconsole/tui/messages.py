@@ -22,13 +22,14 @@ class ProfileStatusChanged(Message):
     """A profile's connection state changed: unknown / connecting / connected / error."""
 
     def __init__(self, name: str, state: str, *, version: str | None = None, error: str | None = None,
-                 read_only: bool | None = None) -> None:
+                 read_only: bool | None = None, file: Any = None) -> None:
         super().__init__()
         self.name = name
         self.state = state
         self.version = version
         self.error = error
         self.read_only = read_only
+        self.file = file  # a SQLite profile's SqliteFileInfo, once the file was read
 
 
 class PairChosen(Message):

@@ -54,6 +54,9 @@ class ProfileActions:
     @work(thread=True, group="profile-test", exit_on_error=False)
     def _test_profile(self, name: str) -> None:
         profile = self.config.profiles[name]
+        if profile.is_sqlite:
+            self._test_sqlite_file(profile)
+            return
         try:
             result = probe(profile)
         except Exception as exc:
@@ -66,6 +69,21 @@ class ProfileActions:
         self._read_migrations(profile)
         self.call_from_thread(self.notify, f"{name}: {describe_probe(profile, result)}", title="connected",
                               timeout=5)
+
+    def _test_sqlite_file(self, profile: Profile) -> None:
+        """In the test worker: a SQLite profile has no server; its file is opened read-only and read."""
+        from dbconsole.sqlite.info import read_sqlite_file
+
+        try:
+            info = read_sqlite_file(profile).info
+        except Exception as exc:
+            message = error_line(exc)
+            self.post_message(ProfileStatusChanged(profile.name, "error", error=message))
+            self.post_message(JobFailed(f"test {profile.name}", message))
+            return
+        self.post_message(ProfileStatusChanged(profile.name, "connected", version=info.version, read_only=True,
+                                               file=info))
+        self.call_from_thread(self.notify, f"{profile.name}: {info.tested}", title="read", timeout=5)
 
     def _read_migrations(self, profile: Any) -> None:
         """In the test worker: the profile's migration history (one query), so a profile outside
@@ -101,6 +119,9 @@ class ProfileActions:
         profile = self.config.profiles[name]
         if profile.unusable:
             self.notify(f"{name} is unusable: {profile.unusable}", severity="warning")
+            return None
+        if profile.is_sqlite:  # health and history are a PostgreSQL server's (a file is never a target)
+            self.notify(f"{name} is a SQLite file: health and history are for PostgreSQL profiles", severity="warning")
             return None
         return profile
 

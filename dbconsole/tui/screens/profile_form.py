@@ -161,6 +161,14 @@ class ProfileForm(ModalScreen[Config | None]):
 
     @work(thread=True, group="profile-test", exclusive=True, exit_on_error=False)
     def _test(self, profile: Any) -> None:
+        if profile.is_sqlite:  # no server: the file, opened read-only and read
+            from dbconsole.sqlite.info import read_sqlite_file
+
+            try:
+                self.post_message(ProfileTested(read_sqlite_file(profile).info.tested, None))
+            except Exception as exc:
+                self.post_message(ProfileTested(None, error_line(exc)))
+            return
         try:
             result = probe(profile)
         except Exception as exc:

@@ -54,6 +54,7 @@ from dbconsole.tui.widgets.browser.rows import (
     synced_cell,
 )
 from dbconsole.tui.widgets.browser.side import SIDES, BrowserSide, Side
+from dbconsole.tui.widgets.browser.sqlite_side import load_sqlite_side
 
 # "live": the timer, a new pair, the end of a sync: estimates, exact only where opted in.
 # "asked": ctrl+r: exact counts of the marked tables (else of every table shown).
@@ -190,6 +191,8 @@ class CompareBrowser(SchemaMarkers, ContentColumn, Vertical):
     def _load_side(self, generation: int, side: Side, profile: Profile,
                    exact: Sequence[TableName] | Literal["all"] | None, counter: ExactCounter) -> None:
         """Runs in a thread: connect read-only, read the catalog, then count what was asked."""
+        if profile.is_sqlite:  # a file: its tables and exact counts in one read
+            return load_sqlite_side(self, generation, side, profile)
         app = self.app
         app.post_message(ProfileStatusChanged(profile.name, "connecting"))
         try:

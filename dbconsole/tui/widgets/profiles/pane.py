@@ -31,6 +31,7 @@ STATUS_GLYPHS = {
     "unusable": ("⊘", "red"),
 }
 LOCK = "🔒"
+FILE = "▤"
 TUNNEL = "⇄"
 
 
@@ -42,6 +43,7 @@ class ProfileStatus:
     read_only: bool | None = None  # as the server enforces it, once connected
     migrations: Any = None  # MigrationHistory, once read with the schema (None: none found or not read)
     migrations_read: bool = False  # the schema worker looked (so "no migration table" can be said)
+    file: Any = None  # a SQLite profile's SqliteFileInfo, once the file was read
 
 
 def safe_color(color: str | None) -> str | None:
@@ -62,6 +64,8 @@ def short_version(version: str) -> str:
     words = version.split()
     if len(words) >= 2 and words[0] == "PostgreSQL":
         return f"pg {words[1]}"
+    if len(words) >= 2 and words[0] == "SQLite":
+        return f"sqlite {words[1]}"
     return words[0] if words else version
 
 
@@ -91,6 +95,8 @@ def profile_prompt(profile: Profile, status: ProfileStatus, side: str | None) ->
         return line
     details = Text(style="dim")
     details.append(f"{LOCK} read-only" if profile.read_only else "writable")
+    if profile.is_sqlite:  # a file, a source only (its size and tables: in the detail, once read)
+        details.append(f" · {FILE} SQLite file")
     if profile.ssh is not None:
         details.append(f" · {TUNNEL} ssh tunnel")
     line.append_text(details)
@@ -248,6 +254,9 @@ class ProfilesPane(Vertical):
         if profile.description:
             text.append(profile.description + "\n", style="italic")
         text.append(profile.display_url, style="dim")
+        if profile.is_sqlite:
+            text.append(f"\n{status.file.path}\n{status.file.summary}" if status.file is not None
+                        else "\nSQLite file, a read-only source (t reads it)", style="dim")
         if profile.ssh is not None:
             ssh = profile.ssh
             user = f"{ssh.user}@" if ssh.user else ""

@@ -1,0 +1,111 @@
+"""A SQLite profile in the console (issue 18): a read-only file source in the profiles pane, and
+one side of the compare browser against PostgreSQL, by exact counts (and content on ``c``).
+
+A real SQLite file shaped like a Django project (tests/django_sqlite.py) and a real PostgreSQL
+database holding the same tables with some rows missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbconsole.config import load_config
+from dbconsole.names import TableName
+from dbconsole.tui.app import DbconsoleApp
+from dbconsole.tui.messages import JobFailed
+from dbconsole.tui.screens.health import HealthScreen
+from dbconsole.tui.screens.history import HistoryScreen
+from tests.django_sqlite import make_rows, write_reference, write_sqlite
+
+from .helpers import cell_text, count_exactly, screen_text, unique, wait_counts, wait_for
+
+ORDERS = TableName("public", "shop_order")
+
+
+@pytest.fixture
+def sqlite_config(empty_dbs, tmp_path: Path) -> Path:
+    rows = make_rows()
+    write_sqlite(tmp_path / "db.sqlite3", rows)
+    with empty_dbs.local_admin() as local:
+        write_reference(local, rows)
+        local.execute("DELETE FROM shop_order WHERE id > 1900")  # 50 orders the file has and the database not
+        local.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {empty_dbs.local.user}")
+        local.execute("ANALYZE")
+    path = tmp_path / "dbconsole.toml"
+    path.write_text(f'default_profile = "local"\n\n[profiles.local]\nurl = "{empty_dbs.local_url}"\n\n'
+                    f'[profiles.lite]\nurl = "sqlite:///{tmp_path / "db.sqlite3"}"\n\n'
+                    f'[profiles.gone]\nurl = "sqlite:///{tmp_path / "missing.sqlite3"}"\n\n'
+                    "[tui]\nrefresh_interval = 0\nauto_diff_rows = 0\n", encoding="utf-8")
+    return path
+
+
+def app_for(path: Path) -> DbconsoleApp:
+    return DbconsoleApp(config=load_config(path, environ={}, cwd=path.parent))
+
+
+def failures(seen: list[Any]) -> list[str]:
+    return [m.error for m in unique(seen) if isinstance(m, JobFailed)]
+
+
+async def test_the_browser_compares_a_sqlite_file_with_postgres_by_exact_counts(sqlite_config):
+    seen: list[Any] = []
+    app = app_for(sqlite_config)
+    async with app.run_test(size=(160, 40), message_hook=seen.append) as pilot:
+        assert (app.left, app.right) == ("local", "lite")
+        await count_exactly(pilot, app)  # ctrl+r: exact on the PostgreSQL side; the file's are exact already
+        grid = app.browser.query_one("BrowserGrid")
+        assert cell_text(grid, str(ORDERS), "right") == "1,000"  # no "~": read from the file
+        assert cell_text(grid, str(ORDERS), "left") == "950"
+        assert cell_text(grid, str(ORDERS), "diff") == "+50"
+        assert cell_text(grid, "public.shop_customer", "diff") == "="  # exact on both sides
+        assert not failures(seen)
+        # The profiles pane says what the file is: read-only, a SQLite file, the library that reads it.
+        text = screen_text(app)
+        assert "lite R   sqlite 3." in text and "read-only · ▤ SQLite file" in text
+        status = app.statuses["lite"]
+        assert status.state == "connected" and status.read_only and status.file.table_count == 3
+        assert status.file.size_bytes == (sqlite_config.parent / "db.sqlite3").stat().st_size
+
+
+async def test_content_of_a_sqlite_table_is_checked_against_postgres(sqlite_config):
+    seen: list[Any] = []
+    app = app_for(sqlite_config)
+    async with app.run_test(size=(160, 40), message_hook=seen.append) as pilot:
+        await wait_counts(pilot, app)
+        browser = app.browser
+        assert browser.check_content([ORDERS, TableName("public", "shop_customer")]) == 2
+        await wait_for(pilot, lambda: all(n in browser.content and browser.content[n].done
+                                          for n in (ORDERS, TableName("public", "shop_customer"))), "the content diffs")
+        orders = browser.content[ORDERS].result
+        assert orders.status == "differ" and orders.only_right == 50 and orders.changed == 0, orders  # the file has 50 more
+        assert browser.content[TableName("public", "shop_customer")].result.status == "same"
+        assert not failures(seen)
+
+
+async def test_testing_a_sqlite_profile_reads_its_file_and_server_only_views_say_why(sqlite_config):
+    seen: list[Any] = []
+    app = app_for(sqlite_config)
+    async with app.run_test(size=(160, 40), message_hook=seen.append) as pilot:
+        await wait_counts(pilot, app)
+        app.action_focus_profiles()
+        plist = app.profiles_pane.query_one("ProfileList")
+        plist.highlighted = list(app.config.profiles).index("gone")
+        await pilot.press("t")  # a missing file: one line, the console carries on
+        await wait_for(pilot, lambda: app.statuses["gone"].state == "error", "the missing file's error")
+        assert "no SQLite database at" in app.statuses["gone"].error
+        plist.highlighted = list(app.config.profiles).index("lite")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.statuses["lite"].file is not None, "the file read")
+        notes = [n.message for n in app._notifications]
+        assert any(n.startswith("lite: SQLite 3.") and "3 tables" in n for n in notes), notes
+        detail = str(app.profiles_pane.query_one("#profile-detail").render())
+        assert "db.sqlite3" in detail and "read-only file · 3 tables" in detail
+        for key in ("h", "y"):  # health and history are a server's: refused in one line, no screen
+            await pilot.press(key)
+            await pilot.pause()
+            assert not isinstance(app.screen, (HealthScreen, HistoryScreen))
+        notes = [n.message for n in app._notifications]
+        assert any("lite is a SQLite file: health and history are for PostgreSQL profiles" in n for n in notes)
