@@ -81,6 +81,8 @@ def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable |
             break
         lower = upper
     warn_orphans(ctx, plan, orphans)
+    if plan.mode == "mirror" and plan.subset is not None:  # the subset's target-only rows (.subset_target)
+        totals += RowCounts(deleted=len(plan.subset.deletes))
     ctx.table_done(plan, totals, began, rows_read=totals.total)
 
 
