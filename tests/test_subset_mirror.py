@@ -114,6 +114,10 @@ def test_a_subset_mirror_deletes_the_targets_rows_of_the_subset_and_nothing_else
     with dbs.local_admin() as local:
         assert subset_schema.table_rows(local) == final
         assert subset_schema.orphans(local) == []
+        on_target = subset_schema.expected_subset(local, "org", "id = 2", down_only=True)
+    with dbs.server_admin() as server:
+        assert on_target == subset_schema.expected_subset(server, "org", "id = 2", down_only=True)
+    with dbs.local_admin() as local:
         # the planted outside rows, by an independent query
         assert local.execute("SELECT count(*) FROM country WHERE code = 'zz'").fetchone()[0] == 1
         assert local.execute("SELECT count(*) FROM org WHERE id = 99").fetchone()[0] == 1
@@ -190,6 +194,34 @@ def test_a_delete_an_fk_outside_the_subset_blocks_is_one_line_and_that_batch_is_
         assert local.execute("SELECT count(*) FROM member WHERE id = 100").fetchone()[0] == 1
         assert local.execute("SELECT count(*) FROM team WHERE id = 100").fetchone()[0] == 1
         assert subset_schema.orphans(local) == []
+
+
+def test_a_row_the_source_moved_into_the_subset_brings_its_target_only_children_in(planted, capsys) -> None:
+    """Task 1999 is under org 99's project locally but under one of org 2's on the server: once
+    synced it belongs to the subset there, so its target-only event goes; org 99's rows stay."""
+    dbs, config, doomed, final, _ = planted
+    with dbs.local_admin() as local:
+        local.execute("INSERT INTO project VALUES (199, 199, 'other project')")
+        local.execute("INSERT INTO task VALUES (1999, 199, NULL, '2025-08-01')")
+        local.execute("INSERT INTO event VALUES (9999, '2025-09-01', 1999, NULL)")
+        project = local.execute("SELECT min(id) FROM project WHERE id < 100").fetchone()[0]
+    with dbs.server_admin() as server:
+        server.execute("INSERT INTO task VALUES (1999, %s, NULL, '2025-08-01')", (project,))
+    code, out, err = sync(capsys, config, "--subset", "org:2", "--mode", "mirror", "--dry-run")
+    assert code == 0, err
+    preview = deleted_per_table(out, dry_run=True)
+    code, out, err = sync(capsys, config, "--subset", "org:2", "--mode", "mirror")
+    assert code == 0, err
+    assert preview == deleted_per_table(out, dry_run=False)
+    assert preview["event"] == len(doomed["event"]) + 1
+    with dbs.local_admin() as local:
+        assert local.execute("SELECT count(*) FROM event WHERE id = 9999").fetchone()[0] == 0
+        assert local.execute("SELECT project_id FROM task WHERE id = 1999").fetchone()[0] == project
+        assert local.execute("SELECT count(*) FROM project WHERE id = 199").fetchone()[0] == 1
+        assert subset_schema.orphans(local) == []
+        on_target = subset_schema.expected_subset(local, "org", "id = 2", down_only=True)
+    with dbs.server_admin() as server:
+        assert on_target == subset_schema.expected_subset(server, "org", "id = 2", down_only=True)
 
 
 @pytest.mark.parametrize("mode", ["replace", "incremental", "xmin"])
