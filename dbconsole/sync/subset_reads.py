@@ -94,7 +94,7 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
     reached = [t for t in plan.tables if t.subset and t.subset.rows]
     labels = ", ".join(repr(spec.label) for spec in request.subsets)
     doomed = sum(len(keys) for keys in deletes.values())
-    deleting = f", {doomed:,} of its rows on {request.target.name} to delete (mirror)" if deletes else ""
+    deleting = f", {doomed:,} target-only rows of it on {request.target.name} to delete (mirror)" if deletes else ""
     return (f"subset {labels}: {sum(t.subset.rows for t in reached if t.subset):,} rows in {len(reached)} of "
             f"{len(plan.tables)} tables{deleting}, chosen in {time.monotonic() - started:.2f} s")
 
