@@ -187,6 +187,12 @@ def test_a_delete_an_fk_outside_the_subset_blocks_is_one_line_and_that_batch_is_
                                                                                             capsys) -> None:
     """project is not synced: its local project 100 still points at member 100, which the run deletes."""
     dbs, config, _, _, _ = planted
+    code, out, err = sync(capsys, config, "--tables", "org,team,member", "--subset", "public.org: id = 2", "--mode",
+                          "mirror", "--dry-run")
+    assert code == 0, err
+    [predicted] = [e for e in sync_events(out) if e["event"] == "notice" and e.get("fails")]
+    assert predicted["table"] == "public.project" and "project_owner_id_fkey" in predicted["message"]
+    assert "1 rows of public.project" in predicted["message"] and "public.member" in predicted["message"]
     code, out, err = run_cli(capsys, "--config", config, "sync", "--from", "server_direct", "--to", "local",
                              "--yes", "--tables", "org,team,member", "--subset", "public.org: id = 2", "--mode", "mirror")
     assert_one_line(code, err, 1, "public.project", "project_owner_id_fkey", "deletes", "still referenced")

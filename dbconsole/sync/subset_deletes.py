@@ -27,10 +27,11 @@ from dbconsole.sync import journal, triggers, undo
 from dbconsole.sync import statements as q
 from dbconsole.sync.context import RunContext
 from dbconsole.sync.counts import RowCounts
+from dbconsole.sync.events import Notice
 from dbconsole.sync.plan import TablePlan
 from dbconsole.sync.subset import Edge, Key, subset_edges
 from dbconsole.sync.subset_reads import key_filter
-from dbconsole.sync.table_run import HeldTable, finish_table
+from dbconsole.sync.table_run import HeldTable, finish_table, holds_finish
 
 KEYS_PER_DELETE = 5_000  # keys named in one DELETE: the statement stays small
 
@@ -130,6 +131,45 @@ def finish_subset_mirrors(ctx: RunContext) -> None:
             ctx.table_done(plan, counts, table.began, rows_read=table.rows_read)
 
 
+def delete_conflicts(ctx: RunContext) -> Iterator[Notice]:
+    """The dry run's prediction: target rows outside the deletes that still point at a row to
+    delete. A plain FK would stop the run there (``fails``); a cascading one would change rows
+    outside the subset, which undo does not keep (a warning)."""
+    doomed = {t.name: t for t in ctx.plan.tables if holds_finish(t) and t.subset is not None and t.subset.deletes}
+    for child in ctx.target_tables:
+        for fk in child.foreign_keys:
+            parent = doomed.get(fk.parent)
+            if parent is None or parent.subset is None:
+                continue
+            own = doomed.get(child.qualified)
+            rows = 0
+            keys = parent.subset.deletes
+            for start in range(0, len(keys), KEYS_PER_DELETE):
+                referenced = sql.SQL("SELECT {cols} FROM {p} AS _dbconsole_p WHERE {doomed}").format(
+                    cols=sql.SQL(", ").join(sql.Identifier("_dbconsole_p", c) for c in fk.parent_columns),
+                    p=q.relation(parent.target), doomed=key_filter(parent.target, keys[start:start + KEYS_PER_DELETE],
+                                                                   "_dbconsole_p"))
+                spared = (sql.SQL(" AND NOT {}").format(key_filter(child, own.subset.deletes, "_dbconsole_c"))
+                          if own is not None and own.subset is not None else sql.SQL(""))
+                rows += int(ctx.scalar(ctx.target, sql.SQL(
+                    "SELECT count(*) FROM {c} AS _dbconsole_c WHERE ({cols}) IN ({referenced}){spared}").format(
+                    c=q.relation(child), cols=sql.SQL(", ").join(sql.Identifier("_dbconsole_c", c) for c in fk.columns),
+                    referenced=referenced, spared=spared)))
+            ctx.target.rollback()
+            if not rows:
+                continue
+            if fk.cascades:
+                yield Notice(str(child.qualified), f"{rows:,} rows of {child.qualified} on {ctx.request.target.name} "
+                             f"reference rows the subset's mirror deletes from {fk.parent}; foreign key {fk.name} "
+                             "changes them on delete (ON DELETE), outside the subset and without undo",
+                             kind="warning")
+            else:
+                yield Notice(str(child.qualified), f"{rows:,} rows of {child.qualified} on {ctx.request.target.name} "
+                             f"still reference rows the subset's mirror deletes from {fk.parent} (foreign key "
+                             f"{fk.name}): the sync would stop there; include {child.qualified} in the sync or use "
+                             "upsert", kind="warning", fails=True)
+
+
 def _delete(ctx: RunContext, table: HeldTable, condition: sql.Composable, before: int) -> int:
     """One DELETE, its pre-images kept first and its counts recorded, in the caller's transaction."""
     plan = table.plan
@@ -165,4 +205,4 @@ def _walk_edges(ctx: RunContext) -> list[tuple[TableName, TableName]]:
     return [(e.child, e.parent) for e in walk] + declared
 
 
-__all__ = ["DeleteGroup", "delete_groups", "finish_subset_mirrors"]
+__all__ = ["DeleteGroup", "delete_conflicts", "delete_groups", "finish_subset_mirrors"]
