@@ -149,7 +149,8 @@ def mirror_command(config: str) -> list[str]:
             "local", "--yes", "--json", "--subset", "org:2", "--mode", "mirror"]
 
 
-def kill_while_deleting(dbs, config: str, table: str, where: str, delay: float = 0.0) -> None:  # type: ignore[no-untyped-def]
+def kill_while_deleting(dbs, config: str, table: str, where: str,  # type: ignore[no-untyped-def]
+                        delay: float = 0.0) -> None:
     """Hold a row lock on ``table``'s row ``where``, start the mirror, SIGKILL it (``delay`` s)
     once it waits on that table's DELETE: every earlier delete group is committed by then."""
     with dbs.local_admin() as locker:
@@ -238,7 +239,8 @@ def test_a_delete_an_fk_outside_the_subset_blocks_is_one_line_and_that_batch_is_
     assert predicted["table"] == "public.project" and "project_owner_id_fkey" in predicted["message"]
     assert "1 rows of public.project" in predicted["message"] and "public.member" in predicted["message"]
     code, out, err = run_cli(capsys, "--config", config, "sync", "--from", "server_direct", "--to", "local",
-                             "--yes", "--tables", "org,team,member", "--subset", "public.org: id = 2", "--mode", "mirror")
+                             "--yes", "--tables", "org,team,member", "--subset", "public.org: id = 2", "--mode",
+                             "mirror")
     assert_one_line(code, err, 1, "public.project", "project_owner_id_fkey", "deletes", "still referenced")
     with dbs.local_admin() as local:
         assert local.execute("SELECT count(*) FROM member WHERE id = 100").fetchone()[0] == 1

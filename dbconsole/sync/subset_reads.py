@@ -81,7 +81,8 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
             raise SyncError(f"the subset reaches {len(keys):,} rows of {table}, which this sync does not write: "
                             f"add it to --tables", table=str(table))
     deletes: dict[TableName, list[Key]] = {}
-    if any(t.mode == "mirror" for t in plan.tables):
+    mirroring = any(t.mode == "mirror" for t in plan.tables)
+    if mirroring:
         if target is None:
             raise SyncError("--subset with --mode mirror needs the target's rows to find what to delete")
         from dbconsole.sync.subset_target import target_deletes  # it walks with this module's steps
@@ -94,7 +95,8 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
     reached = [t for t in plan.tables if t.subset and t.subset.rows]
     labels = ", ".join(repr(spec.label) for spec in request.subsets)
     doomed = sum(len(keys) for keys in deletes.values())
-    deleting = f", {doomed:,} target-only rows of it on {request.target.name} to delete (mirror)" if deletes else ""
+    deleting = (f", {doomed:,} target-only rows of it on {request.target.name} to delete (mirror)"
+                if mirroring else "")
     return (f"subset {labels}: {sum(t.subset.rows for t in reached if t.subset):,} rows in {len(reached)} of "
             f"{len(plan.tables)} tables{deleting}, chosen in {time.monotonic() - started:.2f} s")
 

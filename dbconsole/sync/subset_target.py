@@ -57,7 +57,8 @@ def target_deletes(plan: SyncPlan, target: psycopg.Connection[Any], target_table
         for root, where in roots:
             validate_expression(target, tables[root], where, f"filter (on {request.target.name})")
             require_key(tables[root])
-            seeds.setdefault(root, set()).update(set(root_keys(target, tables[root], where)) - selected.get(root, set()))
+            unselected = set(root_keys(target, tables[root], where)) - selected.get(root, set())
+            seeds.setdefault(root, set()).update(unselected)
         steps = SourceSteps(target, tables, edges, limits, follow_up=False)
 
         def unselected_children(edge: Edge, direction: Direction, keys: Sequence[Key]) -> Iterable[Key]:

@@ -151,7 +151,8 @@ async def test_a_subset_with_mode_mirror_dry_runs_its_deletes_and_runs_them(tui_
         on_target = subset_schema.expected_subset(local, "users", f"id = {root}", shape=subset_schema.DEMO,
                                                   down_only=True)
         assert not any(r.startswith(f"({LOCAL_ONLY_ID_BASE + 1},") for r in on_target["users"])
-        other = local.execute('SELECT count(*) FROM "WatchList" WHERE user_id = %s', (LOCAL_ONLY_ID_BASE + 1,)).fetchone()[0]
+        other = local.execute('SELECT count(*) FROM "WatchList" WHERE user_id = %s',
+                              (LOCAL_ONLY_ID_BASE + 1,)).fetchone()[0]
     app = DbconsoleApp(config=tui_config)
     async with app.run_test(size=(160, 45)) as pilot:
         await wait_counts(pilot, app)
