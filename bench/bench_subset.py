@@ -12,6 +12,11 @@ same tables, planned and copied. The ratio is printed; the goal is < 0.1.
 
     python bench/bench_subset.py              # ~1M rows, 3 runs each
     python bench/bench_subset.py --scale 0.2  # a quick look
+    python bench/bench_subset.py --mirror     # also: the subset's mirror against its upsert
+
+``--mirror``: on a target that already holds account 1's subset plus 500 target-only order
+lines of that account's orders (planted before each run), ``--subset --mode mirror`` (which also
+walks the subset on the target and deletes those lines) against ``--subset`` (upsert).
 """
 
 from __future__ import annotations
@@ -78,10 +83,46 @@ def run_sync(config: Path, *extra: str) -> tuple[float, float, dict[str, int]]:
     return seconds, engine, {e["table"]: e["inserted"] for e in events if e["event"] == "table_done"}
 
 
+PLANT = ("INSERT INTO order_line SELECT 100000000 + row_number() OVER (ORDER BY o.id), o.id, 'local', 1, 1 "
+         "FROM orders o JOIN customer c ON c.id = o.customer_id WHERE c.account_id = 1 ORDER BY o.id LIMIT 500 "
+         "ON CONFLICT DO NOTHING")
+
+
+def mirror_against_upsert(config: Path, target: PgCluster, repeat: int) -> None:
+    """The subset's mirror (walk on the target, then deletes) against its upsert, on a target
+    that holds the subset and 500 planted target-only lines of it."""
+    subset = ("--subset", "account: id = 1")
+    with target.admin_connect("bench") as conn:
+        conn.execute("TRUNCATE region, account, customer, orders, order_line")
+        conn.execute("DROP SCHEMA IF EXISTS _dbconsole CASCADE")
+    run_sync(config, *subset)
+    figures: dict[str, list[float]] = {"upsert": [], "mirror": []}
+    deleted = 0
+    for mode in ("upsert", "mirror"):
+        for _ in range(repeat):
+            with target.admin_connect("bench") as conn:
+                conn.execute(PLANT)
+            command = [sys.executable, "-m", "dbconsole", "--config", str(config), "sync", "--from", "source", "--to",
+                       "target", "--tables", TABLES, "--yes", "--json", *subset, "--mode", mode]
+            proc = subprocess.run(command, capture_output=True, cwd=ROOT, check=False)
+            if proc.returncode != 0:
+                raise SystemExit(f"sync failed: {proc.stderr.decode(errors='replace')}")
+            events = [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
+            figures[mode].append(next(e["seconds"] for e in events if e["event"] == "done"))
+            deleted = sum(e["deleted"] for e in events if e["event"] == "table_done")
+    upsert, mirror = statistics.median(figures["upsert"]), statistics.median(figures["mirror"])
+    print(f"subset upsert on a target holding it: {upsert:.2f} s engine time "
+          f"(runs {', '.join(f'{t:.2f}' for t in figures['upsert'])})")
+    print(f"subset mirror, same target + 500 target-only lines: {mirror:.2f} s engine time "
+          f"(runs {', '.join(f'{t:.2f}' for t in figures['mirror'])}), {deleted:,} rows deleted; "
+          f"ratio mirror / upsert {mirror / upsert:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: ~1M rows, a ~50k-row closure")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--mirror", action="store_true", help="also time --subset --mode mirror against its upsert")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dbconsole-bench-subset-"))
     source, target = PgCluster("source"), PgCluster("target")
@@ -124,6 +165,8 @@ def main() -> int:
         print(f"ratio subset / full, CLI wall time: {ratio:.3f} (goal < 0.1): {'met' if ratio < 0.1 else 'NOT met'}")
         print(f"ratio subset / full, engine time (no interpreter start-up): {subset_engine / full_engine:.3f} "
               f"({subset_engine:.2f} s / {full_engine:.2f} s)")
+        if args.mirror:
+            mirror_against_upsert(config, target, args.repeat)
         return 0
     finally:
         for cluster in (source, target):

@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--with-parents", action="store_true", help="also sync FK parents of the selected tables")
     sync.add_argument("--subset", metavar="'TABLE: SQL' | NAME[:ARGS]", action="append", default=[],
                       help="only these root rows and every row that references them or that they need "
-                           "(repeatable; NAME is a [sync.subsets.NAME] of the config)")
+                           "(repeatable; NAME is a [sync.subsets.NAME] of the config); with --mode mirror, also delete "
+                           "the target's rows of the subset that the source's lacks")
     sync.add_argument("--batch-size", type=batch_size, metavar="N", help="rows per committed batch")
     sync.add_argument("--jobs", type=jobs_setting, metavar="N|auto", default=None,
                       help="workers copying tables (and key ranges of large tables) in parallel, all in one "

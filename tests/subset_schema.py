@@ -91,11 +91,12 @@ def create(conn: psycopg.Connection[Any], *, data: bool) -> None:
 def expected_subset(conn: psycopg.Connection[Any], root: str, where: str, *, virtual: bool = True,
                     limits: dict[str, str] | None = None, exclude: set[str] | None = None,
                     shape: tuple[list[str], dict[str, str], list[tuple[str, str, str, str, bool]]] | None = None,
-                    ) -> dict[str, set[str]]:
+                    down_only: bool = False) -> dict[str, set[str]]:
     """Per table, the row texts the subset must hold; computed with temp tables until nothing changes.
 
     Down: rows referencing a row reached going down (not into ``exclude``, under ``limits``);
-    up: every row referenced by a row reached either way.
+    up: every row referenced by a row reached either way (``down_only``: none, as a subset
+    mirror reads the target: the rows that belong to the root there).
     """
     limits = limits or {}
     exclude = exclude or set()
@@ -121,7 +122,7 @@ def expected_subset(conn: psycopg.Connection[Any], root: str, where: str, *, vir
                     f"INSERT INTO x_down_{c} SELECT {ckey} FROM {child} c WHERE ({cols}) IN "
                     f"(SELECT {pcols} FROM {parent} WHERE ({pkey}) IN (SELECT {pkey} FROM x_down_{p})){limit} "
                     f"AND ({ckey}) NOT IN (SELECT {ckey} FROM x_down_{c})")
-                up = conn.execute(
+                up = conn.execute("SELECT 1 WHERE false") if down_only else conn.execute(
                     f"INSERT INTO x_up_{p} SELECT {pkey} FROM {parent} WHERE ({pcols}) IN "
                     f"(SELECT {cols} FROM {child} WHERE ({ckey}) IN (SELECT {ckey} FROM x_down_{c} "
                     f"UNION SELECT {ckey} FROM x_up_{c})) "

@@ -67,13 +67,15 @@ def choose_strategy(plan: TablePlan, requested: Strategy, *, target_empty: bool,
                     resuming: bool) -> tuple[Strategy, str | None]:
     """``diff`` or ``copy`` for this table, and a line to tell when a request is not followed.
 
-    Only upsert and mirror read by diff: replace rewrites in one transaction, incremental and
+    Only upsert and mirror (without a subset) read by diff: replace rewrites in one transaction, incremental and
     xmin already read only changed rows. A filtered or keyless table is copied (the diff would
     compare the filter on both sides). ``auto``: an interrupted copy resumes; an empty target is copied; otherwise
     diff when the target's estimate is at least 90% of the source's (see AUTO_SHARE).
     """
-    if plan.mode == "mirror":
+    if plan.mode == "mirror" and plan.subset is None:
         return "diff", None  # mirror writes only differing rows: it always reads by diff
+    if plan.mode == "mirror":  # a subset's mirror reads the subset's keys; its deletes are .subset_deletes'
+        return "copy", ("read by the subset's keys: a --subset chooses its rows" if requested == "diff" else None)
     if requested == "copy" or plan.mode != "upsert":
         if requested == "diff":
             return "copy", f"--strategy diff applies to upsert and mirror; {plan.mode} reads its rows as usual"

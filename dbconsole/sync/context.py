@@ -52,6 +52,7 @@ class RunLedger:
     stage_names: Iterator[str] = field(default_factory=lambda: (f"dbconsole_stage_{i}" for i in itertools.count()))
     hash_kind: HashKind | None = None  # how a diff-driven table fingerprints rows (probed once)
     pending_mirrors: list[Any] = field(default_factory=list)  # mirror tables upserted, deletes still to do
+    held_for_deletes: list[Any] = field(default_factory=list)  # a subset's mirror tables upserted (.subset_deletes)
     journal: RunJournal | None = None  # a writing run's history row and undo stores (.journal)
 
 

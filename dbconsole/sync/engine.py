@@ -211,7 +211,8 @@ class SyncRun:
         xmin, xmax = _take_snapshot(source, imported=self.shared_snapshot)
         self.snapshot_guard.taken()
         if self.request.subsets:  # chosen in this attempt's snapshot, the one every table is read in
-            self.emit(Notice(None, apply_subsets(self.plan, source, self.source_tables)))
+            self.emit(Notice(None, apply_subsets(self.plan, source, self.source_tables, target=target,
+                                                 target_tables=self.target_tables)))
         return RunContext(
             request=self.request, plan=self.plan, emit=self.emit, cancel=self.cancel, watchdog=self.watchdog,
             source=source, target=target, source_id=source_id, snapshot_xmin=xmin, snapshot_xmax=xmax,

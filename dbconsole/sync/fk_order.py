@@ -7,7 +7,8 @@ cycle is DEFERRABLE it is deferred to commit and the cycle is allowed. Self-refe
 (``users.referred_by -> users.id``) are not cycles: such a table is copied in one batch (one
 statement), so a row may point at any other row of the same table.
 
-A subset (``--subset``) syncs by upsert only, so its refusal says what can be done instead.
+A subset (``--subset``) is upserted batch by batch (a subset's mirror too, before its deletes), so
+its refusal says what can be done instead.
 Deferring the cycle's constraints would not help an upsert: each batch commits on its own, and a
 deferred constraint is checked at that commit, before the other table's rows have been written.
 """

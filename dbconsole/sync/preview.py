@@ -24,6 +24,7 @@ from dbconsole.sync.events import Notice, TableStart
 from dbconsole.sync.plan import TablePlan
 from dbconsole.sync.refill import Emptied
 from dbconsole.sync.replace import ReplaceTally, replace_group
+from dbconsole.sync.subset_deletes import delete_conflicts
 from dbconsole.sync.table_run import stored_watermark, table_filter
 
 
@@ -51,7 +52,10 @@ class PreviewRunner:
         replace_group(ctx, group, PreviewSteps())
 
     def after_tables(self, ctx: RunContext) -> None:
-        pass  # materialized views are only refreshed by a run that wrote
+        """Materialized views are only refreshed by a run that wrote; a subset's mirror predicts
+        the deletes another table's FK would refuse."""
+        for notice in delete_conflicts(ctx):
+            ctx.emit(notice)
 
 
 def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable | None, began: float) -> None:
@@ -81,6 +85,8 @@ def preview_table(ctx: RunContext, plan: TablePlan, row_filter: sql.Composable |
             break
         lower = upper
     warn_orphans(ctx, plan, orphans)
+    if plan.mode == "mirror" and plan.subset is not None:  # the subset's target-only rows (.subset_target)
+        totals += RowCounts(deleted=len(plan.subset.deletes))
     ctx.table_done(plan, totals, began, rows_read=totals.total)
 
 

@@ -4,7 +4,7 @@ Why here and not in the CLI: ``dbconsole sync`` and :class:`dbconsole.airflow.Db
 take the same options (tables as a list or globs, ``--where`` with or without a table,
 ``--subset`` text or a configured name, mode, strategy...). Built twice, the two faces would drift
 on exactly the rules that keep a run safe (a bare ``--where`` filters exactly one table, a subset
-is upsert only), so both call :func:`build_request` with the options as written.
+is upsert or mirror), so both call :func:`build_request` with the options as written.
 """
 
 from __future__ import annotations

@@ -67,6 +67,9 @@ class SubsetRows:
     filter: sql.Composable
     digest: str
     rows: int
+    # --mode mirror: the target's keys of this table that belong to the subset there and not on
+    # the source (:mod:`.subset_target`), deleted after every table's upserts (:mod:`.subset_deletes`)
+    deletes: tuple[Key, ...] = ()
 
 
 def parse_subset(text: str, named: Mapping[str, SubsetRules]) -> SubsetSpec:
@@ -133,12 +136,21 @@ def _column_ref(text: str, tables: Mapping[TableName, Table], side: str) -> tupl
 
 def close_subset(roots: Mapping[TableName, Iterable[Key]], edges: Sequence[Edge], down_scope: set[TableName],
                  expand: Expand, *, page: int = KEY_PAGE) -> dict[TableName, set[Key]]:
-    """The fixed point of the walk: every table's selected keys.
+    """The fixed point of the walk: every table's selected keys (see :func:`close_subset_parts`)."""
+    down, up = close_subset_parts(roots, edges, down_scope, expand, page=page)
+    return {t: down.get(t, set()) | up.get(t, set()) for t in {*down, *up}}
+
+
+def close_subset_parts(roots: Mapping[TableName, Iterable[Key]], edges: Sequence[Edge], down_scope: set[TableName],
+                       expand: Expand, *, page: int = KEY_PAGE) -> tuple[dict[TableName, set[Key]],
+                                                                         dict[TableName, set[Key]]]:
+    """The fixed point of the walk, as (keys reached going down, keys reached only going up).
 
     ``expand(edge, "down", parent_keys)`` gives the keys of child rows referencing those
     parents (under the child's limit); ``expand(edge, "up", child_keys)`` the keys of the
     parent rows they reference. Each call gets at most ``page`` keys; only keys not seen before
-    are walked on, so the walk ends on cycles and self-references.
+    are walked on, so the walk ends on cycles and self-references. The two parts are kept apart
+    because a subset mirror seeds its walk on the target with the rows reached going down.
     """
     down: dict[TableName, set[Key]] = {}
     up: dict[TableName, set[Key]] = {}
@@ -165,4 +177,4 @@ def close_subset(roots: Mapping[TableName, Iterable[Key]], edges: Sequence[Edge]
                 if fresh:
                     seen |= fresh
                     work.append((edge.parent, "up", sorted(fresh), None))
-    return {t: down.get(t, set()) | up.get(t, set()) for t in {*down, *up}}
+    return down, {t: keys - down.get(t, set()) for t, keys in up.items()}

@@ -30,24 +30,24 @@ from dbconsole.errors import SyncError, UsageError
 from dbconsole.names import TableName, resolve_name
 from dbconsole.sync.plan import SyncPlan, TablePlan
 from dbconsole.sync.statements import relation, user_filter
-from dbconsole.sync.subset import Direction, Edge, Key, SubsetRows, SubsetSpec, close_subset, subset_edges
+from dbconsole.sync.subset import Direction, Edge, Key, SubsetRows, SubsetSpec, close_subset_parts, subset_edges
 
-SUBSET_MODES = ("upsert",)  # a subset adds and updates rows (see refuse_modes for why not mirror)
-MIRROR_REFUSAL = ("--subset with --mode mirror: limited to the subset's keys, which are all read from the source, "
-                  "a mirror finds nothing to delete and is an upsert; deleting the target's other rows would "
-                  "reach outside the subset. Use --mode upsert")
+SUBSET_MODES = ("upsert", "mirror")  # a subset adds and updates rows; mirror also deletes its target-only rows
 
 
 def mode_refusal(mode: str) -> str:
-    """The one line that refuses a subset with ``mode``."""
-    if mode == "mirror":
-        return MIRROR_REFUSAL
-    return f"--subset works with --mode upsert only, not {mode}"
+    """The one line that refuses a subset with ``mode`` (replace empties whole tables; incremental
+    and xmin read rows by a watermark, not by the subset's keys)."""
+    return f"--subset works with --mode upsert or mirror, not {mode}"
 
 
-def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables: Sequence[Table]) -> str:
+def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables: Sequence[Table], *,
+                  target: psycopg.Connection[Any] | None = None, target_tables: Sequence[Table] = ()) -> str:
     """Compute the request's subsets in the source's current snapshot, set each planned
     table's :class:`SubsetRows` and say what was selected, in one line.
+
+    With mirror tables, the subset's rows on ``target`` that the source's subset lacks are
+    found too (:mod:`.subset_target`, read-only) and kept as each table's ``deletes``.
 
     Raises (before any row is written) on a bad filter, a root filter that matches nothing,
     or a subset that reaches a table the sync does not write.
@@ -62,51 +62,62 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
     scope = _down_scope(plan, tables)
     limits = _limits(request.subsets, tables)
     for table, where in limits.items():
-        _validate(source, tables[table], where, "limit")
+        validate_expression(source, tables[table], where, "limit")
     roots: dict[TableName, set[Key]] = {}
     for spec in request.subsets:
         root = resolve_name(spec.root, tables, where=request.source.name)
-        _validate(source, tables[root], spec.where, "filter")
-        _require_key(tables[root])
-        keys = set(_root_keys(source, tables[root], spec.where))
+        validate_expression(source, tables[root], spec.where, "filter")
+        require_key(tables[root])
+        keys = set(root_keys(source, tables[root], spec.where))
         if not keys:
             raise SyncError(f"--subset {spec.label!r}: no row of {root} matches {spec.where!r} on "
                             f"{request.source.name}; nothing to sync", table=str(root))
         roots.setdefault(root, set()).update(keys)
 
-    selected = close_subset(roots, edges, scope, SourceSteps(source, tables, edges, limits).expand)
+    down, up = close_subset_parts(roots, edges, scope, SourceSteps(source, tables, edges, limits).expand)
+    selected = {t: down.get(t, set()) | up.get(t, set()) for t in {*down, *up}}
     for table, keys in selected.items():
         if keys and table not in planned:
             raise SyncError(f"the subset reaches {len(keys):,} rows of {table}, which this sync does not write: "
                             f"add it to --tables", table=str(table))
+    deletes: dict[TableName, list[Key]] = {}
+    mirroring = any(t.mode == "mirror" for t in plan.tables)
+    if mirroring:
+        if target is None:
+            raise SyncError("--subset with --mode mirror needs the target's rows to find what to delete")
+        from dbconsole.sync.subset_target import target_deletes  # it walks with this module's steps
+
+        deletes = target_deletes(plan, target, target_tables, edges=edges, scope=scope, limits=limits,
+                                 down=down, selected=selected)
     for table_plan in plan.tables:
-        table_plan.subset = subset_rows(table_plan, selected.get(table_plan.name, set()), source)
+        table_plan.subset = subset_rows(table_plan, selected.get(table_plan.name, set()), source,
+                                        deletes=deletes.get(table_plan.name, ()))
     reached = [t for t in plan.tables if t.subset and t.subset.rows]
     labels = ", ".join(repr(spec.label) for spec in request.subsets)
+    doomed = sum(len(keys) for keys in deletes.values())
+    deleting = (f", {doomed:,} target-only rows of it on {request.target.name} to delete (mirror)"
+                if mirroring else "")
     return (f"subset {labels}: {sum(t.subset.rows for t in reached if t.subset):,} rows in {len(reached)} of "
-            f"{len(plan.tables)} tables, chosen in {time.monotonic() - started:.2f} s")
+            f"{len(plan.tables)} tables{deleting}, chosen in {time.monotonic() - started:.2f} s")
 
 
 def refuse_modes(plan: SyncPlan) -> None:
-    """Upsert only. Why not ``mirror`` "limited to the subset's keys": every key the subset selects
-    comes from the source, so within those keys no target row lacks a source row and a mirror
-    deletes nothing (it is an upsert); a mirror that deleted the target's rows *outside* the keys
-    would delete the rest of each table. What people may mean instead (delete the target's rows
-    that belong to the root on the target but no longer on the source) needs the walk run on the
-    target as well; until then a mode other than upsert is one clear refusal."""
+    """Upsert or mirror. A subset's mirror deletes only the target's rows that belong to the
+    subset *on the target* and not on the source (:mod:`.subset_target`); ``replace`` would empty
+    whole tables, and incremental / xmin choose rows by a watermark, not by the subset's keys."""
     for table in plan.tables:
         if table.mode not in SUBSET_MODES:
-            raise UsageError(mode_refusal(table.mode) if table.mode == "mirror" else
-                             f"--subset works with --mode upsert only, and {table.name} would be synced with "
+            raise UsageError(f"--subset works with --mode upsert or mirror, and {table.name} would be synced with "
                              f"{table.mode}: use --mode upsert")
 
 
-def subset_rows(plan: TablePlan, keys: set[Key], conn: psycopg.Connection[Any]) -> SubsetRows:
+def subset_rows(plan: TablePlan, keys: set[Key], conn: psycopg.Connection[Any],
+                deletes: Sequence[Key] = ()) -> SubsetRows:
     """The table's key filter, rendered to SQL once: every batch statement of the table embeds it."""
     ordered = sorted(keys)
     digest = hashlib.sha256(repr(ordered).encode()).hexdigest()[:16]
     rendered = sql.SQL(key_filter(plan.source, ordered).as_string(conn))  # values quoted by psycopg
-    return SubsetRows(filter=rendered, digest=digest, rows=len(ordered))
+    return SubsetRows(filter=rendered, digest=digest, rows=len(ordered), deletes=tuple(sorted(deletes)))
 
 
 def key_filter(table: Table, keys: Sequence[Key] | None, alias: str | None = None) -> sql.Composable:
@@ -135,7 +146,7 @@ def _key_select(table: Table, keys: Sequence[Key] | None) -> sql.Composable:
 # --------------------------------------------------------------------------- the reads
 
 
-def _root_keys(source: psycopg.Connection[Any], table: Table, where: str) -> Iterable[Key]:
+def root_keys(source: psycopg.Connection[Any], table: Table, where: str) -> Iterable[Key]:
     statement = sql.SQL("SELECT {keys} FROM {t} WHERE {f}").format(
         keys=_key_text(table), t=relation(table), f=user_filter(where))
     with source.cursor() as cur:
@@ -152,16 +163,17 @@ class SourceSteps:
     """
 
     def __init__(self, source: psycopg.Connection[Any], tables: Mapping[TableName, Table], edges: Sequence[Edge],
-                 limits: Mapping[TableName, str]) -> None:
-        self.source = source
+                 limits: Mapping[TableName, str], *, follow_up: bool = True) -> None:
+        self.source = source  # the session read (the target, for a subset mirror's walk there)
         self.tables = tables
         self.edges = edges
         self.limits = limits
+        self.follow_up = follow_up  # False: a walk down only, so no FK values are kept for steps up
         self.known: dict[Edge, dict[Key, tuple[str | None, ...]]] = {}  # up edge -> child key -> FK values
 
     def expand(self, edge: Edge, direction: Direction, keys: Sequence[Key]) -> Iterable[Key]:
         for side in (edge.child, edge.parent):
-            _require_key(self.tables[side])
+            require_key(self.tables[side])
         if direction == "down":
             return self._down(edge, keys)
         known = self.known.get(edge, {})
@@ -181,7 +193,7 @@ class SourceSteps:
             conditions = [sql.SQL("({}) IN ({})").format(_columns(edge.columns), inner)]
         if edge.child in self.limits:
             conditions.append(user_filter(self.limits[edge.child]))
-        ups = [e for e in self.edges if e.child == edge.child and e != edge]
+        ups = [e for e in self.edges if e.child == edge.child and e != edge] if self.follow_up else []
         extra = [sql.SQL("{}::text").format(sql.Identifier(c)) for e in ups for c in e.columns]
         statement = sql.SQL("SELECT {cols} FROM {c} WHERE {cond}").format(
             cols=sql.SQL(", ").join([_key_text(child), *extra]), c=relation(child),
@@ -235,7 +247,7 @@ def _in_keys(table: Table, columns: Sequence[str]) -> sql.Composable:
     return sql.SQL("({}) IN ({})").format(_columns(columns), _key_select(table, None))
 
 
-def _validate(source: psycopg.Connection[Any], table: Table, where: str, what: str) -> None:
+def validate_expression(source: psycopg.Connection[Any], table: Table, where: str, what: str) -> None:
     """One valid expression over the table, proved before any row is read (as ``--where`` is)."""
     statement = sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 0").format(relation(table), user_filter(where))
     try:
@@ -246,7 +258,7 @@ def _validate(source: psycopg.Connection[Any], table: Table, where: str, what: s
                         "nothing was written", table=str(table.qualified)) from None
 
 
-def _require_key(table: Table) -> None:
+def require_key(table: Table) -> None:
     if table.key is None:
         raise SyncError(f"{table.qualified} has no primary key or unique NOT NULL key, so a subset cannot "
                         "tell its rows apart", table=str(table.qualified))

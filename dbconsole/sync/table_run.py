@@ -9,7 +9,7 @@ stores the new watermark and the history line, and drops the checkpoint (:func:`
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 import time
 
@@ -28,6 +28,23 @@ from dbconsole.sync.readahead import BatchReader
 XID_TRUST_HORIZON = 2**31
 
 
+@dataclass
+class HeldTable:
+    """A subset's mirror table whose upserts are in: its deletes and its finish wait for every
+    other table's upserts (:func:`.subset_deletes.finish_subset_mirrors`)."""
+
+    plan: TablePlan
+    counts: RowCounts
+    rows_read: int
+    began: float
+    started_at: datetime
+
+
+def holds_finish(plan: TablePlan) -> bool:
+    """A subset's mirror table (a mirror without a subset is synced by diff, :mod:`.by_diff`)."""
+    return plan.mode == "mirror" and plan.subset is not None
+
+
 def write_table(ctx: RunContext, plan: TablePlan) -> None:
     """Batch after batch, each committed with its checkpoint, until the source runs out."""
     ctx.start_table(plan)
@@ -41,6 +58,7 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
 
     stage = None if point.fast_path else ctx.create_stage(plan)
     resumed_rows = point.rows_done
+    held = holds_finish(plan)  # a subset's mirror: finished after its deletes
     # The source is read a batch ahead on its own thread; the target still commits batch by batch.
     with BatchReader(ctx, plan, row_filter, point.last_key, batch_size(plan, row_filter)) as reader:
         for batch in reader:
@@ -53,14 +71,21 @@ def write_table(ctx: RunContext, plan: TablePlan) -> None:
                     point = replace(point, watermark=ctx.scalar(ctx.target, q.stage_max_cursor(plan, stage, stored)))
                 point = replace(point, last_key=batch.upper, rows_done=point.rows_done + rows,
                                 counts=point.counts + RowCounts.of_batch(rows, inserted, updated))
-                if batch.upper is None:
+                if batch.upper is None and held:
+                    state.clear_checkpoint(ctx.target, plan.name, ctx.source_id)  # a re-run upserts the subset again
+                    journal.record(ctx, plan, point.counts)
+                elif batch.upper is None:
                     finish_table(ctx, plan, point.watermark, point.counts, started_at)
                 else:
                     state.save_checkpoint(ctx.target, plan.name, ctx.source_id, point)
                     journal.record(ctx, plan, point.counts)
                 triggers.restore(ctx.target, plan.restore_triggers)
             ctx.progress(plan, point.rows_done, point.rows_done - resumed_rows, began)
-    ctx.table_done(plan, point.counts, began, rows_read=point.rows_done - resumed_rows)
+    if held:
+        ctx.ledger.held_for_deletes.append(HeldTable(plan, point.counts, point.rows_done - resumed_rows, began,
+                                                     started_at))
+    else:
+        ctx.table_done(plan, point.counts, began, rows_read=point.rows_done - resumed_rows)
     if stage is not None:
         ctx.drop_stage(stage)
 

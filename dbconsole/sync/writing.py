@@ -19,6 +19,7 @@ from dbconsole.sync.context import RunContext
 from dbconsole.sync.events import Notice
 from dbconsole.sync.plan import TablePlan
 from dbconsole.sync.replace import WriteSteps, replace_group
+from dbconsole.sync.subset_deletes import finish_subset_mirrors
 from dbconsole.sync.table_run import write_table
 
 
@@ -36,6 +37,7 @@ class WritingRunner:
         state.acquire_locks(ctx.target, [t.name for t in ctx.plan.tables], on_wait=on_wait,
                             cancelled=ctx.cancel.is_set)
         ctx.check_cancel()
+        ctx.ledger.held_for_deletes.clear()  # an earlier attempt's upserts are redone in this one's snapshot
         if ctx.ledger.journal is None:  # the run's history row and undo stores, once per run
             ctx.ledger.journal = RunJournal.register(ctx)
         else:
@@ -52,9 +54,11 @@ class WritingRunner:
         replace_group(ctx, group, WriteSteps())
 
     def after_tables(self, ctx: RunContext) -> None:
-        """After every table is in: mirror deletes (children first), then the materialized views
-        that read the tables, in one transaction."""
+        """After every table is in: mirror deletes (children first; a subset's mirror deletes
+        its target-only rows of the subset), then the materialized views that read the tables,
+        in one transaction."""
         finish_mirrors(ctx)
+        finish_subset_mirrors(ctx)
         views = ctx.plan.matviews
         if not (ctx.request.refresh_matviews and views):
             self._finished(ctx)

@@ -19,12 +19,12 @@ def test_subset_text_is_read_as_the_cli_reads_it() -> None:
     assert spec is None and "give TABLE: FILTER" in error and "customer" in error
 
 
-def test_a_subset_refuses_deleting_modes_with_the_reason() -> None:
+def test_a_subset_refuses_replace_and_the_watermark_modes_with_the_reason() -> None:
     assert subset_problem("users: id = 1", {}, None, "upsert") is None
     assert subset_problem("", {}, "mirror", "upsert") is None  # no subset: any mode
-    mirror = subset_problem("users: id = 1", {}, "mirror", "upsert")
-    assert mirror is not None and "nothing to delete" in mirror
-    assert "upsert only" in subset_problem("users: id = 1", {}, None, "replace")
+    assert subset_problem("users: id = 1", {}, "mirror", "upsert") is None  # mirror limited to the subset
+    assert "upsert or mirror" in subset_problem("users: id = 1", {}, None, "replace")
+    assert "upsert or mirror" in subset_problem("users: id = 1", {}, "incremental", "upsert")
 
 
 def test_a_column_warning_is_moot_when_create_missing_adds_the_column() -> None:

@@ -96,8 +96,8 @@ async def test_a_bad_subset_or_a_deleting_mode_is_one_line_before_anything_runs(
         await wait_for(pilot, lambda: wizard.plan_error, "the refusal")
         assert "give TABLE: FILTER" in wizard.plan_error
         wizard.options.query_one("#opt-subset", Input).value = "public.users: id = 1"
-        wizard.options.query_one("#opt-mode").value = "mirror"
-        await wait_for(pilot, lambda: wizard.plan_error and "upsert only" in wizard.plan_error, "the mode refusal")
+        wizard.options.query_one("#opt-mode").value = "replace"
+        await wait_for(pilot, lambda: wizard.plan_error and "upsert or mirror" in wizard.plan_error, "the mode refusal")
         wizard.options.query_one("#opt-mode").value = "upsert"
         await wait_for(pilot, lambda: wizard.plan is not None, "the plan")
 
@@ -125,3 +125,60 @@ async def test_a_named_subset_from_the_config_is_taken_with_its_argument(tmp_pat
         counts = preview_counts(wizard)
         assert counts["public.users"] == len(expected["users"])
         assert counts["public.scanner_settings"] == len(expected["scanner_settings"])
+
+
+def preview_column(wizard: SyncWizard, label: str) -> dict[str, int]:
+    grid = wizard.query_one("#preview-table", DataTable)
+    labels = [str(getattr(c.label, "plain", c.label)).strip() for c in grid.columns.values()]
+    assert label in labels, labels
+    at = labels.index(label)
+    rows = [[getattr(c, "plain", str(c)) for c in grid.get_row_at(i)] for i in range(grid.row_count)]
+    return {row[0]: int(row[at].replace(",", "")) for row in rows}
+
+
+async def test_a_subset_with_mode_mirror_dry_runs_its_deletes_and_runs_them(tui_config, dbs):
+    """A local-only settings row moved under the root user belongs to the subset locally, not on
+    the server: the mirror's dry run counts it under "would delete", and the run deletes it."""
+    from dbconsole.sandbox.seed import LOCAL_ONLY_ID_BASE
+
+    with dbs.server_admin() as server:  # not user 1: the local-only users were referred by user 1 locally
+        root = server.execute("SELECT min(id) FROM users WHERE id > 1").fetchone()[0]
+        expected = subset_schema.expected_subset(server, "users", f"id = {root}", shape=subset_schema.DEMO)
+    moved = LOCAL_ONLY_ID_BASE + 1
+    with dbs.local_admin() as local:
+        assert local.execute("SELECT count(*) FROM users WHERE id = %s", (root,)).fetchone()[0] == 1
+        local.execute("UPDATE scanner_settings SET user_id = %s WHERE id = %s", (root, moved))
+        on_target = subset_schema.expected_subset(local, "users", f"id = {root}", shape=subset_schema.DEMO,
+                                                  down_only=True)
+        assert not any(r.startswith(f"({LOCAL_ONLY_ID_BASE + 1},") for r in on_target["users"])
+        other = local.execute('SELECT count(*) FROM "WatchList" WHERE user_id = %s',
+                              (LOCAL_ONLY_ID_BASE + 1,)).fetchone()[0]
+    app = DbconsoleApp(config=tui_config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_counts(pilot, app)
+        app.open_subset_wizard(None, f"public.users: id = {root}")
+        wizard = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, SyncWizard) else None,
+                                "the wizard")
+        await pilot.press("ctrl+n", "ctrl+n")
+        wizard.options.query_one("#opt-mode").value = "mirror"
+        await wait_for(pilot, lambda: wizard.plan is not None and "mirror" in {t.mode for t in wizard.plan.tables},
+                       "the mirror plan")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: wizard.preview_done or wizard.preview_error, "the dry run", timeout=60)
+        assert wizard.preview_done, wizard.preview_error
+        deletes = preview_column(wizard, "would delete")
+        assert deletes["public.scanner_settings"] >= 1
+        assert preview_column(wizard, "in subset")["public.users"] == len(expected["users"])
+        await pilot.press("ctrl+n")
+        assert wizard.step == "confirm"  # mirror deletes: the target's name is typed
+        wizard.query_one("#confirm-input", Input).value = "local"
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: wizard.step == "summary", "the run", timeout=60)
+        assert wizard.run_error is None, wizard.run_error
+        done = {t.table: t.counts.deleted for t in wizard.summary.tables}
+    assert {t: n for t, n in done.items() if n} == {t: n for t, n in deletes.items() if n}
+    with dbs.local_admin() as local:
+        assert local.execute("SELECT count(*) FROM scanner_settings WHERE id = %s", (moved,)).fetchone()[0] == 0
+        assert local.execute('SELECT count(*) FROM "WatchList" WHERE user_id = %s',
+                             (LOCAL_ONLY_ID_BASE + 1,)).fetchone()[0] == other  # another user's rows stay
+        assert subset_schema.orphans(local, subset_schema.DEMO_RELATIONS) == []

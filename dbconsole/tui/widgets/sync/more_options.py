@@ -8,7 +8,8 @@ composes these into its grid and adds their part to the request.
   table exists only on the source (until the user unticks it).
 * **Subset** (``sync --subset``): the same text as the CLI, ``TABLE: FILTER`` (``users: id = 42``)
   or a named subset from ``[sync.subsets]`` (``NAME`` / ``NAME:ARG``); the plan then syncs those
-  root rows and every row they need, and the dry run counts them per table.
+  root rows and every row they need, and the dry run counts them per table; with mode mirror
+  also the target's rows of the subset the source's lacks, to be deleted.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def subset_problem(text: str, named: Mapping[str, SubsetRules], mode: Mode | Non
         return error
     chosen = mode or default_mode
     if spec is not None and chosen not in SUBSET_MODES:
-        return f"a subset syncs with mode upsert only: {mode_refusal(chosen)}"
+        return f"a subset syncs with mode upsert or mirror: {mode_refusal(chosen)}"
     return None
 
 
@@ -136,7 +137,11 @@ def added_by_create(warning: str, create: Any) -> bool:
 
 def subset_summary(request: Any) -> Text:
     text = Text()
+    mirror = request.mode == "mirror"
     for spec in request.subsets:
         text.append(f"\nsubset {spec.label}: those rows and every row they need (down within these tables, "
                     "up to every parent); the dry run counts them per table", style="cyan")
+        if mirror:
+            text.append("; mirror also deletes the target's rows of the subset that the source's lacks "
+                        "(the dry run counts them)", style="cyan")
     return text
