@@ -293,3 +293,25 @@ def test_a_subset_mirror_needs_confirmation_like_mirror(planted, capsys) -> None
     assert code != 0 and "mode mirror deletes target rows" in err, (code, err)
     with dbs.local_admin() as local:
         assert without_state(database_state(local)) == before
+
+
+def test_a_root_the_source_no_longer_has_is_deleted_on_the_target_with_what_belongs_to_it(planted, capsys) -> None:
+    """Prod deleted the root row itself: a mirror of that subset removes it and its rows locally
+    (an upsert still says there is nothing to sync); on neither side is one line."""
+    dbs, config, _, _, before = planted
+    with dbs.local_admin() as local:
+        belongs = subset_schema.expected_subset(local, "member", "id = 100", down_only=True)
+    assert {t: len(r) for t, r in belongs.items() if r} == {"member": 1, "project": 1, "task": 1}
+    code, _, err = sync(capsys, config, "--subset", "member: id = 100")
+    assert_one_line(code, err, 1, "no row of public.member", "id = 100", "nothing to sync")
+    code, out, err = sync(capsys, config, "--subset", "member: id = 100", "--mode", "mirror", "--dry-run")
+    assert code == 0, err
+    assert deleted_per_table(out, dry_run=True) == {t: 1 for t in ("member", "project", "task")}
+    assert "the source deleted it, so its rows on local go too" in out
+    code, out, err = sync(capsys, config, "--subset", "member: id = 100", "--mode", "mirror")
+    assert code == 0, err
+    with dbs.local_admin() as local:
+        after = subset_schema.table_rows(local)
+    assert after == {t: before[t] - belongs[t] for t in subset_schema.TABLES}
+    code, _, err = sync(capsys, config, "--subset", "member: id = 4242", "--mode", "mirror")
+    assert_one_line(code, err, 1, "no row of public.member", "id = 4242", "or local", "nothing to sync")

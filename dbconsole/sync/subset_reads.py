@@ -49,8 +49,9 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
     With mirror tables, the subset's rows on ``target`` that the source's subset lacks are
     found too (:mod:`.subset_target`, read-only) and kept as each table's ``deletes``.
 
-    Raises (before any row is written) on a bad filter, a root filter that matches nothing,
-    or a subset that reaches a table the sync does not write.
+    Raises (before any row is written) on a bad filter, a root filter that matches nothing (for
+    a mirror: on neither side; matching only on the target, its rows there are deleted, as when
+    the source deleted the root), or a subset that reaches a table the sync does not write.
     """
     started = time.monotonic()
     request = plan.request
@@ -63,15 +64,19 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
     limits = _limits(request.subsets, tables)
     for table, where in limits.items():
         validate_expression(source, tables[table], where, "limit")
+    mirroring = any(t.mode == "mirror" for t in plan.tables)
     roots: dict[TableName, set[Key]] = {}
+    unmatched: list[str] = []  # root filters matching nothing on the source
     for spec in request.subsets:
         root = resolve_name(spec.root, tables, where=request.source.name)
         validate_expression(source, tables[root], spec.where, "filter")
         require_key(tables[root])
         keys = set(root_keys(source, tables[root], spec.where))
         if not keys:
-            raise SyncError(f"--subset {spec.label!r}: no row of {root} matches {spec.where!r} on "
-                            f"{request.source.name}; nothing to sync", table=str(root))
+            unmatched.append(f"--subset {spec.label!r}: no row of {root} matches {spec.where!r} on "
+                             f"{request.source.name}")
+            if not mirroring:  # a mirror still deletes what the target holds of it (prod deleted the root)
+                raise SyncError(f"{unmatched[-1]}; nothing to sync", table=str(root))
         roots.setdefault(root, set()).update(keys)
 
     down, up = close_subset_parts(roots, edges, scope, SourceSteps(source, tables, edges, limits).expand)
@@ -81,7 +86,6 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
             raise SyncError(f"the subset reaches {len(keys):,} rows of {table}, which this sync does not write: "
                             f"add it to --tables", table=str(table))
     deletes: dict[TableName, list[Key]] = {}
-    mirroring = any(t.mode == "mirror" for t in plan.tables)
     if mirroring:
         if target is None:
             raise SyncError("--subset with --mode mirror needs the target's rows to find what to delete")
@@ -89,6 +93,9 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
 
         deletes = target_deletes(plan, target, target_tables, edges=edges, scope=scope, limits=limits,
                                  down=down, selected=selected)
+        if unmatched and not any(selected.values()) and not deletes:
+            raise SyncError(f"{unmatched[0]} or {request.target.name}; nothing to sync",
+                            table=str(request.subsets[0].root))
     for table_plan in plan.tables:
         table_plan.subset = subset_rows(table_plan, selected.get(table_plan.name, set()), source,
                                         deletes=deletes.get(table_plan.name, ()))
@@ -97,6 +104,8 @@ def apply_subsets(plan: SyncPlan, source: psycopg.Connection[Any], source_tables
     doomed = sum(len(keys) for keys in deletes.values())
     deleting = (f", {doomed:,} target-only rows of it on {request.target.name} to delete (mirror)"
                 if mirroring else "")
+    if unmatched:  # only a mirror gets here: say why the root's own rows go
+        deleting += f" ({unmatched[0]}: the source deleted it, so its rows on {request.target.name} go too)"
     return (f"subset {labels}: {sum(t.subset.rows for t in reached if t.subset):,} rows in {len(reached)} of "
             f"{len(plan.tables)} tables{deleting}, chosen in {time.monotonic() - started:.2f} s")
 
