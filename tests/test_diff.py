@@ -118,6 +118,16 @@ def test_values_that_would_print_alike_if_joined_naively_are_told_apart(empty_db
     report, _ = run_diff(config, tables=("odd",))
     assert found(report.tables[0]) == {("changed", i) for i in pairs}
     assert report.tables[0].rows_compared == len(pairs) + len(same)
+    # The last text column goes bare at the end of the row: NULL there against '', a separator
+    # in it, and content shifted into it from the column before.
+    on_both(empty_dbs, "CREATE TABLE tail (id int PRIMARY KEY, a text, b text)")
+    tails = {1: ("'x', NULL", "'x', ''"), 2: ("'x', E'\\x1f'", "'x', ''"), 3: ("E'x\\x1f', 'y'", "'x', E'\\x1fy'"),
+             4: ("NULL, 'y'", "'', 'y'"), 5: ("'1:', 'y'", "NULL, '1:y'")}
+    on_server(empty_dbs, *[f"INSERT INTO tail VALUES ({i}, {theirs})" for i, (theirs, _) in tails.items()])
+    on_local(empty_dbs, *[f"INSERT INTO tail VALUES ({i}, {ours})" for i, (_, ours) in tails.items()])
+    on_both(empty_dbs, "INSERT INTO tail VALUES (10, 'x', NULL), (11, 'x', ''), (12, NULL, E'\\x1f')")
+    report, _ = run_diff(config, tables=("tail",))
+    assert found(report.tables[0]) == {("changed", i) for i in tails}
 
 
 def test_the_same_data_is_same_and_the_diff_writes_nothing(empty_dbs, config) -> None:

@@ -191,3 +191,23 @@ def test_touching_dense_ranges_are_joined_with_exact_sums_up_to_a_size() -> None
         ("[-inf .. 20)", 8), ("[20 .. 30)", 4), ("[40 .. 50)", 4), ("[50 .. 60)", 4), ("[60 .. +inf)", 4)]
     assert merged[0].left == Checksum(8, 80, 800) and merged[0].right == Checksum(8, 82, 800)
     assert merged[0].dense and merged[0].differs
+
+
+def test_the_row_text_ends_with_the_costliest_column_bare_and_never_with_only_one() -> None:
+    from psycopg import sql
+
+    from dbconsole.diff.checksum import row_text_parts
+    from dbconsole.diff.columns import SideColumn
+
+    def column(name: str, rendering: str) -> SideColumn:
+        return SideColumn(sql.Identifier(name), "t", rendering=rendering, never_null=True)  # type: ignore[arg-type]
+
+    def text(parts: list) -> list[str]:
+        return [p.as_string(None) for p in parts]
+
+    plain, counted, quoted = column("p", "plain"), column("c", "counted"), column("q", "quoted")
+    assert text(row_text_parts([plain, counted, plain])) == ['"p"', '"p"', '"c"']
+    assert text(row_text_parts([quoted, counted, plain]))[-1] == '"q"'
+    assert text(row_text_parts([counted, column("d", "counted")]))[-1] == '"d"'
+    assert text(row_text_parts([plain, plain])) == ['"p"', '"p"']
+    assert text(row_text_parts([counted])) == ["concat(octet_length(\"c\"), ':', \"c\")"]

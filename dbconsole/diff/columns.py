@@ -52,6 +52,8 @@ Rendering = Literal["plain", "counted", "quoted"]
 * ``counted``: ``<octets>:<text>`` (a NULL as ":"), so the text may hold anything;
 * ``quoted``: ``quote_nullable`` of the value (NULL unquoted), for every other type and for masks.
 
+One ``counted`` or ``quoted`` column goes last, bare (``dbconsole.diff.checksum.row_text_parts``).
+
 Measured on the sync bench's 1M-row table (bigint, text, numeric, jsonb, timestamptz): 0.74 s per
 checksum pass against 1.03 s for ``ROW(...)::text``, whose tuple forming and per-value quoting scan
 cost more than the values' own output functions.
