@@ -172,6 +172,11 @@ class SideSql:
             keys=self._key_text(), table=self.table, pct=sql.Literal(round(percent, 6)),
             cond=self.conditions(KeyRange()), order=self._order())
 
+    def key_extremes(self) -> sql.Composable:
+        """The smallest and largest key (single-column keys): two index probes, as text."""
+        key = self._key_items()[0].expression
+        return sql.SQL("SELECT min({k})::text, max({k})::text FROM {table}").format(k=key, table=self.table)
+
     def cut_points(self, key_range: KeyRange, step: int) -> sql.Composable:
         """Every ``step``-th key of the range (after the first), walking the key in compare order."""
         inner_keys = sql.SQL(", ").join(

@@ -123,9 +123,21 @@ class TableDiffer:
         # the cut points bunch up inside the few pages picked and the ranges come out lopsided.
         pages = max(1, table.size_bytes // PAGE_BYTES)
         percent = min(100.0, max(100.0 * parts * SAMPLE_KEYS_PER_RANGE / estimate, 100.0 * parts * PAGES_PER_RANGE / pages))
-        keys = self.io.one(self.source, lambda cur: fetch_bounds(cur, self.sides[self.source].sample_keys(percent)))
+        side = self.sides[self.source]
         key_type = self.pair.side(self.source)[self.pair.key[0]].type
-        if len(self.pair.key) == 1 and base_type(key_type) in INTEGER_TYPES:
+        integer = len(self.pair.key) == 1 and base_type(key_type) in INTEGER_TYPES
+        if integer and not side.where:
+            # The sample's first and last keys are not the table's: without the true ends the
+            # first and last even ranges would hold everything beyond them (measured: 12,700
+            # rows instead of 2,000 on the bench's table, re-read to bisect when one differs).
+            sample, extremes = self.io.one(self.source, lambda cur: fetch_pipelined(
+                cur.connection, [side.sample_keys(percent), side.key_extremes()]))
+            low, high = extremes[0] if extremes else (None, None)
+            keys = [tuple(row) for row in sample]
+            keys = ([(low,)] if low is not None else []) + keys + ([(high,)] if high is not None else [])
+        else:
+            keys = self.io.one(self.source, lambda cur: fetch_bounds(cur, side.sample_keys(percent)))
+        if integer:
             finer = max(1, min(self.tuning.even_split, self.tuning.max_ranges // parts))
             even = even_integer_cuts(keys, parts, finer=finer)
             if even is not None:
