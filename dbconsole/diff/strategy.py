@@ -9,8 +9,8 @@ Pure decisions from checksums, so they are unit-tested without a server.
   another level of checksums would find every child differing again and only add a full
   re-scan per level; streaming the per-row hashes of those ranges at once is cheaper. The
   choice is made per group of siblings, from what their parent's level shows. A streamed range
-  over ``leaf_rows`` first checksums fine buckets of ~``bucket_rows`` rows, so only the differing
-  buckets' rows cross the network (:mod:`dbconsole.diff.buckets`).
+  of more than a few buckets' rows first checksums fine buckets of ~``bucket_rows`` rows, so only
+  the differing buckets' rows cross the network (:mod:`dbconsole.diff.buckets`).
 * Otherwise: bisect (split into ``fanout`` parts and checksum again).
 """
 
