@@ -80,6 +80,7 @@ def start_demo(say: Say = print, *, scale=None) -> DemoEnvironment:
     from dbconsole.sandbox.pgbin import find_pg_bindir, pg_version
     from dbconsole.sandbox.reaper import start_reaper
     from dbconsole.sandbox.demo_extras import add_demo_extras
+    from dbconsole.sandbox.demo_sqlite import write_legacy_sqlite
     from dbconsole.sandbox.seed import SeedScale, seed_local, seed_server
     from dbconsole.sandbox.sshd import spawn_sshd_process
 
@@ -105,6 +106,9 @@ def start_demo(say: Say = print, *, scale=None) -> DemoEnvironment:
                        pool.submit(start_and_seed, server, seed_server, "server")]
             for future in futures:
                 future.result()
+        with local.connect(DATABASE) as conn:
+            legacy = write_legacy_sqlite(env.root, conn)
+        say(f"legacy SQLite file written: {legacy.name}")
         env.sshd, env.ssh_port = spawn_sshd_process(env.root / "ssh", [(server.host, server.port)])
         say(f"SSH server on 127.0.0.1:{env.ssh_port} (key and known_hosts generated)")
         env.reaper = start_reaper([c.data_dir for c in env.clusters], [env.sshd.pid],
@@ -118,6 +122,7 @@ def start_demo(say: Say = print, *, scale=None) -> DemoEnvironment:
 
 def write_demo_config(env: DemoEnvironment) -> Path:
     """The demo's dbconsole.toml (secrets as ${VAR}) and the .env that holds them."""
+    from dbconsole.sandbox.demo_sqlite import FILE_NAME as LEGACY_FILE
     from dbconsole.sandbox.sshd import CLIENT_KEY_FILE, DEFAULT_USER, KNOWN_HOSTS_FILE
 
     local, server = env.clusters
@@ -137,6 +142,11 @@ def write_demo_config(env: DemoEnvironment) -> Path:
                         "key": str(ssh_dir / CLIENT_KEY_FILE), "known_hosts": str(ssh_dir / KNOWN_HOSTS_FILE)},
                 "color": "red",
                 "description": "production, behind SSH (read-only)",
+            },
+            "legacy": {
+                "url": f"sqlite:///{env.root / LEGACY_FILE}",
+                "color": "yellow",
+                "description": "the app's SQLite file from before the move to PostgreSQL",
             },
         },
         "sync": {"tables": {
@@ -159,6 +169,7 @@ def example_commands(config_path: Path) -> list[str]:
         f"{config} tables --left local --right server",
         f"{config} sync --from server --to local --tables users,stocks --dry-run",
         f"{config} sync --from server --to local --tables price_history --with-parents",
+        f"{config} diff --left legacy --right local --tables stocks,sectors   # the old SQLite file",
         f"{config}          # the console",
     ]
 

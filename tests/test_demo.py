@@ -70,6 +70,11 @@ def test_demo_no_tui_serves_a_config_the_cli_accepts_and_sigterm_cleans_up(tmp_p
         assert "more_right" in statuses and "left_only" in statuses
         refused = cli(config, "sync", "--from", "local", "--to", "server", "--yes")
         assert refused.returncode == 2 and "read-only" in refused.stderr
+        legacy = cli(config, "diff", "--left", "legacy", "--right", "local", "--tables", "stocks,sectors", "--json")
+        assert legacy.returncode == 0, legacy.stderr  # the old SQLite file: renamed and missing stocks, a fee
+        found = {t["table"]: t for t in json.loads(legacy.stdout)["tables"]}
+        assert found["public.stocks"]["changed"] >= 1 and found["public.stocks"]["only_right"] >= 1, found
+        assert found["public.sectors"]["changed"] == 1 and found["public.sectors"]["only_right"] == 0, found
         synced = cli(config, "sync", "--from", "server", "--to", "local", "--tables", "stocks", "--json")
         assert synced.returncode == 0, synced.stderr
         assert json.loads(synced.stdout.splitlines()[-1])["event"] == "done"
