@@ -41,6 +41,7 @@ from dbconsole.tui.messages import (
 from dbconsole.tui.widgets.browser.columns import GridLayout, layout
 from dbconsole.tui.widgets.browser.content_column import ContentColumn
 from dbconsole.tui.widgets.browser.schema_markers import LOCK_TIMEOUT_MS, SchemaMarkers
+from dbconsole.tui.widgets.browser.selection import TableSelection
 from dbconsole.tui.widgets.browser.rows import (
     TableRow,
     count_cell,
@@ -61,7 +62,7 @@ from dbconsole.tui.widgets.browser.sqlite_side import load_sqlite_side
 RefreshKind = Literal["live", "asked"]
 
 
-class CompareBrowser(SchemaMarkers, ContentColumn, Vertical):
+class CompareBrowser(TableSelection, SchemaMarkers, ContentColumn, Vertical):
     """Main pane: rows per table, marks, filter, and the workers that fill in the counts and contents."""
 
     DEFAULT_CLASSES = "pane"
@@ -373,70 +374,6 @@ class CompareBrowser(SchemaMarkers, ContentColumn, Vertical):
         for column, value in zip(self._columns, self._cells(row)):
             grid.update_cell(row.key, column, value)
 
-    def current_name(self) -> TableName | None:
-        grid = self.query_one(BrowserGrid)
-        if not self.shown or grid.cursor_row < 0 or grid.cursor_row >= len(self.shown):
-            return None
-        return self.shown[grid.cursor_row]
-
-    def current_row(self) -> TableRow | None:
-        name = self.current_name()
-        return self.rows.get(name) if name is not None else None
-
-    # ------------------------------------------------------------------ marks and filter
-
-    def toggle_mark(self) -> None:
-        name = self.current_name()
-        if name is None:
-            return
-        if name in self.marked:
-            self.marked.discard(name)
-        else:
-            self.marked.add(name)
-        grid = self.query_one(BrowserGrid)
-        grid.update_cell(str(name), "mark", mark_cell(name in self.marked))
-        if grid.cursor_row < len(self.shown) - 1:
-            grid.move_cursor(row=grid.cursor_row + 1, animate=False)
-        self.update_status()
-
-    def mark_all_shown(self) -> None:
-        """Mark every table the filter shows; if they all are marked already, unmark them."""
-        shown = set(self.shown)
-        if shown and shown <= self.marked:
-            self.marked -= shown
-        else:
-            self.marked |= shown
-        grid = self.query_one(BrowserGrid)
-        for name in self.shown:
-            grid.update_cell(str(name), "mark", mark_cell(name in self.marked))
-        self.update_status()
-
-    def set_marked(self, names: set[TableName]) -> None:
-        self.marked = set(names)
-        grid = self.query_one(BrowserGrid)
-        for name in self.shown:
-            grid.update_cell(str(name), "mark", mark_cell(name in self.marked))
-        self.update_status()
-
-    def open_filter(self) -> None:
-        box = self.query_one(FilterBox)
-        box.display = True
-        box.focus()
-
-    def close_filter(self) -> None:
-        box = self.query_one(FilterBox)
-        if not box.value:
-            box.display = False
-        self.query_one(BrowserGrid).focus()
-
-    def set_filter(self, text: str) -> None:
-        self.filter_text = text.strip()
-        box = self.query_one(FilterBox)
-        if box.value != text:
-            box.value = text
-        box.display = bool(text) or box.has_focus
-        self.rebuild()
-
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
@@ -465,6 +402,3 @@ class CompareBrowser(SchemaMarkers, ContentColumn, Vertical):
         line.display = text is not None
         if text is not None:
             line.update(text)
-
-    def marked_names(self) -> list[TableName]:
-        return sorted(n for n in self.marked if n in self.rows)
