@@ -32,8 +32,15 @@ CELL_CHARS = 200
 SQL_BOX_SESSION = {"lock_timeout": "3000", "idle_in_transaction_session_timeout": "60000"}
 
 
-def preview_rows(profile: Profile, table: Table, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The first rows of a table ordered by its key, read in a read-only session."""
+def preview_rows(profile: Profile, table: Table, limit: int = PREVIEW_ROWS, *,
+                 like: Table | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The first rows of a table ordered by its key, read in a read-only session (a SQLite
+    profile's file opened read-only, its values shown as ``like``'s column types would hold
+    them: :mod:`dbconsole.sqlite.preview`)."""
+    if profile.is_sqlite:
+        from dbconsole.sqlite.preview import preview_sqlite_rows
+
+        return preview_sqlite_rows(profile, table, limit, like=like)
     order = table.key or ()
     query = sql.SQL("SELECT * FROM {}").format(table.qualified.ident)
     if order:

@@ -10,6 +10,8 @@ value converted to its target column's type on the way (:mod:`.convert`).
 * :mod:`.sides`   – ``tables`` and ``schema`` with a SQLite side
 * :mod:`.content` – ``diff`` with a SQLite side: counts, and rows compared by key in Python
 * :mod:`.sync`    – the sync: batches by key, converted rows through COPY, checkpoints like any run
+* :mod:`.info`, :mod:`.preview` – the console's view of the file: what it is, and a table's first
+  rows shown as the PostgreSQL side's types would hold them (the inspector)
 
 The URL follows SQLAlchemy's and dj-database-url's rule: ``sqlite:///relative/path`` (relative
 to the current directory) and ``sqlite:////absolute/path``; ``~`` is expanded. SQLite is

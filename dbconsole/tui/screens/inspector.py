@@ -118,7 +118,7 @@ class Inspector(SchemaDiffView, DifferingRowsView, Screen[None]):
             exact = self.row.left_exact if side == "left" else self.row.right_exact
             box.border_subtitle = self.captions[side] = preview_caption(rows, exact)
             self.query_one(f"#error-{side}", Static).update(Text("loading…", style="dim"))
-            self._preview(side, profile, table)
+            self._preview(side, profile, table, getattr(self.row, "right" if side == "left" else "left"))
         self._show_query_title()
         self._show_content()
         self._show_schema()
@@ -148,9 +148,9 @@ class Inspector(SchemaDiffView, DifferingRowsView, Screen[None]):
     # ------------------------------------------------------------------ previews
 
     @work(thread=True, group="query", exit_on_error=False)
-    def _preview(self, side: str, profile: Profile, table: Any) -> None:
+    def _preview(self, side: str, profile: Profile, table: Any, other: Any) -> None:
         try:
-            columns, rows = preview_rows(profile, table)
+            columns, rows = preview_rows(profile, table, like=other)
         except Exception as exc:
             self.post_message(RowsPreviewed(side, [], [], error_line(exc)))
             return
