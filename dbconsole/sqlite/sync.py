@@ -42,7 +42,7 @@ from dbconsole.sync.copying import count_stage_on
 from dbconsole.sync.counts import RowCounts
 from dbconsole.sync.events import Done, ErrorEvent, Notice, PlanEvent, PlannedTable, Progress, TableDone, TableStart
 from dbconsole.sync.fk_order import fk_order
-from dbconsole.sync.plan import DEFAULT_BATCH_SIZE, SyncRequest, TablePlan
+from dbconsole.sync.plan import DEFAULT_BATCH_SIZE, SyncPlan, SyncRequest, TablePlan
 
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
 STAGE = sql.Identifier("dbconsole_sqlite_stage")
@@ -116,6 +116,18 @@ def run_sqlite_sync(request: SyncRequest, on_event: Any = None, cancel: threadin
         emit(ErrorEvent(current[0], str(error)))
         raise error from None
     return _done(emit, SyncSummary, finished, began, request, cancelled=False)
+
+
+def plan_sqlite_sync(request: SyncRequest) -> SyncPlan:
+    """The plan a run from the file would follow (the console's wizard asks before its dry run);
+    reads the file and the target's catalog, writes nothing."""
+    from dbconsole.sqlite.source import read_catalog as read_sqlite_catalog
+
+    refuse_unsupported(request)
+    with sqlite_session(request.source) as source, connect(request.target, read_only=True, purpose="plan") as target:
+        plans = plan_tables(request, read_sqlite_catalog(source, counts=True), read_catalog(target), lambda e: None)
+    warnings = [f"{p.name}: {w}" for p in plans for w in p.warnings]
+    return SyncPlan(request=request, tables=plans, warnings=warnings, chosen=tuple(p.name for p in plans))
 
 
 def _done(emit: Any, summary_type: Any, finished: list[TableDone], began: float, request: SyncRequest, *,

@@ -81,6 +81,10 @@ class SyncSummary(HasCounts):
 
 def plan_sync(request: SyncRequest) -> SyncPlan:
     """The plan a run would follow; connects read-only to both sides and writes nothing."""
+    if request.source.is_sqlite:
+        from dbconsole.sqlite.sync import plan_sqlite_sync
+
+        return plan_sqlite_sync(request)
     with open_source(request) as source, connect(request.target, read_only=True, options=SESSION_OPTIONS,
                                                  purpose="plan") as target:
         plan = build_plan(request, read_catalog(source), read_catalog(target))

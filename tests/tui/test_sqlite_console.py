@@ -136,3 +136,35 @@ async def test_the_inspector_shows_a_sqlite_tables_rows_beside_postgres(sqlite_c
         assert compare_previews(lite, pg, ("id",), True) == ["same"] * len(lite.rows)
         assert lite.rows == pg.rows
         assert not failures(seen)
+
+
+async def test_the_wizard_syncs_from_a_sqlite_file_like_from_a_server(sqlite_config, empty_dbs):
+    """s on a table of a SQLite pair: the file is the source (it is read-only), the plan and the
+    dry run come from the file, and the run converts its rows into PostgreSQL."""
+    from dbconsole.tui.screens.wizard import SyncWizard
+    from tests.tui.test_wizard import to_preview
+
+    def orders() -> int:
+        with empty_dbs.local_admin() as local:
+            return local.execute("SELECT count(*) FROM shop_order").fetchone()[0]
+
+    with empty_dbs.local_admin() as local:  # the fixture's tables are the admin's: the app may write them
+        for (table,) in local.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+            local.execute(f'ALTER TABLE public."{table}" OWNER TO {empty_dbs.local.user}')
+    seen: list[Any] = []
+    app = app_for(sqlite_config)
+    async with app.run_test(size=(160, 40), message_hook=seen.append) as pilot:
+        await wait_counts(pilot, app)
+        await pilot.press("slash", *"shop_order", "enter", "space", "s")
+        wizard = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, SyncWizard) else None, "wizard")
+        assert (wizard.source.name, wizard.target.name) == ("lite", "local")
+        await to_preview(pilot, wizard)
+        assert [str(t.name) for t in wizard.plan.tables] == [str(ORDERS)]
+        assert orders() == 950  # the dry run wrote nothing
+        await pilot.press("ctrl+n")
+        assert wizard.step == "confirm"
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: wizard.step == "summary", "the run to finish")
+        assert wizard.run_error is None and wizard.summary is not None
+        assert wizard.summary.inserted == 50 and orders() == 1000
+        assert not failures(seen)
