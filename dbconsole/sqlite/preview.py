@@ -19,17 +19,14 @@ from typing import Any
 from dbconsole.catalog import Table
 from dbconsole.config import Profile
 from dbconsole.sqlite.convert import Converter, Unconvertible, converter_for
-from dbconsole.sqlite.source import open_sqlite, quote_ident
+from dbconsole.sqlite.source import first_rows, open_sqlite
 
 
 def preview_sqlite_rows(profile: Profile, table: Table, limit: int, *,
                         like: Table | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-    query = f"SELECT * FROM {quote_ident(table.name)}"
-    if table.key:
-        query += " ORDER BY " + ", ".join(quote_ident(c) for c in table.key)
     conn = open_sqlite(profile)
     try:
-        cur = conn.execute(query + " LIMIT ?", (limit,))
+        cur = conn.execute(first_rows(table.name, table.key or ()), (limit,))
         columns = [d[0] for d in cur.description or ()]
         raw = cur.fetchall()
     finally:

@@ -139,6 +139,12 @@ def select_all(table: str, columns: Sequence[str]) -> str:
     return "SELECT " + ", ".join(quote_ident(c) for c in columns) + " FROM " + quote_ident(table)
 
 
+def first_rows(table: str, key: Sequence[str]) -> str:
+    """Every column of the first ``?`` rows of ``table``, in key order when it has one."""
+    order = " ORDER BY " + ", ".join(quote_ident(c) for c in key) if key else ""
+    return "SELECT * FROM " + quote_ident(table) + order + " LIMIT ?"
+
+
 def keyset_select(table: str, columns: Sequence[str], key: Sequence[str], *, after: bool, limit: int) -> str:
     """The next ``limit`` rows in key order, after a key (row values, ``?`` parameters) or from the start."""
     cols = ", ".join(quote_ident(c) for c in columns)
