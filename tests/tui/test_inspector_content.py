@@ -123,6 +123,7 @@ def test_content_cells_fit_their_column():
     assert content_cell(done(status="same")).plain == "same"
     assert content_cell(done(status="differ", changed=10, only_left=1, only_right=1)).plain == "≠ 12 rows"
     assert content_cell(done(status="differ", changed=12_345)).plain == "≠ 12,345 rows"
+    assert content_cell(done(status="differ", changed=1)).plain == "≠ 1 row"
     assert content_cell(done(status="differ", changed=12_345), 5).plain == "≠ 12k"
     assert content_cell(done(status="differ", changed=123_456), 5).plain == "≠123k"
     assert content_cell(done(status="differ", changed=12), 5).plain == "≠ 12"

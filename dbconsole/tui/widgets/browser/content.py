@@ -61,7 +61,8 @@ def content_cell(content: TableContent | None, width: int = CONTENT_WIDTH) -> Te
     if status in ("only_left", "only_right") and not result.differences:
         return Text("-", style="dim", justify="right")
     count = result.differences
-    return Text(_fit((f"≠ {count:,} rows", f"≠ {count:,}", f"≠{count:,}", f"≠ {_short(count)}", f"≠{_short(count)}"),
+    noun = "row" if count == 1 else "rows"
+    return Text(_fit((f"≠ {count:,} {noun}", f"≠ {count:,}", f"≠{count:,}", f"≠ {_short(count)}", f"≠{_short(count)}"),
                      width), style="bold yellow", justify="right")
 
 
