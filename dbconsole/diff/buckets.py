@@ -29,7 +29,7 @@ import psycopg
 from dbconsole.diff.checksum import SideSql
 from dbconsole.diff.model import Side
 from dbconsole.diff.sides import BothSides, as_checksums, as_hashes, fetch_pipelined
-from dbconsole.diff.strategy import Checksum, RangeCompare, Tuning
+from dbconsole.diff.strategy import Checksum, RangeCompare, Tuning, batches_of
 from dbconsole.errors import Cancelled
 
 Hashes = dict[tuple[Any, ...], int]
@@ -149,15 +149,5 @@ class BucketStreamer:
 
     def _row_chunks(self, plans: list[BucketedRange]) -> list[list[BucketedRange]]:
         """Ranges with differing buckets, grouped to hold at most ``stream_rows`` rows at a time."""
-        chunks: list[list[BucketedRange]] = []
-        rows = 0
-        for plan in plans:
-            if not plan.differing:
-                continue
-            if chunks and len(chunks[-1]) < self.pipeline and rows + plan.differing_rows <= self.tuning.stream_rows:
-                chunks[-1].append(plan)
-                rows += plan.differing_rows
-            else:
-                chunks.append([plan])
-                rows = plan.differing_rows
-        return chunks
+        return batches_of([p for p in plans if p.differing], lambda p: p.differing_rows,
+                          max_rows=self.tuning.stream_rows, max_items=self.pipeline)

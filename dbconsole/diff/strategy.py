@@ -17,8 +17,9 @@ Pure decisions from checksums, so they are unit-tested without a server.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from dbconsole.diff.ranges import KeyRange
 
@@ -125,3 +126,22 @@ def merge_neighbours(streams: Sequence[RangeCompare], max_rows: int) -> list[Ran
 
 def _add(a: Checksum, b: Checksum) -> Checksum:
     return Checksum(a.rows + b.rows, a.sum_high + b.sum_high, a.sum_low + b.sum_low)
+
+
+Item = TypeVar("Item")
+
+
+def batches_of(items: Sequence[Item], rows_of: Callable[[Item], int], *, max_rows: int, max_items: int) -> list[list[Item]]:
+    """``items`` in order, grouped so a group holds at most ``max_rows`` rows (memory) and
+    ``max_items`` items (statements in one pipelined round trip); an item bigger than
+    ``max_rows`` is a group of its own."""
+    groups: list[list[Item]] = []
+    rows = 0
+    for item in items:
+        if groups and len(groups[-1]) < max_items and rows + rows_of(item) <= max_rows:
+            groups[-1].append(item)
+            rows += rows_of(item)
+        else:
+            groups.append([item])
+            rows = rows_of(item)
+    return groups

@@ -27,7 +27,8 @@ from dbconsole.diff.model import RowDifference, RowKind, Side, TableDiff
 from dbconsole.diff.ranges import Bound, KeyRange, even_integer_cuts, first_level_parts, pick_boundaries
 from dbconsole.diff.sides import (
     BothSides, as_checksums, as_hashes, bucket_sums, fetch_bounds, fetch_hashes, fetch_keys, fetch_pipelined)
-from dbconsole.diff.strategy import Checksum, RangeCompare, Step, Tuning, decide, merge_neighbours, split_step
+from dbconsole.diff.strategy import (
+    Checksum, RangeCompare, Step, Tuning, batches_of, decide, merge_neighbours, split_step)
 from dbconsole.errors import Cancelled
 from dbconsole.sync.plan import base_type
 
@@ -228,16 +229,7 @@ class TableDiffer:
 
     def _stream_batches(self, streams: list[RangeCompare], max_rows: int) -> list[list[RangeCompare]]:
         """Ranges to stream, grouped so a group holds at most ``max_rows`` rows (memory)."""
-        batches: list[list[RangeCompare]] = []
-        rows = 0
-        for compare in streams:
-            if batches and len(batches[-1]) < PIPELINE and rows + compare.rows <= max_rows:
-                batches[-1].append(compare)
-                rows += compare.rows
-            else:
-                batches.append([compare])
-                rows = compare.rows
-        return batches
+        return batches_of(streams, lambda c: c.rows, max_rows=max_rows, max_items=PIPELINE)
 
     def _count_steps(self, step: Step, count: int) -> None:
         self._count_steps_named(step.value, count)

@@ -20,6 +20,7 @@ from dbconsole.catalog import Table
 from dbconsole.config import Profile
 from dbconsole.sqlite.convert import Converter, Unconvertible, converter_for
 from dbconsole.sqlite.source import first_rows, open_sqlite
+from dbconsole.sync.column_types import base_type
 
 
 def preview_sqlite_rows(profile: Profile, table: Table, limit: int, *,
@@ -43,7 +44,7 @@ def _shown_as(like: Table | None, name: str) -> Any:
     if column is None:
         return display_value
     convert: Converter = converter_for(column.type)
-    kind = column.type.split("(")[0]
+    kind = base_type(column.type)
     scale = int(found.group(1)) if (found := re.fullmatch(r"numeric\(\d+,\s*(\d+)\)", column.type)) else None
 
     def show(value: Any) -> Any:
